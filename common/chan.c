@@ -1,0 +1,238 @@
+#include "common/chan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+#define CHAN_READ_INITIAL_BYTES 65536u
+
+struct chan {
+    uv_pipe_t pipe;
+    chan_msg_fn *on_msg;
+    chan_closed_fn *on_closed;
+    void *arg;
+    uint8_t *in;         /* received bytes not yet decoded */
+    size_t in_len;
+    size_t in_cap;
+    int accepted;        /* the current MSG_HANDOFF's handle was taken */
+    int closing;
+    int stopped;         /* on_closed has run */
+    size_t queued_bytes;
+};
+
+struct send_req {
+    uv_write_t req;
+    struct chan *ch;
+    chan_sent_fn *done;
+    void *arg;
+    size_t len;
+    uint8_t bytes[];
+};
+
+struct chan *chan_new(uv_loop_t *loop)
+{
+    struct chan *ch = calloc(1, sizeof *ch);
+    if (ch == NULL) {
+        return NULL;
+    }
+    if (uv_pipe_init(loop, &ch->pipe, 1) != 0) {
+        free(ch);
+        return NULL;
+    }
+    ch->pipe.data = ch;
+    return ch;
+}
+
+uv_pipe_t *chan_pipe(struct chan *ch)
+{
+    return &ch->pipe;
+}
+
+int chan_open_fd(struct chan *ch, int fd)
+{
+    return uv_pipe_open(&ch->pipe, fd);
+}
+
+size_t chan_queued_bytes(const struct chan *ch)
+{
+    return ch->queued_bytes;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct chan *ch = h->data;
+    (void)suggested;
+
+    if (ch->in == NULL) {
+        ch->in = malloc(CHAN_READ_INITIAL_BYTES);
+        ch->in_cap = ch->in ? CHAN_READ_INITIAL_BYTES : 0;
+    }
+    *buf = uv_buf_init((char *)ch->in + ch->in_len, (unsigned)(ch->in_cap - ch->in_len));
+}
+
+static void stop(struct chan *ch, int status)
+{
+    if (ch->stopped) {
+        return;
+    }
+    ch->stopped = 1;
+    uv_read_stop((uv_stream_t *)&ch->pipe);
+    ch->on_closed(ch, status, ch->arg);
+}
+
+/* A handle the current message did not claim: take it and close it, so no fd leaks. */
+static void drop_pending(struct chan *ch)
+{
+    uv_tcp_t *t = malloc(sizeof *t);
+    if (t == NULL || uv_tcp_init(ch->pipe.loop, t) != 0) {
+        free(t);
+        return;
+    }
+    if (uv_accept((uv_stream_t *)&ch->pipe, (uv_stream_t *)t) != 0) {
+        log_error("chan", "event=drop_pending_failed");
+    }
+    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+}
+
+/* Grows the input buffer so a message of `need` bytes fits. Returns 0 or -1. */
+static int reserve(struct chan *ch, size_t need)
+{
+    if (need <= ch->in_cap) {
+        return 0;
+    }
+    uint8_t *p = realloc(ch->in, need);
+    if (p == NULL) {
+        return -1;
+    }
+    ch->in = p;
+    ch->in_cap = need;
+    return 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct chan *ch = s->data;
+    (void)buf;
+
+    if (nread < 0) {
+        stop(ch, nread == UV_EOF ? 0 : (int)nread);
+        return;
+    }
+    ch->in_len += (size_t)nread;
+    size_t off = 0;
+    while (!ch->stopped && !ch->closing) {
+        struct msg m;
+        size_t used = 0;
+        enum msg_result r = msg_decode(ch->in + off, ch->in_len - off, &m, &used);
+        if (r == MSG_NEED_MORE) {
+            break;
+        }
+        if (r == MSG_BAD) {
+            log_error("chan", "event=bad_message bytes=%zu first=%02x", ch->in_len - off,
+                      ch->in_len > off ? ch->in[off] : 0);
+            stop(ch, UV_EPROTO);
+            return;
+        }
+        if (m.type == MSG_HANDOFF && uv_pipe_pending_count(&ch->pipe) == 0) {
+            log_error("chan", "event=handoff_without_fd conn=%llu",
+                      (unsigned long long)m.u.handoff.conn_id);
+            stop(ch, UV_EPROTO);
+            return;
+        }
+        ch->accepted = 0;
+        ch->on_msg(ch, &m, ch->arg);
+        if (m.type == MSG_HANDOFF && !ch->accepted && !ch->closing) {
+            drop_pending(ch);
+        }
+        off += used;
+    }
+    if (ch->closing || ch->stopped) {
+        return;
+    }
+    memmove(ch->in, ch->in + off, ch->in_len - off);
+    ch->in_len -= off;
+    /* Make room for the whole of the next message, as announced by its header. */
+    size_t want = ch->in_len + CHAN_READ_INITIAL_BYTES / 4;
+    if (ch->in_len >= DURO_MSG_HEADER_BYTES) {
+        uint32_t body = ((uint32_t)ch->in[8] << 24) | ((uint32_t)ch->in[9] << 16) |
+                        ((uint32_t)ch->in[10] << 8) | ch->in[11];
+        if (body <= DURO_MSG_BODY_MAX_BYTES && DURO_MSG_HEADER_BYTES + (size_t)body > want) {
+            want = DURO_MSG_HEADER_BYTES + (size_t)body;
+        }
+    }
+    if (reserve(ch, want) != 0) {
+        log_error("chan", "event=oom want=%zu", want);
+        stop(ch, UV_ENOMEM);
+    }
+}
+
+int chan_start(struct chan *ch, chan_msg_fn *on_msg, chan_closed_fn *on_closed, void *arg)
+{
+    ch->on_msg = on_msg;
+    ch->on_closed = on_closed;
+    ch->arg = arg;
+    return uv_read_start((uv_stream_t *)&ch->pipe, on_alloc, on_read);
+}
+
+int chan_accept(struct chan *ch, uv_stream_t *client)
+{
+    if (uv_pipe_pending_count(&ch->pipe) == 0 || ch->accepted) {
+        return UV_EINVAL;
+    }
+    int rc = uv_accept((uv_stream_t *)&ch->pipe, client);
+    ch->accepted = rc == 0;
+    return rc;
+}
+
+static void on_sent(uv_write_t *req, int status)
+{
+    struct send_req *sr = (struct send_req *)req;
+    sr->ch->queued_bytes -= sr->len;
+    if (sr->done != NULL) {
+        sr->done(status, sr->arg);
+    }
+    free(sr);
+}
+
+int chan_send(struct chan *ch, const uint8_t *bytes, size_t len, uv_stream_t *handle,
+              chan_sent_fn *done, void *arg)
+{
+    if (ch->closing) {
+        return UV_EPIPE;
+    }
+    struct send_req *sr = malloc(sizeof *sr + len);
+    if (sr == NULL) {
+        return UV_ENOMEM;
+    }
+    sr->ch = ch;
+    sr->done = done;
+    sr->arg = arg;
+    sr->len = len;
+    memcpy(sr->bytes, bytes, len);
+    uv_buf_t b = uv_buf_init((char *)sr->bytes, (unsigned)len);
+    int rc = uv_write2(&sr->req, (uv_stream_t *)&ch->pipe, &b, 1, handle, on_sent);
+    if (rc != 0) {
+        free(sr);
+        return rc;
+    }
+    ch->queued_bytes += len;
+    return 0;
+}
+
+static void on_pipe_closed(uv_handle_t *h)
+{
+    struct chan *ch = h->data;
+    free(ch->in);
+    free(ch);
+}
+
+void chan_close(struct chan *ch)
+{
+    if (ch->closing) {
+        return;
+    }
+    ch->closing = 1;
+    ch->stopped = 1;
+    uv_close((uv_handle_t *)&ch->pipe, on_pipe_closed);
+}

@@ -1,0 +1,343 @@
+#include "common/conf.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+#define ROUTE_SECTION "route "
+
+static const char *const builtin_classes[] = { "seed", "echo" };
+
+struct parse {
+    struct conf *c;
+    char err[256];       /* first semantic error; inih gives its line */
+    int routes_replaced; /* the text's first route section cleared the defaults */
+    int cur_route;       /* index of the route section being read, or -1 */
+};
+
+static void conf_defaults(struct conf *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
+    c->listen_port = 8787;
+    c->workers = 0;
+    c->log_level = LOG_INFO;
+    c->head_max_bytes = DURO_HTTP_HEAD_MAX_BYTES_DEFAULT;
+    c->headers_max_count = DURO_HTTP_HEADERS_MAX_COUNT_DEFAULT;
+    c->target_max_bytes = DURO_HTTP_TARGET_MAX_BYTES_DEFAULT;
+    c->head_timeout_ms = DURO_HEAD_TIMEOUT_MS_DEFAULT;
+    c->keepalive_timeout_ms = DURO_KEEPALIVE_TIMEOUT_MS_DEFAULT;
+    c->message_max_bytes = DURO_WS_MESSAGE_MAX_BYTES_DEFAULT;
+    c->close_timeout_ms = DURO_WS_CLOSE_TIMEOUT_MS_DEFAULT;
+    c->outbound_max_bytes = DURO_WS_OUTBOUND_MAX_BYTES_DEFAULT;
+    c->hibernate_after_ms = DURO_HIBERNATE_AFTER_MS_DEFAULT;
+    c->nroutes = 1;
+    struct conf_route *r = &c->routes[0];
+    snprintf(r->name, sizeof r->name, "seed");
+    r->match = ROUTE_SUFFIX;
+    snprintf(r->value, sizeof r->value, "/websocket");
+    snprintf(r->cls, sizeof r->cls, "seed");
+    snprintf(r->object, sizeof r->object, "foo");
+}
+
+int conf_parse_hostport(const char *s, char *host, size_t host_cap, uint16_t *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hlen;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':') {
+            return -1;
+        }
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL) {
+            return -1;
+        }
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= host_cap) {
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno != 0 || p > 65535) {
+        return -1;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (uint16_t)p;
+    return 0;
+}
+
+static int fail(struct parse *ps, const char *fmt, const char *a, const char *b)
+{
+    if (ps->err[0] == '\0') {
+        snprintf(ps->err, sizeof ps->err, fmt, a, b);
+    }
+    return 0;
+}
+
+static int set_u32(struct parse *ps, const char *section, const char *key, const char *value,
+                   uint32_t *dst, uint32_t lo, uint32_t hi)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (value[0] == '\0' || value[0] == '-' || *end != '\0' || errno != 0 || v < lo || v > hi) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "[%s] %s: '%s' is not a whole number between %u and %u",
+                 section, key, value, lo, hi);
+        return fail(ps, "%s%s", msg, "");
+    }
+    *dst = (uint32_t)v;
+    return 1;
+}
+
+static int route_key(struct parse *ps, const char *section, const char *key, const char *value)
+{
+    struct conf_route *r = &ps->c->routes[ps->cur_route];
+
+    if (strcmp(key, "match") == 0) {
+        static const struct {
+            const char *word;
+            enum route_match m;
+        } kinds[] = { { "exact ", ROUTE_EXACT }, { "prefix ", ROUTE_PREFIX },
+                      { "suffix ", ROUTE_SUFFIX }, { "path ", ROUTE_PATTERN } };
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+            size_t wl = strlen(kinds[i].word);
+            if (strncmp(value, kinds[i].word, wl) == 0) {
+                const char *v = value + wl;
+                if (v[0] == '\0' || strlen(v) > DURO_ROUTE_PATTERN_MAX_BYTES) {
+                    return fail(ps, "[%s] match: the value is empty or longer than 512 bytes",
+                                section, "");
+                }
+                r->match = kinds[i].m;
+                snprintf(r->value, sizeof r->value, "%s", v);
+                return 1;
+            }
+        }
+        return fail(ps, "[%s] match: '%s' must be 'exact|prefix|suffix|path VALUE'", section,
+                    value);
+    }
+    if (strcmp(key, "class") == 0) {
+        if (value[0] == '\0' || strlen(value) > DURO_CLASS_NAME_MAX_BYTES) {
+            return fail(ps, "[%s] class: '%s' is empty or too long", section, value);
+        }
+        snprintf(r->cls, sizeof r->cls, "%s", value);
+        return 1;
+    }
+    if (strcmp(key, "object") == 0) {
+        if (value[0] == '\0' || strlen(value) > DURO_OBJECT_NAME_MAX_BYTES) {
+            return fail(ps, "[%s] object: '%s' is empty or longer than 256 bytes", section,
+                        value);
+        }
+        snprintf(r->object, sizeof r->object, "%s", value);
+        return 1;
+    }
+    return fail(ps, "[%s] unknown key '%s'", section, key);
+}
+
+static int on_key(void *user, const char *section, const char *key, const char *value)
+{
+    struct parse *ps = user;
+    struct conf *c = ps->c;
+
+    if (strncmp(section, ROUTE_SECTION, sizeof ROUTE_SECTION - 1) == 0) {
+        const char *rname = section + sizeof ROUTE_SECTION - 1;
+        if (ps->cur_route < 0 || strcmp(c->routes[ps->cur_route].name, rname) != 0) {
+            if (!ps->routes_replaced) {
+                c->nroutes = 0;
+                ps->routes_replaced = 1;
+            }
+            for (unsigned i = 0; i < c->nroutes; i++) {
+                if (strcmp(c->routes[i].name, rname) == 0) {
+                    return fail(ps, "[%s] route '%s' is defined twice", section, rname);
+                }
+            }
+            if (c->nroutes == DURO_ROUTES_MAX_COUNT) {
+                return fail(ps, "[%s] more than %s routes", section, "64");
+            }
+            if (rname[0] == '\0' || strlen(rname) >= sizeof c->routes[0].name) {
+                return fail(ps, "[%s] a route needs a name of 1 to 63 bytes%s", section, "");
+            }
+            ps->cur_route = (int)c->nroutes++;
+            memset(&c->routes[ps->cur_route], 0, sizeof c->routes[0]);
+            snprintf(c->routes[ps->cur_route].name, sizeof c->routes[0].name, "%s", rname);
+            c->routes[ps->cur_route].match = ROUTE_SUFFIX;
+        }
+        return route_key(ps, section, key, value);
+    }
+    ps->cur_route = -1;
+
+    if (strcmp(section, "server") == 0) {
+        if (strcmp(key, "listen") == 0) {
+            if (conf_parse_hostport(value, c->listen_host, sizeof c->listen_host,
+                                    &c->listen_port) != 0) {
+                return fail(ps, "[server] listen: '%s' is not HOST:PORT%s", value, "");
+            }
+            return 1;
+        }
+        if (strcmp(key, "workers") == 0) {
+            uint32_t n;
+            if (!set_u32(ps, section, key, value, &n, 0, DURO_WORKERS_MAX_COUNT)) {
+                return 0;
+            }
+            c->workers = n;
+            return 1;
+        }
+        if (strcmp(key, "log_level") == 0) {
+            int lvl = log_level_parse(value);
+            if (lvl < 0) {
+                return fail(ps, "[server] log_level: '%s' is not debug, info, warn or error%s",
+                            value, "");
+            }
+            c->log_level = lvl;
+            return 1;
+        }
+    } else if (strcmp(section, "http") == 0) {
+        if (strcmp(key, "head_max_bytes") == 0) {
+            return set_u32(ps, section, key, value, &c->head_max_bytes,
+                           DURO_HTTP_HEAD_MAX_BYTES_MIN, DURO_HTTP_HEAD_MAX_BYTES_MAX);
+        }
+        if (strcmp(key, "headers_max_count") == 0) {
+            return set_u32(ps, section, key, value, &c->headers_max_count, 1,
+                           DURO_HTTP_HEADERS_MAX_COUNT_MAX);
+        }
+        if (strcmp(key, "target_max_bytes") == 0) {
+            return set_u32(ps, section, key, value, &c->target_max_bytes,
+                           DURO_HTTP_TARGET_MAX_BYTES_MIN, DURO_HTTP_HEAD_MAX_BYTES_MAX);
+        }
+        if (strcmp(key, "head_timeout_ms") == 0) {
+            return set_u32(ps, section, key, value, &c->head_timeout_ms, DURO_TIMEOUT_MS_MIN,
+                           DURO_TIMEOUT_MS_MAX);
+        }
+        if (strcmp(key, "keepalive_timeout_ms") == 0) {
+            return set_u32(ps, section, key, value, &c->keepalive_timeout_ms,
+                           DURO_TIMEOUT_MS_MIN, DURO_TIMEOUT_MS_MAX);
+        }
+    } else if (strcmp(section, "websocket") == 0) {
+        if (strcmp(key, "message_max_bytes") == 0) {
+            return set_u32(ps, section, key, value, &c->message_max_bytes, 1,
+                           DURO_WS_MESSAGE_MAX_BYTES_MAX);
+        }
+        if (strcmp(key, "close_timeout_ms") == 0) {
+            return set_u32(ps, section, key, value, &c->close_timeout_ms, DURO_TIMEOUT_MS_MIN,
+                           DURO_TIMEOUT_MS_MAX);
+        }
+        if (strcmp(key, "outbound_max_bytes") == 0) {
+            return set_u32(ps, section, key, value, &c->outbound_max_bytes,
+                           DURO_WS_OUTBOUND_MIN_BYTES, DURO_WS_MESSAGE_MAX_BYTES_MAX);
+        }
+    } else if (strcmp(section, "objects") == 0) {
+        if (strcmp(key, "hibernate_after_ms") == 0) {
+            return set_u32(ps, section, key, value, &c->hibernate_after_ms, DURO_TIMEOUT_MS_MIN,
+                           DURO_TIMEOUT_MS_MAX);
+        }
+    } else {
+        return fail(ps, "unknown section [%s]%s", section, "");
+    }
+    return fail(ps, "[%s] unknown key '%s'", section, key);
+}
+
+static int check_route(const struct conf_route *r, char *msg, size_t cap)
+{
+    int known = 0;
+    for (size_t i = 0; i < sizeof builtin_classes / sizeof builtin_classes[0]; i++) {
+        known |= strcmp(r->cls, builtin_classes[i]) == 0;
+    }
+    if (r->value[0] == '\0') {
+        snprintf(msg, cap, "[route %s] has no match", r->name);
+        return -1;
+    }
+    if (r->cls[0] == '\0' || r->object[0] == '\0') {
+        snprintf(msg, cap, "[route %s] needs both class and object", r->name);
+        return -1;
+    }
+    if (!known) {
+        snprintf(msg, cap, "[route %s] class '%s' is not a known class (seed, echo)", r->name,
+                 r->cls);
+        return -1;
+    }
+    const char *ph = strstr(r->value, "{name}");
+    int uses_name = strcmp(r->object, "{name}") == 0;
+    if (r->match == ROUTE_PATTERN) {
+        if (ph == NULL || strstr(ph + 1, "{name}") != NULL || r->value[0] != '/' ||
+            (ph[6] != '\0' && ph[6] != '/') || ph[-1] != '/') {
+            snprintf(msg, cap,
+                     "[route %s] path '%s' must start with '/' and hold one {name} segment",
+                     r->name, r->value);
+            return -1;
+        }
+    } else if (uses_name) {
+        snprintf(msg, cap, "[route %s] object {name} needs a 'path' match", r->name);
+        return -1;
+    }
+    return 0;
+}
+
+int conf_parse(struct conf *c, const char *text, const char *origin, char *err, size_t err_cap)
+{
+    struct parse ps = { .c = c, .err = "", .routes_replaced = 0, .cur_route = -1 };
+
+    conf_defaults(c);
+    int line = ini_parse_string(text, on_key, &ps);
+    if (line != 0) {
+        snprintf(err, err_cap, "%s:%d: %s", origin, line,
+                 ps.err[0] ? ps.err : "syntax error (expected [section] or key = value)");
+        return -1;
+    }
+    if (c->nroutes == 0) {
+        snprintf(err, err_cap, "%s: no routes", origin);
+        return -1;
+    }
+    for (unsigned i = 0; i < c->nroutes; i++) {
+        char msg[320];
+        if (check_route(&c->routes[i], msg, sizeof msg) != 0) {
+            snprintf(err, err_cap, "%s: %s", origin, msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+char *conf_read_file(const char *path, char *err, size_t err_cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, err_cap, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *text = malloc(DURO_CONFIG_MAX_BYTES + 1);
+    if (text == NULL) {
+        fclose(f);
+        snprintf(err, err_cap, "%s: out of memory", path);
+        return NULL;
+    }
+    size_t n = fread(text, 1, DURO_CONFIG_MAX_BYTES + 1, f);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad || n > DURO_CONFIG_MAX_BYTES) {
+        snprintf(err, err_cap, "%s: %s", path,
+                 bad ? "read error" : "larger than 1 MiB, the largest config accepted");
+        free(text);
+        return NULL;
+    }
+    if (memchr(text, '\0', n) != NULL) {
+        snprintf(err, err_cap, "%s: contains a NUL byte; not a text file", path);
+        free(text);
+        return NULL;
+    }
+    text[n] = '\0';
+    return text;
+}

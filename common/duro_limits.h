@@ -1,0 +1,62 @@
+/* common/duro_limits.h: every default and hard cap of duro, in one place.
+ *
+ * DURO_*_DEFAULT values are what the embedded config uses; DURO_*_MAX/MIN bound what a config
+ * file may set (the config parser refuses values outside them). The unit is in the name. */
+#ifndef DURO_LIMITS_H
+#define DURO_LIMITS_H
+
+/* ---- HTTP, in the gateway ---- */
+#define DURO_HTTP_HEAD_MAX_BYTES_DEFAULT   16384u   /* request line + headers: beyond it 431 */
+#define DURO_HTTP_HEAD_MAX_BYTES_MIN        1024u
+#define DURO_HTTP_HEAD_MAX_BYTES_MAX       65536u
+#define DURO_HTTP_HEADERS_MAX_COUNT_DEFAULT  100u   /* header lines: beyond it 431 */
+#define DURO_HTTP_HEADERS_MAX_COUNT_MAX     1000u
+#define DURO_HTTP_TARGET_MAX_BYTES_DEFAULT  8192u   /* request-target: beyond it 414 */
+#define DURO_HTTP_TARGET_MAX_BYTES_MIN       256u
+#define DURO_HEAD_TIMEOUT_MS_DEFAULT       10000u   /* head not complete in time: 408 + close */
+#define DURO_KEEPALIVE_TIMEOUT_MS_DEFAULT  60000u   /* idle keep-alive connection: close */
+#define DURO_TIMEOUT_MS_MIN                   10u
+#define DURO_TIMEOUT_MS_MAX             86400000u   /* one day */
+#define DURO_LINGER_MS                      2000u   /* read-and-discard after an error response */
+#define DURO_GW_OUT_PAUSE_BYTES            65536u   /* pipelined responses queued: stop reading */
+/* Bytes past the request head that the gateway reads and forwards with the hand-off. */
+#define DURO_EARLY_DATA_MAX_BYTES           4096u
+/* The gateway's read buffer is head_max_bytes + DURO_EARLY_DATA_MAX_BYTES: whatever of it
+ * follows a short head travels with the hand-off. */
+#define DURO_HANDOFF_EARLY_MAX_BYTES (DURO_HTTP_HEAD_MAX_BYTES_MAX + DURO_EARLY_DATA_MAX_BYTES)
+
+/* ---- WebSocket, in the worker ---- */
+#define DURO_WS_MESSAGE_MAX_BYTES_DEFAULT (32u << 20)  /* 32 MiB; beyond it close 1009 */
+#define DURO_WS_MESSAGE_MAX_BYTES_MAX    (1u << 30)
+#define DURO_WS_CLOSE_TIMEOUT_MS_DEFAULT    2000u   /* our close sent, no answer: TCP closed */
+#define DURO_WS_OUTBOUND_MAX_BYTES_DEFAULT (16u << 20)  /* slow consumer beyond it: close 1008 */
+#define DURO_WS_OUTBOUND_MIN_BYTES         65536u
+#define DURO_WS_CONTROL_MAX_BYTES            125u   /* RFC 6455 5.5 */
+#define DURO_WS_CLOSE_REASON_MAX_BYTES       123u   /* 125 - 2 bytes of code */
+#define DURO_WS_READ_BUF_BYTES            65536u    /* one per worker loop, shared by sessions */
+#define DURO_WS_KEY_BYTES                     24u   /* base64 of 16 bytes, RFC 6455 4.1 */
+#define DURO_WS_ACCEPT_BYTES                  28u   /* base64 of a SHA-1 */
+#define DURO_WS_PROTOCOL_MAX_BYTES           256u   /* offered subprotocols, forwarded as is */
+#define DURO_OBJECT_SOCKETS_MAX_COUNT      32768u   /* further upgrades: 503 */
+#define DURO_HIBERNATE_AFTER_MS_DEFAULT    10000u
+
+/* ---- objects and routes ---- */
+#define DURO_CLASS_NAME_MAX_BYTES             64u
+#define DURO_OBJECT_NAME_MAX_BYTES           256u
+#define DURO_OBJECT_ID_HEX_BYTES              64u
+#define DURO_ROUTES_MAX_COUNT                 64u
+#define DURO_ROUTE_PATTERN_MAX_BYTES         512u
+
+/* ---- processes ---- */
+#define DURO_WORKERS_MAX_COUNT                64u
+#define DURO_RESTART_BACKOFF_MIN_MS          100u   /* first restart of a dead worker */
+#define DURO_RESTART_BACKOFF_MAX_MS        10000u   /* doubling stops here */
+#define DURO_RESTART_STABLE_MS             10000u   /* alive this long: backoff resets */
+#define DURO_CONFIG_MAX_BYTES            (1u << 20)
+#define DURO_WORKER_CHANNEL_FD                 3    /* workers find their channel here */
+
+/* ---- IPC messages ---- */
+#define DURO_MSG_HEADER_BYTES                 12u   /* magic(4) version(2) type(2) length(4) */
+#define DURO_MSG_BODY_MAX_BYTES         (DURO_CONFIG_MAX_BYTES + 4096u)
+
+#endif

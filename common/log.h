@@ -1,0 +1,34 @@
+/* common/log.h: one `key=value` line per event on stderr.
+ *
+ * Every line starts `level=L proc=P pid=N mod=M` and continues with the caller's key=value text.
+ * The logger is one of the two pieces of global state (with signal flags): it is set once at
+ * start by log_init() and read by every module. */
+#ifndef DURO_LOG_H
+#define DURO_LOG_H
+
+#include <stdarg.h>
+
+enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
+
+/* Sets the process tag ("gateway", "worker") and the lowest level printed. */
+void log_init(const char *proc, enum log_level min_level);
+
+/* Changes the lowest level printed. */
+void log_set_level(enum log_level min_level);
+
+/* Parses "debug", "info", "warn" or "error". Returns the level, or -1 when unknown. */
+int log_level_parse(const char *s);
+
+/* Writes one line. `fmt` is printf-style and should produce `key=value` pairs. */
+void log_msg(enum log_level lvl, const char *mod, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_debug(mod, ...) log_msg(LOG_DEBUG, mod, __VA_ARGS__)
+#define log_info(mod, ...)  log_msg(LOG_INFO, mod, __VA_ARGS__)
+#define log_warn(mod, ...)  log_msg(LOG_WARN, mod, __VA_ARGS__)
+#define log_error(mod, ...) log_msg(LOG_ERROR, mod, __VA_ARGS__)
+
+/* True when lines of `lvl` are printed: lets callers skip building expensive context. */
+int log_enabled(enum log_level lvl);
+
+#endif

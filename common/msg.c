@@ -1,0 +1,234 @@
+#include "common/msg.h"
+
+#include <string.h>
+
+static const uint8_t magic[4] = { 'D', 'U', 'R', 'O' };
+
+/* ---- writer ---- */
+
+struct wr {
+    uint8_t *p;
+    uint8_t *end;
+    int ok;
+};
+
+static void put(struct wr *w, const void *src, size_t n)
+{
+    if (!w->ok || (size_t)(w->end - w->p) < n) {
+        w->ok = 0;
+        return;
+    }
+    if (n > 0) {
+        memcpy(w->p, src, n);
+    }
+    w->p += n;
+}
+
+static void put_u16(struct wr *w, uint16_t v)
+{
+    uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+    put(w, b, sizeof b);
+}
+
+static void put_u32(struct wr *w, uint32_t v)
+{
+    uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+    put(w, b, sizeof b);
+}
+
+static void put_u64(struct wr *w, uint64_t v)
+{
+    put_u32(w, (uint32_t)(v >> 32));
+    put_u32(w, (uint32_t)v);
+}
+
+static void put_span16(struct wr *w, struct msg_span s)
+{
+    put_u16(w, (uint16_t)s.len);
+    put(w, s.ptr, s.len);
+}
+
+static void put_span32(struct wr *w, struct msg_span s)
+{
+    put_u32(w, (uint32_t)s.len);
+    put(w, s.ptr, s.len);
+}
+
+static void put_header(struct wr *w, enum msg_type type, size_t body_len)
+{
+    put(w, magic, sizeof magic);
+    put_u16(w, MSG_VERSION);
+    put_u16(w, (uint16_t)type);
+    put_u32(w, (uint32_t)body_len);
+}
+
+/* ---- bounds, shared by encoder and decoder ---- */
+
+static int handoff_in_bounds(const struct msg_handoff *h)
+{
+    return h->cls.len >= 1 && h->cls.len <= DURO_CLASS_NAME_MAX_BYTES && h->name.len >= 1 &&
+           h->name.len <= DURO_OBJECT_NAME_MAX_BYTES && h->key.len == DURO_WS_KEY_BYTES &&
+           h->protocols.len <= DURO_HTTP_HEAD_MAX_BYTES_MAX &&
+           h->extensions.len <= DURO_HTTP_HEAD_MAX_BYTES_MAX &&
+           h->target.len <= DURO_HTTP_HEAD_MAX_BYTES_MAX && h->peer.len <= 64 &&
+           h->early.len <= DURO_HANDOFF_EARLY_MAX_BYTES;
+}
+
+static int config_in_bounds(const struct msg_config *c)
+{
+    return c->nslots >= 1 && c->nslots <= DURO_WORKERS_MAX_COUNT && c->slot < c->nslots &&
+           c->path.len <= 4096 && c->text.len <= DURO_CONFIG_MAX_BYTES;
+}
+
+size_t msg_handoff_size(const struct msg_handoff *h)
+{
+    if (!handoff_in_bounds(h)) {
+        return 0;
+    }
+    return DURO_MSG_HEADER_BYTES + 8 + 7 * 2 + 4 + h->cls.len + h->name.len + h->key.len +
+           h->protocols.len + h->extensions.len + h->target.len + h->peer.len + h->early.len;
+}
+
+size_t msg_config_size(const struct msg_config *c)
+{
+    if (!config_in_bounds(c)) {
+        return 0;
+    }
+    return DURO_MSG_HEADER_BYTES + 4 + 4 + 2 + 4 + c->path.len + c->text.len;
+}
+
+size_t msg_encode_handoff(uint8_t *dst, size_t cap, const struct msg_handoff *h)
+{
+    size_t total = msg_handoff_size(h);
+    if (total == 0 || total > cap) {
+        return 0;
+    }
+    struct wr w = { dst, dst + cap, 1 };
+    put_header(&w, MSG_HANDOFF, total - DURO_MSG_HEADER_BYTES);
+    put_u64(&w, h->conn_id);
+    put_span16(&w, h->cls);
+    put_span16(&w, h->name);
+    put_span16(&w, h->key);
+    put_span16(&w, h->protocols);
+    put_span16(&w, h->extensions);
+    put_span16(&w, h->target);
+    put_span16(&w, h->peer);
+    put_span32(&w, h->early);
+    return w.ok ? total : 0;
+}
+
+size_t msg_encode_config(uint8_t *dst, size_t cap, const struct msg_config *c)
+{
+    size_t total = msg_config_size(c);
+    if (total == 0 || total > cap) {
+        return 0;
+    }
+    struct wr w = { dst, dst + cap, 1 };
+    put_header(&w, MSG_CONFIG, total - DURO_MSG_HEADER_BYTES);
+    put_u32(&w, c->slot);
+    put_u32(&w, c->nslots);
+    put_span16(&w, c->path);
+    put_span32(&w, c->text);
+    return w.ok ? total : 0;
+}
+
+/* ---- reader ---- */
+
+struct rd {
+    const uint8_t *p;
+    const uint8_t *end;
+    int ok;
+};
+
+static const uint8_t *take(struct rd *r, size_t n)
+{
+    if (!r->ok || (size_t)(r->end - r->p) < n) {
+        r->ok = 0;
+        return NULL;
+    }
+    const uint8_t *at = r->p;
+    r->p += n;
+    return at;
+}
+
+static uint32_t get_be(struct rd *r, size_t n)
+{
+    const uint8_t *b = take(r, n);
+    uint32_t v = 0;
+    for (size_t i = 0; b != NULL && i < n; i++) {
+        v = (v << 8) | b[i];
+    }
+    return v;
+}
+
+static uint64_t get_u64(struct rd *r)
+{
+    uint64_t hi = get_be(r, 4);
+    return (hi << 32) | get_be(r, 4);
+}
+
+static struct msg_span get_span(struct rd *r, size_t len_bytes)
+{
+    struct msg_span s = { "", 0 };
+    size_t n = get_be(r, len_bytes);
+    const uint8_t *p = take(r, n);
+    if (p != NULL) {
+        s.ptr = (const char *)p;
+        s.len = n;
+    }
+    return s;
+}
+
+enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size_t *used)
+{
+    /* Reject a wrong prefix as soon as it is visible, not only once a whole header is in. */
+    size_t check = len < sizeof magic ? len : sizeof magic;
+    if (memcmp(buf, magic, check) != 0) {
+        return MSG_BAD;
+    }
+    if (len < DURO_MSG_HEADER_BYTES) {
+        return MSG_NEED_MORE;
+    }
+    struct rd h = { buf + sizeof magic, buf + DURO_MSG_HEADER_BYTES, 1 };
+    uint32_t version = get_be(&h, 2);
+    uint32_t type = get_be(&h, 2);
+    uint32_t body_len = get_be(&h, 4);
+    if (version != MSG_VERSION || body_len > DURO_MSG_BODY_MAX_BYTES) {
+        return MSG_BAD;
+    }
+    if (type != MSG_CONFIG && type != MSG_HANDOFF) {
+        return MSG_BAD;
+    }
+    if (len - DURO_MSG_HEADER_BYTES < body_len) {
+        return MSG_NEED_MORE;
+    }
+    struct rd r = { buf + DURO_MSG_HEADER_BYTES, buf + DURO_MSG_HEADER_BYTES + body_len, 1 };
+    memset(out, 0, sizeof *out);
+    out->type = (enum msg_type)type;
+    if (type == MSG_HANDOFF) {
+        struct msg_handoff *m = &out->u.handoff;
+        m->conn_id = get_u64(&r);
+        m->cls = get_span(&r, 2);
+        m->name = get_span(&r, 2);
+        m->key = get_span(&r, 2);
+        m->protocols = get_span(&r, 2);
+        m->extensions = get_span(&r, 2);
+        m->target = get_span(&r, 2);
+        m->peer = get_span(&r, 2);
+        m->early = get_span(&r, 4);
+        if (!r.ok || r.p != r.end || !handoff_in_bounds(m)) {
+            return MSG_BAD;
+        }
+    } else {
+        struct msg_config *c = &out->u.config;
+        c->slot = get_be(&r, 4);
+        c->nslots = get_be(&r, 4);
+        c->path = get_span(&r, 2);
+        c->text = get_span(&r, 4);
+        if (!r.ok || r.p != r.end || !config_in_bounds(c)) {
+            return MSG_BAD;
+        }
+    }
+    *used = DURO_MSG_HEADER_BYTES + body_len;
+    return MSG_OK;
+}

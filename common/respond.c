@@ -1,0 +1,73 @@
+#include "common/respond.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define SEED_426_BODY "Durable Object expected Upgrade: websocket"
+
+const char *respond_phrase(int status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 408:
+        return "Request Timeout";
+    case 414:
+        return "URI Too Long";
+    case 426:
+        return "Upgrade Required";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Error";
+    }
+}
+
+static size_t finish(size_t cap, int n)
+{
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+static const char *extra(int flags, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s%s%s", (flags & RESPOND_WS_VERSION) ? "Sec-WebSocket-Version: 13\r\n" : "",
+             (flags & RESPOND_RETRY_AFTER) ? "Retry-After: 1\r\n" : "",
+             (flags & RESPOND_CLOSE) ? "Connection: close\r\n" : "");
+    return buf;
+}
+
+size_t respond_seed_400(char *dst, size_t cap, int flags)
+{
+    /* Response(null, {status: 400}) on the reference runtime: no body, and so no
+     * Content-Length on a HEAD answer. */
+    int n = snprintf(dst, cap, "HTTP/1.1 400 Bad Request\r\n%sContent-Type: text/plain\r\n%s\r\n",
+                     (flags & RESPOND_HEAD) ? "" : "Content-Length: 0\r\n",
+                     (flags & RESPOND_CLOSE) ? "Connection: close\r\n" : "");
+    return finish(cap, n);
+}
+
+size_t respond_seed_426(char *dst, size_t cap, int flags)
+{
+    int n = snprintf(dst, cap,
+                     "HTTP/1.1 426 Upgrade Required\r\nContent-Length: %zu\r\n"
+                     "Content-Type: text/plain;charset=UTF-8\r\n%s\r\n%s",
+                     sizeof SEED_426_BODY - 1, (flags & RESPOND_CLOSE) ? "Connection: close\r\n" : "",
+                     (flags & RESPOND_HEAD) ? "" : SEED_426_BODY);
+    return finish(cap, n);
+}
+
+size_t respond_error(char *dst, size_t cap, int status, const char *reason, int flags)
+{
+    char hdrs[128];
+    int n = snprintf(dst, cap,
+                     "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n"
+                     "Content-Type: text/plain;charset=UTF-8\r\n%s\r\n%s%s",
+                     status, respond_phrase(status), strlen(reason) + 1,
+                     extra(flags, hdrs, sizeof hdrs), (flags & RESPOND_HEAD) ? "" : reason,
+                     (flags & RESPOND_HEAD) ? "" : "\n");
+    return finish(cap, n);
+}

@@ -1,0 +1,477 @@
+#include "gateway/conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/hash.h"
+#include "common/log.h"
+#include "gateway/dispatch.h"
+
+static void process(struct gw_conn *c);
+static void flush(struct gw_conn *c);
+
+/* ---- lifetime ---- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct gw_conn *c = h->data;
+    if (--c->open_handles == 0) {
+        free(c);
+    }
+}
+
+void conn_close(struct gw_conn *c)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = 1;
+    struct gateway *gw = c->gw;
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        gw->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    gw->open_conns--;
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+void conn_close_all(struct gateway *gw)
+{
+    struct gw_conn *c = gw->conns;
+    while (c != NULL) {
+        struct gw_conn *next = c->next;
+        if (!c->handing_off) {
+            conn_close(c);
+        }
+        c = next;
+    }
+}
+
+/* ---- timers ---- */
+
+static void on_timer(uv_timer_t *t)
+{
+    struct gw_conn *c = t->data;
+
+    if (c->timer_mode == TIMER_HEAD && c->got_bytes && !c->finishing) {
+        log_info("access", "conn=%llu peer=%s status=408 reason=\"request head timeout\"",
+                 (unsigned long long)c->id, c->peer);
+        conn_fail(c, 408, "request head not received in time", RESPOND_CLOSE);
+        return;
+    }
+    log_debug("conn", "conn=%llu event=timeout mode=%d", (unsigned long long)c->id,
+              (int)c->timer_mode);
+    conn_close(c);
+}
+
+static void arm(struct gw_conn *c, enum conn_timer mode)
+{
+    uint64_t ms = mode == TIMER_HEAD   ? c->gw->conf.head_timeout_ms
+                  : mode == TIMER_IDLE ? c->gw->conf.keepalive_timeout_ms
+                                       : DURO_LINGER_MS;
+    c->timer_mode = mode;
+    uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+/* ---- reading ---- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct gw_conn *c = h->data;
+    (void)suggested;
+    static char discard[4096]; /* lingering reads are thrown away */
+
+    if (c->finishing) {
+        *buf = uv_buf_init(discard, sizeof discard);
+        return;
+    }
+    *buf = uv_buf_init(c->in + c->in_len, c->in_cap - c->in_len);
+}
+
+static void stop_reading(struct gw_conn *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct gw_conn *c = s->data;
+    (void)buf;
+
+    if (nread < 0) {
+        if (nread != UV_EOF) {
+            log_debug("conn", "conn=%llu event=read_error err=%s", (unsigned long long)c->id,
+                      uv_err_name((int)nread));
+        }
+        conn_close(c);
+        return;
+    }
+    if (nread == 0 || c->finishing) {
+        return;
+    }
+    if (!c->got_bytes) {
+        c->got_bytes = 1;
+        if (c->timer_mode == TIMER_IDLE) {
+            arm(c, TIMER_HEAD);
+        }
+    }
+    c->in_len += (uint32_t)nread;
+    process(c);
+}
+
+static void start_reading(struct gw_conn *c)
+{
+    if (!c->reading && !c->closing) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
+            c->reading = 1;
+        }
+    }
+}
+
+/* ---- writing ---- */
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct gw_conn *c = req->data;
+    (void)status;
+    if (!c->closing) {
+        /* Keep reading and discarding until the client closes or the linger timer fires:
+         * closing with unread bytes would reset the connection and could destroy the
+         * response before the client reads it. */
+        arm(c, TIMER_LINGER);
+        start_reading(c);
+    }
+}
+
+static void finished_writing(struct gw_conn *c)
+{
+    if (c->finishing && c->out_len == 0) {
+        stop_reading(c);
+        c->sreq.data = c;
+        if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+            conn_close(c);
+        }
+        return;
+    }
+    if (!c->reading && !c->finishing && !c->handing_off) {
+        start_reading(c);
+        process(c); /* bytes left behind when output was full */
+    }
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct gw_conn *c = req->data;
+
+    c->writing = 0;
+    if (c->closing) {
+        return;
+    }
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    memmove(c->out, c->out + c->out_inflight, c->out_len - c->out_inflight);
+    c->out_len -= c->out_inflight;
+    c->out_inflight = 0;
+    if (c->out_len > 0) {
+        flush(c);
+        return;
+    }
+    finished_writing(c);
+}
+
+static void flush(struct gw_conn *c)
+{
+    if (c->writing || c->out_len == 0 || c->closing) {
+        return;
+    }
+    /* Everything answered while handling one read goes out in one write. */
+    uv_buf_t b = uv_buf_init(c->out, c->out_len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)c->out_len) {
+        c->out_len = 0;
+        finished_writing(c);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    if (n > 0) {
+        memmove(c->out, c->out + n, c->out_len - (uint32_t)n);
+        c->out_len -= (uint32_t)n;
+    }
+    c->out_inflight = c->out_len;
+    c->wreq.data = c;
+    b = uv_buf_init(c->out, c->out_len);
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->writing = 1;
+}
+
+/* ---- answering ---- */
+
+static const char *method_name(const struct gw_conn *c)
+{
+    return c->req.started ? llhttp_method_name((llhttp_method_t)http_req_method(&c->req)) : "-";
+}
+
+static void log_access(struct gw_conn *c, int status, const char *reason)
+{
+    if (!log_enabled(LOG_INFO)) {
+        return;
+    }
+    int tlen = (int)(c->req.target.len < 200 ? c->req.target.len : 200);
+    log_info("access", "conn=%llu peer=%s status=%d method=%s target=\"%.*s\"%s%s%s",
+             (unsigned long long)c->id, c->peer, status, method_name(c), tlen,
+             c->req.target.len ? http_req_str(&c->req, c->req.target) : "",
+             reason ? " reason=\"" : "", reason ? reason : "", reason ? "\"" : "");
+}
+
+static void append(struct gw_conn *c, size_t n)
+{
+    c->out_len += (uint32_t)n;
+}
+
+void conn_fail(struct gw_conn *c, int status, const char *reason, int flags)
+{
+    c->handing_off = 0;
+    if (c->closing || c->finishing) {
+        return;
+    }
+    stop_reading(c);
+    c->finishing = 1;
+    if (sizeof c->out - c->out_len < RESPOND_MAX_BYTES) {
+        c->out_len = c->out_inflight; /* no room: the error answer goes before unsent ones */
+    }
+    append(c, respond_error(c->out + c->out_len, sizeof c->out - c->out_len, status, reason,
+                            flags | RESPOND_CLOSE));
+    flush(c);
+}
+
+/* Runs inside the parser when a request head is complete: decides the answer while the header
+ * spans are valid. Order follows the seed: host, route, Upgrade header, then the handshake. */
+static void on_head(struct http_req *r, void *arg)
+{
+    struct gw_conn *c = arg;
+    const struct conf *cf = &c->gw->conf;
+
+    arm(c, TIMER_IDLE); /* the head is in: a slow body is an idle connection, not a slow head */
+    c->resp_flags = http_req_method(r) == HTTP_HEAD ? RESPOND_HEAD : 0;
+    if (!http_req_keep_alive(r)) {
+        c->resp_flags |= RESPOND_CLOSE;
+    }
+    if (http_req_version_minor(r) >= 1 && r->hdr_count[HDR_HOST] != 1) {
+        c->verdict = VERDICT_ERROR;
+        c->status = 400;
+        c->reason = "Bad Request";
+        return;
+    }
+    enum router_outcome ro = router_match(cf, http_req_str(r, r->target), r->target.len,
+                                          &c->route);
+    if (ro == ROUTER_NONE) {
+        c->verdict = VERDICT_SEED_400;
+        return;
+    }
+    if (!http_req_hdr_is(r, HDR_UPGRADE, "websocket")) {
+        c->verdict = VERDICT_SEED_426;
+        return;
+    }
+    if (ro == ROUTER_BAD_NAME) {
+        c->verdict = VERDICT_ERROR;
+        c->status = 400;
+        c->reason = "invalid object name in request-target";
+        return;
+    }
+    const char *why = NULL;
+    int st = http_req_check_upgrade(r, &why);
+    if (st != 0) {
+        c->verdict = VERDICT_ERROR;
+        c->status = st;
+        c->reason = why;
+        if (st == 426) {
+            c->resp_flags |= RESPOND_WS_VERSION;
+        }
+        return;
+    }
+    const struct conf_route *rt = c->route.route;
+    uint64_t key = hash_object_key(rt->cls, strlen(rt->cls), c->route.name, c->route.name_len);
+    c->worker = hash_pick_slot(key, c->gw->nworkers);
+    c->verdict = VERDICT_UPGRADE;
+}
+
+/* Answers the request that just completed. Returns 1 to go on with the next pipelined one. */
+static int answer(struct gw_conn *c, size_t consumed)
+{
+    char *dst = c->out + c->out_len;
+    size_t cap = sizeof c->out - c->out_len;
+
+    switch (c->verdict) {
+    case VERDICT_UPGRADE:
+        stop_reading(c);
+        uv_timer_stop(&c->timer);
+        dispatch_handoff(c, c->in + consumed, c->in_len - (uint32_t)consumed);
+        return 0;
+    case VERDICT_SEED_400:
+        log_access(c, 400, NULL);
+        append(c, respond_seed_400(dst, cap, c->resp_flags));
+        break;
+    case VERDICT_SEED_426:
+        log_access(c, 426, NULL);
+        append(c, respond_seed_426(dst, cap, c->resp_flags));
+        break;
+    case VERDICT_ERROR:
+    case VERDICT_NONE:
+        log_access(c, c->status, c->reason);
+        c->resp_flags |= RESPOND_CLOSE;
+        append(c, respond_error(dst, cap, c->status ? c->status : 400,
+                                c->reason ? c->reason : "Bad Request", c->resp_flags));
+        break;
+    }
+    if (c->resp_flags & RESPOND_CLOSE) {
+        c->finishing = 1;
+        stop_reading(c);
+        return 0;
+    }
+    /* Keep-alive: forget this request, move the pipelined rest to the front. */
+    memmove(c->in, c->in + consumed, c->in_len - consumed);
+    c->in_len -= (uint32_t)consumed;
+    c->parsed = 0;
+    c->verdict = VERDICT_NONE;
+    c->status = 0;
+    c->reason = NULL;
+    http_req_next(&c->req);
+    c->got_bytes = c->in_len > 0;
+    arm(c, c->got_bytes ? TIMER_HEAD : TIMER_IDLE);
+    return 1;
+}
+
+static void process(struct gw_conn *c)
+{
+    while (!c->closing && !c->finishing && !c->handing_off && c->parsed < c->in_len) {
+        if (sizeof c->out - c->out_len < RESPOND_MAX_BYTES) {
+            stop_reading(c); /* a client pipelining faster than it reads: wait for the write */
+            break;
+        }
+        size_t consumed = 0;
+        enum http_result r = http_req_feed(&c->req, c->in, c->parsed, c->in_len, &consumed);
+        if (r == HTTP_NEED_MORE) {
+            c->parsed = (uint32_t)consumed;
+            if (c->req.head_done) {
+                /* Body bytes of a request already decided: nothing needs them. */
+                c->in_len = c->parsed = 0;
+            } else if (c->in_len == c->in_cap) {
+                conn_fail(c, 431, "request head too large", 0);
+            }
+            break;
+        }
+        if (r == HTTP_ERROR) {
+            log_access(c, c->req.status, c->req.reason);
+            conn_fail(c, c->req.status, c->req.reason, 0);
+            break;
+        }
+        if (!answer(c, consumed)) {
+            break;
+        }
+    }
+    if (!c->closing && !c->handing_off) {
+        flush(c);
+    }
+}
+
+/* ---- accepting ---- */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct gateway *gw = server->data;
+
+    if (status < 0) {
+        log_warn("listener", "event=accept_error err=%s", uv_err_name(status));
+        return;
+    }
+    uint32_t cap = gw->conf.head_max_bytes + DURO_EARLY_DATA_MAX_BYTES;
+    struct gw_conn *c = malloc(sizeof *c + cap);
+    if (c == NULL) {
+        log_error("listener", "event=oom");
+        return;
+    }
+    memset(c, 0, sizeof *c);
+    c->in_cap = cap;
+    c->gw = gw;
+    c->id = ++gw->next_conn_id;
+    if (uv_tcp_init(gw->loop, &c->tcp) != 0) {
+        free(c);
+        return;
+    }
+    c->tcp.data = c;
+    c->open_handles = 1;
+    if (uv_timer_init(gw->loop, &c->timer) != 0) {
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+        return;
+    }
+    c->timer.data = c;
+    c->open_handles = 2;
+    c->next = gw->conns;
+    if (gw->conns != NULL) {
+        gw->conns->prev = c;
+    }
+    gw->conns = c;
+    gw->open_conns++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+    }
+    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    struct http_limits lim = { gw->conf.head_max_bytes, gw->conf.headers_max_count,
+                               gw->conf.target_max_bytes };
+    http_req_init(&c->req, &lim, on_head, c);
+    arm(c, TIMER_HEAD);
+    start_reading(c);
+}
+
+int conn_listen(struct gateway *gw, const char *host, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    int rc = strchr(host, ':') != NULL ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss)
+                                       : uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+    if (rc != 0) {
+        log_error("listener", "event=bad_address host=%s err=%s", host, uv_err_name(rc));
+        return rc;
+    }
+    if ((rc = uv_tcp_init(gw->loop, &gw->listener)) != 0) {
+        return rc;
+    }
+    gw->listener.data = gw;
+    if ((rc = uv_tcp_bind(&gw->listener, (struct sockaddr *)&ss, 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&gw->listener, 4096, on_connection)) != 0) {
+        log_error("listener", "event=listen_failed host=%s port=%u err=%s", host, port,
+                  uv_strerror(rc));
+        return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,79 @@
+/* gateway/conn.h: one client connection in the gateway, from accept to hand-off or close.
+ *
+ * A gw_conn reads the request head into its own buffer, parses it with http_req, answers what
+ * the gateway answers itself (keep-alive and pipelining included), and hands an upgrade to its
+ * worker with dispatch. It owns its tcp and timer handles and frees itself when both closed. */
+#ifndef DURO_CONN_H
+#define DURO_CONN_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "gateway/gateway.h"
+#include "gateway/http_req.h"
+#include "common/respond.h"
+#include "gateway/router.h"
+
+enum conn_verdict {
+    VERDICT_NONE = 0,
+    VERDICT_SEED_400,
+    VERDICT_SEED_426,
+    VERDICT_ERROR,   /* status + reason, Connection: close */
+    VERDICT_UPGRADE, /* hand off to `worker` */
+};
+
+enum conn_timer {
+    TIMER_HEAD = 0,  /* the request head must arrive in time */
+    TIMER_IDLE,      /* keep-alive wait between requests */
+    TIMER_LINGER,    /* after the last response: read and discard until EOF */
+};
+
+struct gw_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    struct gateway *gw;
+    struct gw_conn *prev, *next; /* gateway's list of open connections */
+    uint64_t id;
+    int open_handles;
+    enum conn_timer timer_mode;
+    unsigned reading : 1;
+    unsigned writing : 1;
+    unsigned closing : 1;     /* uv_close called */
+    unsigned finishing : 1;   /* last response queued: write, shut down, linger, close */
+    unsigned handing_off : 1; /* chan_send in flight; the tcp handle must stay open */
+    unsigned got_bytes : 1;   /* anything of the current request arrived */
+
+    struct http_req req;
+    enum conn_verdict verdict;
+    int status;
+    const char *reason;
+    int resp_flags;
+    unsigned worker;
+    struct route_result route;
+
+    char peer[64];
+    uint32_t in_len;
+    uint32_t parsed;
+    uint32_t in_cap;
+    uint32_t out_len;
+    uint32_t out_inflight;
+    char out[4 * RESPOND_MAX_BYTES];
+    char in[];
+};
+
+/* Starts the listener on the configured address. Returns 0 or a negative UV_E* code, logged. */
+int conn_listen(struct gateway *gw, const char *host, uint16_t port)
+    __attribute__((warn_unused_result));
+
+/* Closes every open client connection (shutdown). */
+void conn_close_all(struct gateway *gw);
+
+/* Answers `status` with `reason` and closes: used by dispatch when a hand-off fails. */
+void conn_fail(struct gw_conn *c, int status, const char *reason, int flags);
+
+/* Closes our copy of the connection's descriptor right away (after a hand-off). Idempotent. */
+void conn_close(struct gw_conn *c);
+
+#endif

@@ -1,0 +1,76 @@
+#include "gateway/dispatch.h"
+
+#include <string.h>
+
+#include "common/chan.h"
+#include "common/log.h"
+#include "common/msg.h"
+#include "gateway/conn.h"
+#include "gateway/supervisor.h"
+
+static struct msg_span span_of(const struct gw_conn *c, enum http_hdr h)
+{
+    struct msg_span s = { "", 0 };
+    if (c->req.hdr_count[h] >= 1) {
+        s.ptr = http_req_str(&c->req, c->req.hdr[h]);
+        s.len = c->req.hdr[h].len;
+    }
+    return s;
+}
+
+static void on_handed_off(int status, void *arg)
+{
+    struct gw_conn *c = arg;
+
+    if (status < 0) {
+        log_warn("dispatch", "conn=%llu worker=%u event=handoff_failed err=%s",
+                 (unsigned long long)c->id, c->worker, uv_err_name(status));
+        conn_fail(c, 503, "worker unavailable, retry", RESPOND_RETRY_AFTER);
+        return;
+    }
+    log_debug("dispatch", "conn=%llu worker=%u event=handed_off", (unsigned long long)c->id,
+              c->worker);
+    c->handing_off = 0;
+    conn_close(c); /* the worker has its own copy of the descriptor now */
+}
+
+void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
+{
+    struct gateway *gw = c->gw;
+    struct chan *ch = supervisor_chan(gw->sup, c->worker);
+    const struct conf_route *rt = c->route.route;
+
+    if (ch == NULL || gw->stopping) {
+        log_info("access", "conn=%llu peer=%s status=503 obj=%s/%s worker=%u reason=\"worker down\"",
+                 (unsigned long long)c->id, c->peer, rt->cls, c->route.name, c->worker);
+        conn_fail(c, 503, "worker unavailable, retry", RESPOND_RETRY_AFTER);
+        return;
+    }
+    struct msg_handoff h = {
+        .conn_id = c->id,
+        .cls = { rt->cls, strlen(rt->cls) },
+        .name = { c->route.name, c->route.name_len },
+        .key = span_of(c, HDR_WS_KEY),
+        .protocols = span_of(c, HDR_WS_PROTOCOL),
+        .extensions = span_of(c, HDR_WS_EXTENSIONS),
+        .target = { http_req_str(&c->req, c->req.target), c->req.target.len },
+        .peer = { c->peer, strlen(c->peer) },
+        .early = { early, early_len },
+    };
+    size_t n = msg_encode_handoff(gw->scratch, gw->scratch_cap, &h);
+    if (n == 0) {
+        log_warn("dispatch", "conn=%llu event=handoff_too_large", (unsigned long long)c->id);
+        conn_fail(c, 431, "request head too large", 0);
+        return;
+    }
+    int rc = chan_send(ch, gw->scratch, n, (uv_stream_t *)&c->tcp, on_handed_off, c);
+    if (rc < 0) {
+        log_warn("dispatch", "conn=%llu worker=%u event=handoff_refused err=%s",
+                 (unsigned long long)c->id, c->worker, uv_err_name(rc));
+        conn_fail(c, 503, "worker unavailable, retry", RESPOND_RETRY_AFTER);
+        return;
+    }
+    c->handing_off = 1;
+    log_debug("access", "conn=%llu peer=%s status=handoff obj=%s/%s worker=%u",
+             (unsigned long long)c->id, c->peer, rt->cls, c->route.name, c->worker);
+}

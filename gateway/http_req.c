@@ -1,0 +1,279 @@
+#include "gateway/http_req.h"
+
+#include <string.h>
+
+#include "common/wskey.h"
+
+static const char *const hdr_names[HDR_COUNT] = {
+    [HDR_HOST] = "host",
+    [HDR_UPGRADE] = "upgrade",
+    [HDR_CONNECTION] = "connection",
+    [HDR_WS_KEY] = "sec-websocket-key",
+    [HDR_WS_VERSION] = "sec-websocket-version",
+    [HDR_WS_PROTOCOL] = "sec-websocket-protocol",
+    [HDR_WS_EXTENSIONS] = "sec-websocket-extensions",
+};
+
+static struct http_req *req_of(llhttp_t *p)
+{
+    return (struct http_req *)p->data;
+}
+
+static int reject(struct http_req *r, int status, const char *reason)
+{
+    r->status = status;
+    r->reason = reason;
+    return -1;
+}
+
+static void mark_end(struct http_req *r, const char *at, size_t len)
+{
+    r->head_end = (uint32_t)(at + len - r->base);
+}
+
+static void extend(struct http_req *r, struct http_span *s, const char *at, size_t len)
+{
+    if (s->len == 0) {
+        s->off = (uint32_t)(at - r->base);
+    }
+    s->len += (uint32_t)len;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    req_of(p)->started = 1;
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_req *r = req_of(p);
+    extend(r, &r->target, at, len);
+    mark_end(r, at, len);
+    if (r->target.len > r->lim.target_max_bytes) {
+        return reject(r, 414, "request-target too long");
+    }
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_req *r = req_of(p);
+    if (!r->field_pending) {
+        r->field_pending = 1;
+        r->field_len = 0;
+        if (++r->header_count > r->lim.headers_max_count) {
+            return reject(r, 431, "too many header fields");
+        }
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (r->field_len < sizeof r->field) {
+            char ch = at[i];
+            r->field[r->field_len] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+        }
+        if (r->field_len < 255) {
+            r->field_len++;
+        }
+    }
+    mark_end(r, at, len);
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    struct http_req *r = req_of(p);
+    r->field_pending = 0;
+    r->cur = HDR_OTHER;
+    for (int h = 0; h < HDR_COUNT; h++) {
+        size_t n = strlen(hdr_names[h]);
+        if (r->field_len == n && memcmp(r->field, hdr_names[h], n) == 0) {
+            r->cur = (enum http_hdr)h;
+            if (r->hdr_count[h] < 255) {
+                r->hdr_count[h]++;
+            }
+            break;
+        }
+    }
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_req *r = req_of(p);
+    if (r->cur != HDR_OTHER && r->hdr_count[r->cur] == 1) {
+        extend(r, &r->hdr[r->cur], at, len);
+    }
+    mark_end(r, at, len);
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    struct http_req *r = req_of(p);
+    if (r->cur != HDR_OTHER && r->hdr_count[r->cur] == 1) {
+        struct http_span *s = &r->hdr[r->cur];
+        while (s->len > 0 && (r->base[s->off + s->len - 1] == ' ' ||
+                              r->base[s->off + s->len - 1] == '\t')) {
+            s->len--;
+        }
+    }
+    r->cur = HDR_OTHER;
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct http_req *r = req_of(p);
+    /* The head ends with CRLF CRLF after the last byte a callback saw. */
+    if (r->head_end + 4 > r->lim.head_max_bytes) {
+        return reject(r, 431, "request head too large");
+    }
+    r->head_done = 1;
+    r->has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
+    if (r->on_head != NULL) {
+        r->on_head(r, r->arg);
+    }
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    (void)p;
+    /* Pause after every request: the caller answers it before parsing the next one, and an
+     * upgrade's following bytes are WebSocket frames, not HTTP. */
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_message_complete = on_message_complete,
+};
+
+static void reset_fields(struct http_req *r)
+{
+    memset(&r->target, 0, sizeof r->target);
+    memset(r->hdr, 0, sizeof r->hdr);
+    memset(r->hdr_count, 0, sizeof r->hdr_count);
+    r->header_count = 0;
+    r->head_end = 0;
+    r->started = 0;
+    r->head_done = 0;
+    r->has_body = 0;
+    r->cur = HDR_OTHER;
+    r->field_pending = 0;
+    r->field_len = 0;
+    r->status = 0;
+    r->reason = NULL;
+}
+
+void http_req_init(struct http_req *r, const struct http_limits *lim, http_head_fn *on_head,
+                   void *arg)
+{
+    memset(r, 0, sizeof *r);
+    r->lim = *lim;
+    r->on_head = on_head;
+    r->arg = arg;
+    llhttp_init(&r->parser, HTTP_REQUEST, &settings);
+    r->parser.data = r;
+    reset_fields(r);
+}
+
+void http_req_next(struct http_req *r)
+{
+    if (llhttp_get_errno(&r->parser) == HPE_PAUSED) {
+        llhttp_resume(&r->parser);
+    }
+    reset_fields(r);
+}
+
+enum http_result http_req_feed(struct http_req *r, const char *base, size_t from, size_t to,
+                               size_t *consumed)
+{
+    r->base = base;
+    llhttp_errno_t e = llhttp_execute(&r->parser, base + from, to - from);
+    if (e == HPE_OK) {
+        *consumed = to;
+        if (!r->head_done && to > (size_t)r->lim.head_max_bytes) {
+            r->status = 431;
+            r->reason = "request head too large";
+            return HTTP_ERROR;
+        }
+        return HTTP_NEED_MORE;
+    }
+    if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+        *consumed = (size_t)(llhttp_get_error_pos(&r->parser) - base);
+        return HTTP_DONE;
+    }
+    if (r->status == 0) {
+        if (e == HPE_INVALID_METHOD) {
+            r->status = 501;
+            r->reason = "method not implemented";
+        } else {
+            r->status = 400;
+            r->reason = "malformed request";
+        }
+    }
+    return HTTP_ERROR;
+}
+
+int http_req_method(const struct http_req *r)
+{
+    return llhttp_get_method((llhttp_t *)&r->parser);
+}
+
+int http_req_version_minor(const struct http_req *r)
+{
+    return llhttp_get_http_minor((llhttp_t *)&r->parser);
+}
+
+int http_req_keep_alive(const struct http_req *r)
+{
+    if (llhttp_get_http_major((llhttp_t *)&r->parser) != 1 || http_req_version_minor(r) == 0) {
+        return 0;
+    }
+    return llhttp_should_keep_alive(&r->parser);
+}
+
+int http_req_hdr_is(const struct http_req *r, enum http_hdr h, const char *v)
+{
+    size_t n = strlen(v);
+    return r->hdr_count[h] == 1 && r->hdr[h].len == n &&
+           memcmp(http_req_str(r, r->hdr[h]), v, n) == 0;
+}
+
+int http_req_check_upgrade(const struct http_req *r, const char **reason)
+{
+    if (http_req_method(r) != HTTP_GET) {
+        *reason = "WebSocket upgrade requires the GET method";
+        return 400;
+    }
+    if (llhttp_get_http_major((llhttp_t *)&r->parser) != 1 || http_req_version_minor(r) < 1) {
+        *reason = "WebSocket upgrade requires HTTP/1.1";
+        return 400;
+    }
+    if (!http_req_hdr_is(r, HDR_WS_VERSION, "13")) {
+        *reason = r->hdr_count[HDR_WS_VERSION] == 0 ? "missing Sec-WebSocket-Version header"
+                                                     : "unsupported Sec-WebSocket-Version";
+        return 426;
+    }
+    if (r->hdr_count[HDR_WS_KEY] == 0) {
+        *reason = "missing Sec-WebSocket-Key header";
+        return 400;
+    }
+    if (r->hdr_count[HDR_WS_KEY] != 1 ||
+        !wskey_valid(http_req_str(r, r->hdr[HDR_WS_KEY]), r->hdr[HDR_WS_KEY].len)) {
+        *reason = "invalid Sec-WebSocket-Key header";
+        return 400;
+    }
+    if (r->has_body) {
+        *reason = "WebSocket upgrade must not have a body";
+        return 400;
+    }
+    return 0;
+}

@@ -1,0 +1,212 @@
+/* gateway/main.c: duro-gateway: flags, config, signals, and the event loop. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/conf.h"
+#include "common/log.h"
+#include "common/msg.h"
+#include "gateway/conn.h"
+#include "gateway/gateway.h"
+#include "gateway/supervisor.h"
+
+#define EXIT_USAGE 2
+#define STOP_GRACE_MS 5000u
+
+static const char usage[] =
+    "usage: duro-gateway [options]\n"
+    "  -c, --config FILE      read the config from FILE (default: the embedded config/duro.ini)\n"
+    "  -l, --listen HOST:PORT accept connections here (overrides [server] listen; port 0 = any)\n"
+    "  -w, --workers N        worker processes (overrides [server] workers; 0 = one per CPU)\n"
+    "      --worker-bin PATH  the duro-worker executable (default: next to duro-gateway)\n"
+    "      --check            validate the config, print 'config ok' and exit\n"
+    "  -h, --help             show this help\n"
+    "  -V, --version          print the version\n";
+
+static void on_stopped(struct gateway *gw)
+{
+    log_info("main", "event=stopped");
+    uv_stop(gw->loop);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    struct gateway *gw = sig->data;
+    if (gw->stopping) {
+        return;
+    }
+    gw->stopping = 1;
+    log_info("main", "event=stopping signal=%d open_conns=%llu", signum,
+             (unsigned long long)gw->open_conns);
+    uv_close((uv_handle_t *)&gw->listener, NULL);
+    conn_close_all(gw);
+    supervisor_stop(gw->sup, STOP_GRACE_MS, on_stopped);
+}
+
+/* Finds duro-worker: --worker-bin, $DURO_WORKER, next to us, or in the build tree's worker/. */
+static int find_worker(struct gateway *gw, const char *flag)
+{
+    const char *env = getenv("DURO_WORKER");
+    if (flag != NULL || (env != NULL && env[0] != '\0')) {
+        snprintf(gw->worker_path, sizeof gw->worker_path, "%s", flag ? flag : env);
+        return access(gw->worker_path, X_OK);
+    }
+    char exe[2048];
+    size_t len = sizeof exe;
+    if (uv_exepath(exe, &len) != 0) {
+        return -1;
+    }
+    char *slash = strrchr(exe, '/');
+    if (slash == NULL) {
+        return -1;
+    }
+    *slash = '\0';
+    snprintf(gw->worker_path, sizeof gw->worker_path, "%s/duro-worker", exe);
+    if (access(gw->worker_path, X_OK) == 0) {
+        return 0;
+    }
+    snprintf(gw->worker_path, sizeof gw->worker_path, "%s/../worker/duro-worker", exe);
+    return access(gw->worker_path, X_OK);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h)) {
+        uv_close(h, NULL);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' }, { "listen", required_argument, NULL, 'l' },
+        { "workers", required_argument, NULL, 'w' }, { "worker-bin", required_argument, NULL, 'B' },
+        { "check", no_argument, NULL, 'C' },         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },       { NULL, 0, NULL, 0 },
+    };
+    const char *config_path = NULL, *listen = NULL, *workers = NULL, *worker_bin = NULL;
+    int check = 0;
+    int o;
+
+    while ((o = getopt_long(argc, argv, "c:l:w:hV", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c': config_path = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'w': workers = optarg; break;
+        case 'B': worker_bin = optarg; break;
+        case 'C': check = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        case 'V': printf("duro-gateway %s\n", DURO_VERSION); return 0;
+        default: fputs(usage, stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "duro-gateway: unexpected argument '%s'\n%s", argv[optind], usage);
+        return EXIT_USAGE;
+    }
+
+    static struct gateway gw; /* large (the route table): keep it off the stack */
+    char err[512];
+    if (config_path != NULL) {
+        gw.conf_text = conf_read_file(config_path, err, sizeof err);
+        if (gw.conf_text == NULL) {
+            fprintf(stderr, "duro-gateway: config: %s\n", err);
+            return EXIT_USAGE;
+        }
+        gw.conf_origin = config_path;
+    } else {
+        gw.conf_text = (char *)conf_default_text;
+        gw.conf_origin = "(embedded)";
+    }
+    if (conf_parse(&gw.conf, gw.conf_text, gw.conf_origin, err, sizeof err) != 0) {
+        fprintf(stderr, "duro-gateway: config: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (listen != NULL && conf_parse_hostport(listen, gw.conf.listen_host,
+                                              sizeof gw.conf.listen_host,
+                                              &gw.conf.listen_port) != 0) {
+        fprintf(stderr, "duro-gateway: --listen: '%s' is not HOST:PORT\n", listen);
+        return EXIT_USAGE;
+    }
+    if (workers != NULL) {
+        char *end;
+        long n = strtol(workers, &end, 10);
+        if (workers[0] == '\0' || *end != '\0' || n < 0 || n > DURO_WORKERS_MAX_COUNT) {
+            fprintf(stderr, "duro-gateway: --workers: '%s' is not a number from 0 to %u\n",
+                    workers, DURO_WORKERS_MAX_COUNT);
+            return EXIT_USAGE;
+        }
+        gw.conf.workers = (unsigned)n;
+    }
+    if (check) {
+        printf("config ok\n");
+        return 0;
+    }
+    log_init("gateway", (enum log_level)gw.conf.log_level);
+    if (find_worker(&gw, worker_bin) != 0) {
+        log_error("main", "event=no_worker_binary path=%s hint=\"use --worker-bin PATH\"",
+                  gw.worker_path);
+        return EXIT_USAGE;
+    }
+    gw.nworkers = gw.conf.workers;
+    if (gw.nworkers == 0) {
+        unsigned cpus = uv_available_parallelism();
+        gw.nworkers = cpus < 1 ? 1 : cpus > DURO_WORKERS_MAX_COUNT ? DURO_WORKERS_MAX_COUNT : cpus;
+    }
+    gw.scratch_cap = DURO_MSG_HEADER_BYTES + DURO_MSG_BODY_MAX_BYTES;
+    gw.scratch = malloc(gw.scratch_cap);
+    if (gw.scratch == NULL) {
+        return 1;
+    }
+    /* A client that disconnects mid-write must not kill the gateway. */
+    signal(SIGPIPE, SIG_IGN);
+
+    gw.loop = uv_default_loop();
+    uv_signal_t sigterm, sigint;
+    uv_signal_init(gw.loop, &sigterm);
+    uv_signal_init(gw.loop, &sigint);
+    sigterm.data = sigint.data = &gw;
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+
+    if (conn_listen(&gw, gw.conf.listen_host, gw.conf.listen_port) != 0) {
+        return 1;
+    }
+    gw.sup = supervisor_start(&gw);
+    if (gw.sup == NULL) {
+        return 1;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (uv_tcp_getsockname(&gw.listener, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof host);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof host);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+    }
+    log_info("main", "event=listening listen=%s%s%s:%d workers=%u config=%s version=%s",
+             ss.ss_family == AF_INET6 ? "[" : "", host, ss.ss_family == AF_INET6 ? "]" : "",
+             port, gw.nworkers, gw.conf_origin, DURO_VERSION);
+
+    uv_run(gw.loop, UV_RUN_DEFAULT);
+    uv_walk(gw.loop, close_walk, NULL);
+    uv_run(gw.loop, UV_RUN_DEFAULT);
+    int rc = uv_loop_close(gw.loop);
+    if (rc != 0) {
+        log_warn("main", "event=loop_not_closed err=%s", uv_err_name(rc));
+    }
+    free(gw.scratch);
+    if (config_path != NULL) {
+        free(gw.conf_text);
+    }
+    return 0;
+}

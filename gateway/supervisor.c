@@ -1,0 +1,276 @@
+#include "gateway/supervisor.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/chan.h"
+#include "common/log.h"
+#include "common/msg.h"
+
+struct slot {
+    struct supervisor *sup;
+    unsigned index;
+    uv_process_t proc;
+    uv_timer_t restart;
+    struct chan *ch;
+    int pid;
+    int running;      /* proc handle is live (spawned, exit not yet seen) */
+    uint32_t backoff_ms;
+    uint64_t started_ms;
+};
+
+struct supervisor {
+    struct gateway *gw;
+    unsigned n;
+    int stopping;
+    unsigned open_handles;  /* the restart timers and the stop timer */
+    uv_timer_t stop_timer;
+    supervisor_stopped_fn *done;
+    struct slot slots[];
+};
+
+static void spawn(struct slot *sl);
+
+static void maybe_finish(struct supervisor *s);
+
+static void on_stop_timer_closed(uv_handle_t *h)
+{
+    struct supervisor *s = h->data;
+    s->open_handles--;
+    maybe_finish(s);
+}
+
+static void on_restart_closed(uv_handle_t *h)
+{
+    struct slot *sl = h->data;
+    sl->sup->open_handles--;
+    maybe_finish(sl->sup);
+}
+
+static void maybe_finish(struct supervisor *s)
+{
+    if (!s->stopping) {
+        return;
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        if (s->slots[i].running) {
+            return;
+        }
+    }
+    if (!uv_is_closing((uv_handle_t *)&s->stop_timer)) {
+        for (unsigned i = 0; i < s->n; i++) {
+            uv_close((uv_handle_t *)&s->slots[i].restart, on_restart_closed);
+        }
+        uv_close((uv_handle_t *)&s->stop_timer, on_stop_timer_closed);
+        return;
+    }
+    if (s->open_handles == 0) {
+        struct gateway *gw = s->gw;
+        supervisor_stopped_fn *done = s->done;
+        free(s);
+        done(gw);
+    }
+}
+
+static void on_chan_msg(struct chan *ch, const struct msg *m, void *arg)
+{
+    struct slot *sl = arg;
+    (void)ch;
+    /* Workers send nothing yet; anything is a bug in the worker. */
+    log_error("supervisor", "worker=%u event=unexpected_message type=%d", sl->index, (int)m->type);
+}
+
+static void on_chan_closed(struct chan *ch, int status, void *arg)
+{
+    struct slot *sl = arg;
+    (void)ch;
+    if (status != 0) {
+        log_error("supervisor", "worker=%u pid=%d event=channel_error err=%s", sl->index, sl->pid,
+                  uv_err_name(status));
+    }
+    /* The process is gone or broken: make sure it is gone; on_worker_exit restarts it. */
+    if (sl->running) {
+        uv_process_kill(&sl->proc, SIGKILL);
+    }
+    if (sl->ch != NULL) {
+        chan_close(sl->ch);
+        sl->ch = NULL;
+    }
+}
+
+static void on_restart_timer(uv_timer_t *t)
+{
+    struct slot *sl = t->data;
+    if (!sl->sup->stopping) {
+        spawn(sl);
+    }
+}
+
+static void schedule_restart(struct slot *sl)
+{
+    uint64_t now = uv_now(sl->sup->gw->loop);
+    if (now - sl->started_ms >= DURO_RESTART_STABLE_MS || sl->backoff_ms == 0) {
+        sl->backoff_ms = DURO_RESTART_BACKOFF_MIN_MS;
+    } else {
+        sl->backoff_ms = sl->backoff_ms * 2 > DURO_RESTART_BACKOFF_MAX_MS
+                             ? DURO_RESTART_BACKOFF_MAX_MS
+                             : sl->backoff_ms * 2;
+    }
+    uv_timer_start(&sl->restart, on_restart_timer, sl->backoff_ms, 0);
+}
+
+static void on_proc_closed(uv_handle_t *h)
+{
+    struct slot *sl = h->data;
+    sl->running = 0;
+    struct supervisor *s = sl->sup;
+    if (s->stopping) {
+        maybe_finish(s);
+    }
+}
+
+static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
+{
+    struct slot *sl = p->data;
+    struct supervisor *s = sl->sup;
+
+    if (sl->ch != NULL) {
+        chan_close(sl->ch);
+        sl->ch = NULL;
+    }
+    if (s->stopping) {
+        log_info("supervisor", "event=worker_stopped worker=%u pid=%d status=%lld signal=%d",
+                 sl->index, sl->pid, (long long)status, signal);
+    } else {
+        uint64_t now = uv_now(s->gw->loop);
+        schedule_restart(sl);
+        log_warn("supervisor",
+                 "event=worker_exited worker=%u pid=%d status=%lld signal=%d uptime_ms=%llu "
+                 "restart_in_ms=%u",
+                 sl->index, sl->pid, (long long)status, signal,
+                 (unsigned long long)(now - sl->started_ms), sl->backoff_ms);
+    }
+    uv_close((uv_handle_t *)p, on_proc_closed);
+}
+
+static void spawn(struct slot *sl)
+{
+    struct gateway *gw = sl->sup->gw;
+    struct chan *ch = chan_new(gw->loop);
+    if (ch == NULL) {
+        schedule_restart(sl);
+        return;
+    }
+    char *args[] = { gw->worker_path, NULL };
+    uv_stdio_container_t stdio[DURO_WORKER_CHANNEL_FD + 1];
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_INHERIT_FD;
+    stdio[1].data.fd = 1;
+    stdio[2].flags = UV_INHERIT_FD;
+    stdio[2].data.fd = 2;
+    stdio[DURO_WORKER_CHANNEL_FD].flags = UV_CREATE_PIPE | UV_READABLE_PIPE | UV_WRITABLE_PIPE;
+    stdio[DURO_WORKER_CHANNEL_FD].data.stream = (uv_stream_t *)chan_pipe(ch);
+    uv_process_options_t opt = {
+        .exit_cb = on_worker_exit,
+        .file = gw->worker_path,
+        .args = args,
+        .stdio_count = DURO_WORKER_CHANNEL_FD + 1,
+        .stdio = stdio,
+    };
+    sl->proc.data = sl;
+    sl->started_ms = uv_now(gw->loop);
+    int rc = uv_spawn(gw->loop, &sl->proc, &opt);
+    if (rc != 0) {
+        log_error("supervisor", "worker=%u event=spawn_failed path=%s err=%s", sl->index,
+                  gw->worker_path, uv_strerror(rc));
+        /* libuv still requires the process handle to be closed after a failed spawn. */
+        sl->running = 1;
+        uv_close((uv_handle_t *)&sl->proc, on_proc_closed);
+        chan_close(ch);
+        if (!sl->sup->stopping) {
+            schedule_restart(sl);
+        }
+        return;
+    }
+    sl->running = 1;
+    sl->pid = sl->proc.pid;
+    struct msg_config mc = {
+        .slot = sl->index,
+        .nslots = sl->sup->n,
+        .path = { gw->conf_origin, strlen(gw->conf_origin) },
+        .text = { gw->conf_text, strlen(gw->conf_text) },
+    };
+    size_t need = msg_config_size(&mc);
+    uint8_t *buf = need ? malloc(need) : NULL;
+    size_t n = buf ? msg_encode_config(buf, need, &mc) : 0;
+    if (n == 0 || chan_start(ch, on_chan_msg, on_chan_closed, sl) != 0 ||
+        chan_send(ch, buf, n, NULL, NULL, NULL) != 0) {
+        log_error("supervisor", "worker=%u pid=%d event=config_send_failed", sl->index, sl->pid);
+        free(buf);
+        chan_close(ch);
+        uv_process_kill(&sl->proc, SIGKILL);
+        return;
+    }
+    free(buf);
+    sl->ch = ch;
+    log_info("supervisor", "event=worker_spawned worker=%u pid=%d", sl->index, sl->pid);
+}
+
+struct supervisor *supervisor_start(struct gateway *gw)
+{
+    struct supervisor *s = calloc(1, sizeof *s + gw->nworkers * sizeof(struct slot));
+    if (s == NULL) {
+        return NULL;
+    }
+    s->gw = gw;
+    s->n = gw->nworkers;
+    uv_timer_init(gw->loop, &s->stop_timer);
+    s->stop_timer.data = s;
+    s->open_handles = 1;
+    for (unsigned i = 0; i < s->n; i++) {
+        struct slot *sl = &s->slots[i];
+        sl->sup = s;
+        sl->index = i;
+        uv_timer_init(gw->loop, &sl->restart);
+        sl->restart.data = sl;
+        s->open_handles++;
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        spawn(&s->slots[i]);
+    }
+    return s;
+}
+
+struct chan *supervisor_chan(struct supervisor *s, unsigned slot)
+{
+    return slot < s->n ? s->slots[slot].ch : NULL;
+}
+
+static void on_stop_timeout(uv_timer_t *t)
+{
+    struct supervisor *s = t->data;
+    for (unsigned i = 0; i < s->n; i++) {
+        struct slot *sl = &s->slots[i];
+        if (sl->running && !uv_is_closing((uv_handle_t *)&sl->proc)) {
+            log_warn("supervisor", "event=worker_kill worker=%u pid=%d reason=stop_timeout",
+                     sl->index, sl->pid);
+            uv_process_kill(&sl->proc, SIGKILL);
+        }
+    }
+}
+
+void supervisor_stop(struct supervisor *s, uint64_t grace_ms, supervisor_stopped_fn *done)
+{
+    s->stopping = 1;
+    s->done = done;
+    for (unsigned i = 0; i < s->n; i++) {
+        struct slot *sl = &s->slots[i];
+        uv_timer_stop(&sl->restart);
+        if (sl->running && !uv_is_closing((uv_handle_t *)&sl->proc)) {
+            uv_process_kill(&sl->proc, SIGTERM);
+        }
+    }
+    uv_timer_start(&s->stop_timer, on_stop_timeout, grace_ms, 0);
+    maybe_finish(s);
+}

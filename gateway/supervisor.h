@@ -1,0 +1,27 @@
+/* gateway/supervisor.h: the worker pool: spawn, feed the config, restart with backoff, stop.
+ *
+ * Each slot runs one duro-worker whose fd 3 is its channel. A worker that exits is restarted
+ * after a delay that doubles (from DURO_RESTART_BACKOFF_MIN_MS to _MAX_MS) while it keeps dying
+ * young and resets once it has stayed up DURO_RESTART_STABLE_MS. While a slot is down its
+ * channel is NULL and the gateway answers its upgrades with 503. */
+#ifndef DURO_SUPERVISOR_H
+#define DURO_SUPERVISOR_H
+
+#include "gateway/gateway.h"
+
+struct supervisor;
+struct chan;
+
+typedef void supervisor_stopped_fn(struct gateway *gw);
+
+/* Creates the pool of gw->nworkers slots and spawns them. Returns NULL on ENOMEM. */
+struct supervisor *supervisor_start(struct gateway *gw);
+
+/* The channel of `slot`, or NULL while that worker is down. */
+struct chan *supervisor_chan(struct supervisor *s, unsigned slot);
+
+/* Sends SIGTERM to every worker and, once all have exited (SIGKILL after `grace_ms`), closes
+ * the supervisor's handles, frees it and calls `done`. */
+void supervisor_stop(struct supervisor *s, uint64_t grace_ms, supervisor_stopped_fn *done);
+
+#endif

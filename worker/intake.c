@@ -1,0 +1,73 @@
+#include "worker/intake.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/chan.h"
+#include "common/log.h"
+#include "worker/session.h"
+
+static void on_msg(struct chan *ch, const struct msg *m, void *arg)
+{
+    struct worker *w = arg;
+
+    if (m->type == MSG_CONFIG) {
+        const struct msg_config *c = &m->u.config;
+        char origin[256];
+        snprintf(origin, sizeof origin, "%.*s", (int)c->path.len, c->path.ptr);
+        /* The text is a span in the channel's buffer: parse a NUL-terminated copy. */
+        char *text = malloc(c->text.len + 1);
+        char err[512];
+        if (text == NULL) {
+            log_error("intake", "event=oom");
+            exit(1);
+        }
+        memcpy(text, c->text.ptr, c->text.len);
+        text[c->text.len] = '\0';
+        int rc = conf_parse(&w->conf, text, origin, err, sizeof err);
+        free(text);
+        if (rc != 0) {
+            log_error("intake", "event=bad_config err=\"%s\"", err);
+            exit(2);
+        }
+        log_set_level((enum log_level)w->conf.log_level);
+        w->slot = c->slot;
+        w->nslots = c->nslots;
+        w->configured = 1;
+        log_info("intake", "event=configured worker=%u workers=%u config=%s", w->slot, w->nslots,
+                 origin);
+        return;
+    }
+    if (!w->configured) {
+        log_error("intake", "event=handoff_before_config");
+        exit(1);
+    }
+    session_start(w, ch, &m->u.handoff);
+}
+
+static void on_closed(struct chan *ch, int status, void *arg)
+{
+    struct worker *w = arg;
+    (void)ch;
+    if (status == 0) {
+        log_info("intake", "event=gateway_gone");
+    } else {
+        log_error("intake", "event=channel_failed err=%s", uv_err_name(status));
+    }
+    /* Without a gateway there are no new sockets and nobody to restart us: exit now. */
+    exit(status == 0 && w->stopping ? 0 : 1);
+}
+
+int intake_start(struct worker *w)
+{
+    w->ch = chan_new(w->loop);
+    if (w->ch == NULL) {
+        return UV_ENOMEM;
+    }
+    int rc = chan_open_fd(w->ch, DURO_WORKER_CHANNEL_FD);
+    if (rc != 0) {
+        return rc;
+    }
+    return chan_start(w->ch, on_msg, on_closed, w);
+}

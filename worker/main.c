@@ -1,0 +1,94 @@
+/* worker/main.c: duro-worker: started by duro-gateway with its channel on fd 3. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "worker/intake.h"
+#include "worker/object.h"
+#include "worker/session.h"
+#include "worker/worker.h"
+
+#define EXIT_USAGE 2
+
+static void on_drain_check(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    if (w->sessions_open == 0) {
+        log_info("main", "event=stopped");
+        exit(0);
+    }
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    log_warn("main", "event=stopped_with_open_sockets sockets=%llu",
+             (unsigned long long)w->sessions_open);
+    exit(0);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    struct worker *w = sig->data;
+    if (w->stopping) {
+        return;
+    }
+    w->stopping = 1;
+    log_info("main", "event=stopping signal=%d sockets=%llu", signum,
+             (unsigned long long)w->sessions_open);
+    session_close_all(w, "server shutting down");
+    static uv_timer_t poll, deadline;
+    uv_timer_init(w->loop, &poll);
+    uv_timer_init(w->loop, &deadline);
+    poll.data = deadline.data = w;
+    uv_timer_start(&poll, on_drain_check, 0, 20);
+    uv_timer_start(&deadline, on_deadline, w->conf.close_timeout_ms + 500u, 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) {
+        if (strcmp(argv[1], "--version") == 0) {
+            printf("duro-worker %s\n", DURO_VERSION);
+            return 0;
+        }
+        fprintf(stderr, "usage: duro-worker (started by duro-gateway, channel on fd %d)\n",
+                DURO_WORKER_CHANNEL_FD);
+        return strcmp(argv[1], "--help") == 0 ? 0 : EXIT_USAGE;
+    }
+    log_init("worker", LOG_INFO);
+    /* No orphans: if the gateway dies, so do we (the channel's EOF covers the rest). */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1) {
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    static struct worker w; /* holds the shared read buffer: keep it off the stack */
+    w.loop = uv_default_loop();
+    w.reg = registry_new();
+    if (w.reg == NULL || session_tx_init(&w) != 0) {
+        log_error("main", "event=oom");
+        return 1;
+    }
+    int rc = intake_start(&w);
+    if (rc != 0) {
+        log_error("main", "event=no_channel fd=%d err=%s hint=\"duro-worker is started by "
+                          "duro-gateway\"",
+                  DURO_WORKER_CHANNEL_FD, uv_strerror(rc));
+        return EXIT_USAGE;
+    }
+    uv_signal_t sigterm, sigint;
+    uv_signal_init(w.loop, &sigterm);
+    uv_signal_init(w.loop, &sigint);
+    sigterm.data = sigint.data = &w;
+    uv_signal_start(&sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_run(w.loop, UV_RUN_DEFAULT);
+    return 0;
+}
