@@ -17,6 +17,11 @@ struct parse {
     char err[256];       /* first semantic error; inih gives its line */
     int routes_replaced; /* the text's first route section cleared the defaults */
     int cur_route;       /* index of the route section being read, or -1 */
+    const char *next;    /* the reader's position in the text */
+    int line;            /* line being parsed, counted as inih counts them */
+    int section_line;    /* line of the last [section] header */
+    int err_line;        /* line of err, 0 while err is empty */
+    int route_line[DURO_ROUTES_MAX_COUNT]; /* header line of each route read from the text */
 };
 
 static void conf_defaults(struct conf *c)
@@ -84,6 +89,7 @@ static int fail(struct parse *ps, const char *fmt, const char *a, const char *b)
 {
     if (ps->err[0] == '\0') {
         snprintf(ps->err, sizeof ps->err, fmt, a, b);
+        ps->err_line = ps->line;
     }
     return 0;
 }
@@ -155,7 +161,8 @@ static int on_key(void *user, const char *section, const char *key, const char *
 
     if (strncmp(section, ROUTE_SECTION, sizeof ROUTE_SECTION - 1) == 0) {
         const char *rname = section + sizeof ROUTE_SECTION - 1;
-        if (ps->cur_route < 0 || strcmp(c->routes[ps->cur_route].name, rname) != 0) {
+        /* A new header, even one naming the route just read, starts a new route. */
+        if (ps->cur_route < 0 || ps->route_line[ps->cur_route] != ps->section_line) {
             if (!ps->routes_replaced) {
                 c->nroutes = 0;
                 ps->routes_replaced = 1;
@@ -172,6 +179,7 @@ static int on_key(void *user, const char *section, const char *key, const char *
                 return fail(ps, "[%s] a route needs a name of 1 to 63 bytes%s", section, "");
             }
             ps->cur_route = (int)c->nroutes++;
+            ps->route_line[ps->cur_route] = ps->section_line;
             memset(&c->routes[ps->cur_route], 0, sizeof c->routes[0]);
             snprintf(c->routes[ps->cur_route].name, sizeof c->routes[0].name, "%s", rname);
             c->routes[ps->cur_route].match = ROUTE_SUFFIX;
@@ -286,15 +294,49 @@ static int check_route(const struct conf_route *r, char *msg, size_t cap)
     return 0;
 }
 
+/* inih's reader: one line per call, so the handler knows its line. libinih reads at most
+ * `num` - 1 bytes a line and would parse the rest of a longer line as a line of its own. */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct parse *ps = stream;
+    const char *p = ps->next;
+
+    if (*p == '\0') {
+        return NULL;
+    }
+    const char *nl = strchr(p, '\n');
+    size_t len = nl != NULL ? (size_t)(nl - p) + 1 : strlen(p);
+    ps->line++;
+    if (len > (size_t)num - 1) {
+        char limit[32];
+        snprintf(limit, sizeof limit, "%d", num - 2);
+        fail(ps, "line longer than %s bytes%s", limit, "");
+        return NULL;
+    }
+    memcpy(str, p, len);
+    str[len] = '\0';
+    ps->next = p + len;
+    const char *q = str + strspn(str, " \t");
+    if (*q == '[') {
+        ps->section_line = ps->line;
+    }
+    return str;
+}
+
 int conf_parse(struct conf *c, const char *text, const char *origin, char *err, size_t err_cap)
 {
     struct parse ps = { .c = c, .err = "", .routes_replaced = 0, .cur_route = -1 };
 
     conf_defaults(c);
-    int line = ini_parse_string(text, on_key, &ps);
+    ps.next = text;
+    int line = ini_parse_stream(read_line, &ps, on_key, &ps);
+    if (ps.err_line != 0 && (line == 0 || ps.err_line <= line)) {
+        snprintf(err, err_cap, "%s:%d: %s", origin, ps.err_line, ps.err);
+        return -1;
+    }
     if (line != 0) {
-        snprintf(err, err_cap, "%s:%d: %s", origin, line,
-                 ps.err[0] ? ps.err : "syntax error (expected [section] or key = value)");
+        snprintf(err, err_cap, "%s:%d: syntax error (expected [section] or key = value)", origin,
+                 line);
         return -1;
     }
     if (c->nroutes == 0) {
@@ -304,7 +346,7 @@ int conf_parse(struct conf *c, const char *text, const char *origin, char *err, 
     for (unsigned i = 0; i < c->nroutes; i++) {
         char msg[320];
         if (check_route(&c->routes[i], msg, sizeof msg) != 0) {
-            snprintf(err, err_cap, "%s: %s", origin, msg);
+            snprintf(err, err_cap, "%s:%d: %s", origin, ps.route_line[i], msg);
             return -1;
         }
     }

@@ -68,9 +68,9 @@ static int handoff_in_bounds(const struct msg_handoff *h)
 {
     return h->cls.len >= 1 && h->cls.len <= DURO_CLASS_NAME_MAX_BYTES && h->name.len >= 1 &&
            h->name.len <= DURO_OBJECT_NAME_MAX_BYTES && h->key.len == DURO_WS_KEY_BYTES &&
-           h->protocols.len <= DURO_HTTP_HEAD_MAX_BYTES_MAX &&
-           h->extensions.len <= DURO_HTTP_HEAD_MAX_BYTES_MAX &&
-           h->target.len <= DURO_HTTP_HEAD_MAX_BYTES_MAX && h->peer.len <= 64 &&
+           /* these three travel with a u16 length */
+           h->protocols.len <= UINT16_MAX && h->extensions.len <= UINT16_MAX &&
+           h->target.len <= UINT16_MAX && h->peer.len <= 64 &&
            h->early.len <= DURO_HANDOFF_EARLY_MAX_BYTES;
 }
 

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs, with apt-get on Debian 12 (bookworm), everything duro's build and tests need.
+# Idempotent and quiet: when every package is already installed, apt-get is not run at all.
+set -euo pipefail
+
+packages=(
+    build-essential pkg-config meson ninja-build
+    libuv1-dev libwslay-dev node-llhttp libinih-dev libxxhash-dev nettle-dev
+    libcmocka-dev
+    python3 python3-websockets curl procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    if [ "$status" != "install ok installed" ]; then
+        missing+=("$p")
+    fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]}" >&2
+    echo "install-deps: run as root, or: apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+apt-get -qq update >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    >/dev/null
