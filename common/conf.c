@@ -10,7 +10,11 @@
 
 #define ROUTE_SECTION "route "
 
-static const char *const builtin_classes[] = { "seed", "echo" };
+const char *const conf_builtin_classes[] = { "seed", "echo", "chat" };
+const unsigned conf_builtin_classes_count =
+    sizeof conf_builtin_classes / sizeof conf_builtin_classes[0];
+
+#define CLASS_SECTION "class "
 
 struct parse {
     struct conf *c;
@@ -154,6 +158,51 @@ static int route_key(struct parse *ps, const char *section, const char *key, con
     return fail(ps, "[%s] unknown key '%s'", section, key);
 }
 
+static int class_key(struct parse *ps, const char *section, const char *key, const char *value)
+{
+    struct conf *c = ps->c;
+    const char *cname = section + sizeof CLASS_SECTION - 1;
+    struct conf_class *k = NULL;
+
+    for (unsigned i = 0; i < c->nclasses; i++) {
+        if (strcmp(c->classes[i].name, cname) == 0) {
+            k = &c->classes[i];
+        }
+    }
+    if (k == NULL) {
+        if (cname[0] == '\0' || strlen(cname) > DURO_CLASS_NAME_MAX_BYTES) {
+            return fail(ps, "[%s] a class needs a name of 1 to 64 bytes%s", section, "");
+        }
+        for (unsigned i = 0; i < conf_builtin_classes_count; i++) {
+            if (strcmp(cname, conf_builtin_classes[i]) == 0) {
+                return fail(ps, "[%s] '%s' is a built-in class", section, cname);
+            }
+        }
+        if (c->nclasses == DURO_CLASSES_MAX_COUNT) {
+            return fail(ps, "[%s] more than %s classes", section, "16");
+        }
+        k = &c->classes[c->nclasses++];
+        memset(k, 0, sizeof *k);
+        snprintf(k->name, sizeof k->name, "%s", cname);
+        snprintf(k->symbol, sizeof k->symbol, "duro_class");
+    }
+    if (strcmp(key, "path") == 0) {
+        if (value[0] == '\0' || strlen(value) > DURO_CLASS_PATH_MAX_BYTES) {
+            return fail(ps, "[%s] path: empty or longer than 180 bytes%s", section, "");
+        }
+        snprintf(k->path, sizeof k->path, "%s", value);
+        return 1;
+    }
+    if (strcmp(key, "symbol") == 0) {
+        if (value[0] == '\0' || strlen(value) > DURO_CLASS_SYMBOL_MAX_BYTES) {
+            return fail(ps, "[%s] symbol: empty or longer than 128 bytes%s", section, "");
+        }
+        snprintf(k->symbol, sizeof k->symbol, "%s", value);
+        return 1;
+    }
+    return fail(ps, "[%s] unknown key '%s'", section, key);
+}
+
 static int on_key(void *user, const char *section, const char *key, const char *value)
 {
     struct parse *ps = user;
@@ -188,6 +237,9 @@ static int on_key(void *user, const char *section, const char *key, const char *
     }
     ps->cur_route = -1;
 
+    if (strncmp(section, CLASS_SECTION, sizeof CLASS_SECTION - 1) == 0) {
+        return class_key(ps, section, key, value);
+    }
     if (strcmp(section, "server") == 0) {
         if (strcmp(key, "listen") == 0) {
             if (conf_parse_hostport(value, c->listen_host, sizeof c->listen_host,
@@ -258,11 +310,14 @@ static int on_key(void *user, const char *section, const char *key, const char *
     return fail(ps, "[%s] unknown key '%s'", section, key);
 }
 
-static int check_route(const struct conf_route *r, char *msg, size_t cap)
+static int check_route(const struct conf *c, const struct conf_route *r, char *msg, size_t cap)
 {
     int known = 0;
-    for (size_t i = 0; i < sizeof builtin_classes / sizeof builtin_classes[0]; i++) {
-        known |= strcmp(r->cls, builtin_classes[i]) == 0;
+    for (unsigned i = 0; i < conf_builtin_classes_count; i++) {
+        known |= strcmp(r->cls, conf_builtin_classes[i]) == 0;
+    }
+    for (unsigned i = 0; i < c->nclasses; i++) {
+        known |= strcmp(r->cls, c->classes[i].name) == 0;
     }
     if (r->value[0] == '\0') {
         snprintf(msg, cap, "[route %s] has no match", r->name);
@@ -273,8 +328,10 @@ static int check_route(const struct conf_route *r, char *msg, size_t cap)
         return -1;
     }
     if (!known) {
-        snprintf(msg, cap, "[route %s] class '%s' is not a known class (seed, echo)", r->name,
-                 r->cls);
+        snprintf(msg, cap,
+                 "[route %s] class '%s' is neither built in (seed, echo, chat) nor a [class] "
+                 "section",
+                 r->name, r->cls);
         return -1;
     }
     const char *ph = strstr(r->value, "{name}");
@@ -339,13 +396,19 @@ int conf_parse(struct conf *c, const char *text, const char *origin, char *err, 
                  line);
         return -1;
     }
+    for (unsigned i = 0; i < c->nclasses; i++) {
+        if (c->classes[i].path[0] == '\0') {
+            snprintf(err, err_cap, "%s: [class %s] needs a path", origin, c->classes[i].name);
+            return -1;
+        }
+    }
     if (c->nroutes == 0) {
         snprintf(err, err_cap, "%s: no routes", origin);
         return -1;
     }
     for (unsigned i = 0; i < c->nroutes; i++) {
         char msg[320];
-        if (check_route(&c->routes[i], msg, sizeof msg) != 0) {
+        if (check_route(c, &c->routes[i], msg, sizeof msg) != 0) {
             snprintf(err, err_cap, "%s:%d: %s", origin, ps.route_line[i], msg);
             return -1;
         }

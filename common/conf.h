@@ -25,6 +25,13 @@ struct conf_route {
     char object[DURO_OBJECT_NAME_MAX_BYTES + 1]; /* literal, or "{name}" for ROUTE_PATTERN */
 };
 
+/* A class loaded from a shared object ([class NAME] section). */
+struct conf_class {
+    char name[DURO_CLASS_NAME_MAX_BYTES + 1];
+    char path[DURO_CLASS_PATH_MAX_BYTES + 1];
+    char symbol[DURO_CLASS_SYMBOL_MAX_BYTES + 1]; /* default "duro_class" */
+};
+
 struct conf {
     char listen_host[64];
     uint16_t listen_port;
@@ -44,7 +51,14 @@ struct conf {
 
     unsigned nroutes;
     struct conf_route routes[DURO_ROUTES_MAX_COUNT];
+
+    unsigned nclasses;
+    struct conf_class classes[DURO_CLASSES_MAX_COUNT];
 };
+
+/* Names of the classes built into duro-worker. */
+extern const char *const conf_builtin_classes[];
+extern const unsigned conf_builtin_classes_count;
 
 /* The embedded default config text (config/duro.ini, compiled in). */
 extern const char conf_default_text[];

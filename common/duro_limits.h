@@ -39,12 +39,20 @@
 #define DURO_WS_PROTOCOL_MAX_BYTES           256u   /* offered subprotocols, forwarded as is */
 #define DURO_OBJECT_SOCKETS_MAX_COUNT      32768u   /* further upgrades: 503 */
 #define DURO_HIBERNATE_AFTER_MS_DEFAULT    10000u
+#define DURO_ACT_POOL_MAX_COUNT             1024u   /* spare active-socket states kept for reuse */
 
 /* ---- objects and routes ---- */
 #define DURO_CLASS_NAME_MAX_BYTES             64u
 #define DURO_OBJECT_NAME_MAX_BYTES           256u
 #define DURO_OBJECT_ID_HEX_BYTES              64u
 #define DURO_ROUTES_MAX_COUNT                 64u
+#define DURO_CLASSES_MAX_COUNT                16u   /* [class] sections (shared objects) */
+#define DURO_CLASS_PATH_MAX_BYTES            180u   /* fits one config line */
+#define DURO_CLASS_SYMBOL_MAX_BYTES          128u
+#define DURO_TAGS_MAX_COUNT                   10u   /* per socket */
+#define DURO_TAG_MAX_BYTES                   256u
+#define DURO_ATTACHMENT_MAX_BYTES          16384u   /* per socket, survives hibernation */
+#define DURO_AUTO_RESPONSE_MAX_BYTES        2048u   /* request and response each */
 #define DURO_ROUTE_PATTERN_MAX_BYTES         512u
 
 /* ---- processes ---- */

@@ -65,9 +65,8 @@ size_t respond_error(char *dst, size_t cap, int status, const char *reason, int 
     char hdrs[128];
     int n = snprintf(dst, cap,
                      "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n"
-                     "Content-Type: text/plain;charset=UTF-8\r\n%s\r\n%s%s",
-                     status, respond_phrase(status), strlen(reason) + 1,
-                     extra(flags, hdrs, sizeof hdrs), (flags & RESPOND_HEAD) ? "" : reason,
-                     (flags & RESPOND_HEAD) ? "" : "\n");
+                     "Content-Type: text/plain;charset=UTF-8\r\n%s\r\n%s",
+                     status, respond_phrase(status), strlen(reason),
+                     extra(flags, hdrs, sizeof hdrs), (flags & RESPOND_HEAD) ? "" : reason);
     return finish(cap, n);
 }

@@ -23,7 +23,7 @@ size_t respond_seed_400(char *dst, size_t cap, int flags);
 /* The seed's 426 for a routed request without "Upgrade: websocket". */
 size_t respond_seed_426(char *dst, size_t cap, int flags);
 
-/* Any other status, with `reason` (plain ASCII) as the text body followed by a newline. */
+/* Any other status, with `reason` (plain ASCII) as the text body. */
 size_t respond_error(char *dst, size_t cap, int status, const char *reason, int flags);
 
 /* The standard reason phrase of `status` ("Bad Request"). */

@@ -14,6 +14,24 @@ static const char *const hdr_names[HDR_COUNT] = {
     [HDR_WS_EXTENSIONS] = "sec-websocket-extensions",
 };
 
+/* RFC 9110 5.6.2 token characters. */
+static int is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* True when `p` starts with a method-shaped token followed by a space: an unknown method
+ * (501), as opposed to bytes that are not HTTP at all (400). */
+static int looks_like_method(const char *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len && is_tchar((unsigned char)p[i])) {
+        i++;
+    }
+    return i > 0 && i < len && p[i] == ' ';
+}
+
 static struct http_req *req_of(llhttp_t *p)
 {
     return (struct http_req *)p->data;
@@ -67,6 +85,11 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         }
     }
     for (size_t i = 0; i < len; i++) {
+        if (!is_tchar((unsigned char)at[i])) {
+            /* RFC 9112 5.1: no whitespace before the colon, and a field name is a token.
+             * llhttp lets some of this through; a proxy in front of us may not agree. */
+            return reject(r, 400, "malformed header field name");
+        }
         if (r->field_len < sizeof r->field) {
             char ch = at[i];
             r->field[r->field_len] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
@@ -197,6 +220,13 @@ enum http_result http_req_feed(struct http_req *r, const char *base, size_t from
 {
     r->base = base;
     llhttp_errno_t e = llhttp_execute(&r->parser, base + from, to - from);
+    if (e == HPE_PAUSED_UPGRADE && !r->started) {
+        /* A request with "Connection: upgrade" that we answered ourselves (426): llhttp stops
+         * after it, but whether the connection is upgraded is ours to decide, and it is not. */
+        const char *at = llhttp_get_error_pos(&r->parser);
+        llhttp_resume_after_upgrade(&r->parser);
+        e = llhttp_execute(&r->parser, at, (size_t)(base + to - at));
+    }
     if (e == HPE_OK) {
         *consumed = to;
         if (!r->head_done && to > (size_t)r->lim.head_max_bytes) {
@@ -211,7 +241,7 @@ enum http_result http_req_feed(struct http_req *r, const char *base, size_t from
         return HTTP_DONE;
     }
     if (r->status == 0) {
-        if (e == HPE_INVALID_METHOD) {
+        if (e == HPE_INVALID_METHOD && looks_like_method(base, to)) {
             r->status = 501;
             r->reason = "method not implemented";
         } else {

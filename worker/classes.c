@@ -1,15 +1,79 @@
 #include "worker/classes.h"
 
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static const struct duro_class *const builtins[] = { &class_seed, &class_echo };
+#include "worker/worker.h"
 
-const struct duro_class *classes_find(const char *name, size_t len)
+static const struct duro_class *const builtins[] = { &class_seed, &class_echo, &class_chat };
+
+static int name_is(const char *a, const char *name, size_t len)
+{
+    return strlen(a) == len && memcmp(a, name, len) == 0;
+}
+
+const struct duro_class *classes_find(const struct worker *w, const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
-        if (strlen(builtins[i]->name) == len && memcmp(builtins[i]->name, name, len) == 0) {
+        if (name_is(builtins[i]->name, name, len)) {
             return builtins[i];
         }
     }
+    for (unsigned i = 0; i < w->nloaded; i++) {
+        if (name_is(w->loaded[i].cls->name, name, len)) {
+            return w->loaded[i].cls;
+        }
+    }
     return NULL;
+}
+
+static int load_one(struct loaded_class *lc, const struct conf_class *k, char *err, size_t cap)
+{
+    void *h = dlopen(k->path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        snprintf(err, cap, "[class %s] cannot load '%s': %s", k->name, k->path, dlerror());
+        return -1;
+    }
+    const struct duro_class *src = dlsym(h, k->symbol);
+    if (src == NULL) {
+        snprintf(err, cap, "[class %s] '%s' has no symbol '%s'", k->name, k->path, k->symbol);
+        dlclose(h);
+        return -1;
+    }
+    if (src->api_version != DURO_CLASS_API_VERSION) {
+        snprintf(err, cap, "[class %s] '%s' was built for class API version %u; this duro has %u",
+                 k->name, k->path, src->api_version, DURO_CLASS_API_VERSION);
+        dlclose(h);
+        return -1;
+    }
+    struct duro_class *cls = malloc(sizeof *cls + strlen(k->name) + 1);
+    if (cls == NULL) {
+        snprintf(err, cap, "[class %s] out of memory", k->name);
+        dlclose(h);
+        return -1;
+    }
+    *cls = *src;
+    char *name = (char *)(cls + 1);
+    memcpy(name, k->name, strlen(k->name) + 1);
+    cls->name = name; /* known by its section, as the gateway routes it */
+    lc->handle = h;
+    lc->cls = cls;
+    return 0;
+}
+
+int classes_load(struct worker *w, const struct conf *c, char *err, size_t err_cap)
+{
+    for (unsigned i = 0; i < c->nclasses; i++) {
+        const struct conf_class *k = &c->classes[i];
+        if (classes_find(w, k->name, strlen(k->name)) != NULL) {
+            continue; /* already loaded (a reload with the same classes) */
+        }
+        if (load_one(&w->loaded[w->nloaded], k, err, err_cap) != 0) {
+            return -1;
+        }
+        w->nloaded++;
+    }
+    return 0;
 }

@@ -1,13 +1,25 @@
-/* worker/classes.h: the classes a worker knows: the built-ins (seed, echo). */
+/* worker/classes.h: the classes a worker knows: the built-ins (seed, echo, chat) and those
+ * loaded with dlopen from the shared objects named in [class NAME] sections. */
 #ifndef DURO_CLASSES_H
 #define DURO_CLASSES_H
 
+#include <stddef.h>
+
+#include "common/conf.h"
 #include "worker/class.h"
+
+struct worker;
 
 extern const struct duro_class class_seed;
 extern const struct duro_class class_echo;
+extern const struct duro_class class_chat;
+
+/* Loads every class of `c` into `w`. Returns 0, or -1 with `err` naming the section, the file
+ * and the problem (file missing, symbol missing, API version mismatch, callbacks missing). */
+int classes_load(struct worker *w, const struct conf *c, char *err, size_t err_cap)
+    __attribute__((warn_unused_result));
 
 /* The class named `name`, or NULL. */
-const struct duro_class *classes_find(const char *name, size_t len);
+const struct duro_class *classes_find(const struct worker *w, const char *name, size_t len);
 
 #endif

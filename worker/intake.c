@@ -6,6 +6,7 @@
 
 #include "common/chan.h"
 #include "common/log.h"
+#include "worker/classes.h"
 #include "worker/session.h"
 
 static void on_msg(struct chan *ch, const struct msg *m, void *arg)
@@ -29,6 +30,10 @@ static void on_msg(struct chan *ch, const struct msg *m, void *arg)
         free(text);
         if (rc != 0) {
             log_error("intake", "event=bad_config err=\"%s\"", err);
+            exit(2);
+        }
+        if (classes_load(w, &w->conf, err, sizeof err) != 0) {
+            log_error("intake", "event=class_load_failed err=\"%s\"", err);
             exit(2);
         }
         log_set_level((enum log_level)w->conf.log_level);

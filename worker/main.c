@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "worker/classes.h"
 #include "worker/intake.h"
 #include "worker/object.h"
 #include "worker/session.h"
@@ -50,14 +51,36 @@ static void on_signal(uv_signal_t *sig, int signum)
     uv_timer_start(&deadline, on_deadline, w->conf.close_timeout_ms + 500u, 0);
 }
 
+/* `duro-worker --check-classes FILE`: loads the classes of a config as a worker would, so the
+ * gateway can refuse to start with the loader's own words. */
+static int check_classes(const char *path)
+{
+    static struct worker w;
+    char err[512];
+    char *text = conf_read_file(path, err, sizeof err);
+    if (text == NULL || conf_parse(&w.conf, text, path, err, sizeof err) != 0 ||
+        classes_load(&w, &w.conf, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        free(text);
+        return EXIT_USAGE;
+    }
+    free(text);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--check-classes") == 0) {
+        return check_classes(argv[2]);
+    }
     if (argc > 1) {
         if (strcmp(argv[1], "--version") == 0) {
             printf("duro-worker %s\n", DURO_VERSION);
             return 0;
         }
-        fprintf(stderr, "usage: duro-worker (started by duro-gateway, channel on fd %d)\n",
+        fprintf(stderr,
+                "usage: duro-worker (started by duro-gateway, channel on fd %d)\n"
+                "       duro-worker --check-classes CONFIG\n",
                 DURO_WORKER_CHANNEL_FD);
         return strcmp(argv[1], "--help") == 0 ? 0 : EXIT_USAGE;
     }
@@ -71,8 +94,8 @@ int main(int argc, char **argv)
 
     static struct worker w; /* holds the shared read buffer: keep it off the stack */
     w.loop = uv_default_loop();
-    w.reg = registry_new();
-    if (w.reg == NULL || session_tx_init(&w) != 0) {
+    w.reg = registry_new(&w);
+    if (w.reg == NULL || session_worker_init(&w) != 0) {
         log_error("main", "event=oom");
         return 1;
     }

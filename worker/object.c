@@ -6,16 +6,21 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "worker/session.h"
+#include "worker/worker.h"
 
 #define REGISTRY_INITIAL_BUCKETS 64u
+#define TAGS_INITIAL_SLOTS 16u
 
 struct registry {
+    struct worker *w;
     struct object **buckets;
     size_t nbuckets; /* a power of two */
     size_t count;
+    size_t live;
+    struct object_stats stats;
 };
 
-struct registry *registry_new(void)
+struct registry *registry_new(struct worker *w)
 {
     struct registry *reg = calloc(1, sizeof *reg);
     if (reg == NULL) {
@@ -27,20 +32,23 @@ struct registry *registry_new(void)
         return NULL;
     }
     reg->nbuckets = REGISTRY_INITIAL_BUCKETS;
+    reg->w = w;
     return reg;
-}
-
-void registry_free(struct registry *reg)
-{
-    if (reg != NULL) {
-        free(reg->buckets);
-        free(reg);
-    }
 }
 
 size_t registry_count(const struct registry *reg)
 {
     return reg->count;
+}
+
+size_t registry_live(const struct registry *reg)
+{
+    return reg->live;
+}
+
+const struct object_stats *registry_stats(const struct registry *reg)
+{
+    return &reg->stats;
 }
 
 static void grow(struct registry *reg)
@@ -64,6 +72,94 @@ static void grow(struct registry *reg)
     reg->nbuckets = n;
 }
 
+/* ---- lifecycle ---- */
+
+static void on_idle_timer(uv_timer_t *t);
+
+static void arm(struct object *o, uint64_t ms)
+{
+    uv_timer_start(&o->idle_timer, on_idle_timer, ms, 0);
+}
+
+static void construct(struct object *o, const char *event)
+{
+    struct registry *reg = o->reg;
+    o->state = o->cls->construct != NULL ? o->cls->construct((struct duro_object *)o) : NULL;
+    o->live = 1;
+    reg->live++;
+    log_info("object", "event=%s obj=%s/%s id=%s sockets=%u", event, o->cls->name, o->name, o->id,
+             o->nsockets);
+}
+
+static void run_destroy(struct object *o)
+{
+    if (o->live) {
+        if (o->cls->destroy != NULL) {
+            o->cls->destroy((struct duro_object *)o, o->state);
+        }
+        o->state = NULL;
+        o->live = 0;
+        o->reg->live--;
+    }
+}
+
+static void free_object(uv_handle_t *h)
+{
+    struct object *o = h->data;
+    free(o->tags);
+    free(o->auto_req);
+    free(o->auto_resp);
+    free(o);
+}
+
+static void forget(struct object *o)
+{
+    struct registry *reg = o->reg;
+    run_destroy(o);
+    struct object **pp = &reg->buckets[o->key & (reg->nbuckets - 1)];
+    while (*pp != o) {
+        pp = &(*pp)->hnext;
+    }
+    *pp = o->hnext;
+    reg->count--;
+    reg->stats.destroys++;
+    log_info("object", "event=destroy obj=%s/%s", o->cls->name, o->name);
+    uv_close((uv_handle_t *)&o->idle_timer, free_object);
+}
+
+static void on_idle_timer(uv_timer_t *t)
+{
+    struct object *o = t->data;
+    uint64_t after = o->reg->w->conf.hibernate_after_ms;
+    uint64_t idle = uv_now(t->loop) - o->last_event_ms;
+
+    if (idle < after) {
+        arm(o, after - idle); /* events since arming moved the deadline */
+        return;
+    }
+    if (o->nsockets == 0) {
+        forget(o);
+        return;
+    }
+    if (o->live) {
+        run_destroy(o);
+        o->reg->stats.hibernations++;
+        log_info("object", "event=hibernate obj=%s/%s sockets=%u idle_ms=%llu", o->cls->name,
+                 o->name, o->nsockets, (unsigned long long)idle);
+    }
+    /* Hibernated with sockets: nothing to time until the next event wakes it. */
+}
+
+void object_wake(struct object *o)
+{
+    o->last_event_ms = uv_now(o->reg->w->loop);
+    if (!o->live) {
+        o->reg->stats.wakes++;
+        construct(o, "wake");
+        arm(o, o->reg->w->conf.hibernate_after_ms);
+    }
+}
+
 struct object *registry_get(struct registry *reg, const struct duro_class *cls, const char *name,
                             size_t name_len)
 {
@@ -79,6 +175,11 @@ struct object *registry_get(struct registry *reg, const struct duro_class *cls, 
     if (o == NULL) {
         return NULL;
     }
+    if (uv_timer_init(reg->w->loop, &o->idle_timer) != 0) {
+        free(o);
+        return NULL;
+    }
+    o->idle_timer.data = o;
     o->reg = reg;
     o->cls = cls;
     o->key = key;
@@ -92,9 +193,10 @@ struct object *registry_get(struct registry *reg, const struct duro_class *cls, 
     o->hnext = reg->buckets[b];
     reg->buckets[b] = o;
     reg->count++;
-    o->state = cls->construct != NULL ? cls->construct((struct duro_object *)o) : NULL;
-    o->constructed = 1;
-    log_info("object", "event=construct obj=%s/%s id=%s", cls->name, o->name, o->id);
+    reg->stats.constructs++;
+    o->last_event_ms = uv_now(reg->w->loop);
+    construct(o, "construct");
+    arm(o, reg->w->conf.hibernate_after_ms);
     return o;
 }
 
@@ -103,79 +205,210 @@ void registry_each_socket(struct registry *reg, void (*fn)(struct session *s, vo
 {
     for (size_t i = 0; i < reg->nbuckets; i++) {
         for (struct object *o = reg->buckets[i]; o != NULL; o = o->hnext) {
-            for (struct session *s = o->sockets; s != NULL; s = s->onext) {
+            struct session *s = o->sockets;
+            while (s != NULL) {
+                struct session *next = s->onext;
                 fn(s, arg);
+                s = next;
             }
         }
     }
 }
 
-static void unlink_object(struct object *o)
-{
-    struct registry *reg = o->reg;
-    struct object **pp = &reg->buckets[o->key & (reg->nbuckets - 1)];
-    while (*pp != o) {
-        pp = &(*pp)->hnext;
-    }
-    *pp = o->hnext;
-    reg->count--;
-}
+/* ---- sockets ---- */
 
-void object_add_socket(struct object *obj, struct session *s)
+void object_add_socket(struct object *o, struct session *s)
 {
-    s->obj = obj;
+    s->obj = o;
     s->oprev = NULL;
-    s->onext = obj->sockets;
-    if (obj->sockets != NULL) {
-        obj->sockets->oprev = s;
+    s->onext = o->sockets;
+    if (o->sockets != NULL) {
+        o->sockets->oprev = s;
     }
-    obj->sockets = s;
-    obj->nsockets++;
-    obj->open_count++;
+    o->sockets = s;
+    o->nsockets++;
+    o->open_count++;
     s->counted = 1;
 }
 
-void object_remove_socket(struct object *obj, struct session *s)
+/* ---- tags: an open-addressing table of entries, each with its list of members ---- */
+
+static uint32_t tag_slot(const struct object *o, const char *tag, size_t len, int *found)
+{
+    uint32_t mask = o->tags_cap - 1;
+    uint32_t i = (uint32_t)hash_object_key("tag", 3, tag, len) & mask;
+    for (;;) {
+        struct tag_entry *e = o->tags[i];
+        if (e == NULL) {
+            *found = 0;
+            return i;
+        }
+        if (e->len == len && memcmp(e->tag, tag, len) == 0) {
+            *found = 1;
+            return i;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+static int tags_reserve(struct object *o)
+{
+    if (o->tags != NULL && (o->tags_used + 1) * 2 <= o->tags_cap) {
+        return 0;
+    }
+    uint32_t cap = o->tags_cap ? o->tags_cap * 2 : TAGS_INITIAL_SLOTS;
+    struct tag_entry **old = o->tags;
+    uint32_t old_cap = o->tags_cap;
+    o->tags = calloc(cap, sizeof *o->tags);
+    if (o->tags == NULL) {
+        o->tags = old;
+        return -1;
+    }
+    o->tags_cap = cap;
+    for (uint32_t i = 0; i < old_cap; i++) {
+        if (old[i] != NULL) {
+            int found;
+            o->tags[tag_slot(o, old[i]->tag, old[i]->len, &found)] = old[i];
+        }
+    }
+    free(old);
+    return 0;
+}
+
+int object_tag_socket(struct object *o, struct session *s, const char *tag, size_t len)
+{
+    if (len == 0 || len > DURO_TAG_MAX_BYTES) {
+        return -1;
+    }
+    for (uint8_t i = 0; i < s->ntags; i++) {
+        struct tag_entry *e = s->tags[i].entry;
+        if (e->len == len && memcmp(e->tag, tag, len) == 0) {
+            return 0; /* duplicates are dropped */
+        }
+    }
+    if (s->ntags >= DURO_TAGS_MAX_COUNT) {
+        return -1;
+    }
+    if (s->tags == NULL) {
+        s->tags = calloc(DURO_TAGS_MAX_COUNT, sizeof *s->tags);
+        if (s->tags == NULL) {
+            return -1;
+        }
+    }
+    if (tags_reserve(o) != 0) {
+        return -1;
+    }
+    int found;
+    uint32_t slot = tag_slot(o, tag, len, &found);
+    struct tag_entry *e = o->tags[slot];
+    if (!found) {
+        e = calloc(1, sizeof *e + len + 1);
+        if (e == NULL) {
+            return -1;
+        }
+        e->len = (uint16_t)len;
+        memcpy(e->tag, tag, len);
+        o->tags[slot] = e;
+        o->tags_used++;
+    }
+    struct tag_member *m = &s->tags[s->ntags++];
+    m->s = s;
+    m->entry = e;
+    m->prev = NULL;
+    m->next = e->members;
+    if (e->members != NULL) {
+        e->members->prev = m;
+    }
+    e->members = m;
+    e->count++;
+    return 0;
+}
+
+/* Removes entry `e` from the table, re-placing the entries after it (linear probing). */
+static void tag_entry_remove(struct object *o, struct tag_entry *e)
+{
+    int found;
+    uint32_t mask = o->tags_cap - 1;
+    uint32_t i = tag_slot(o, e->tag, e->len, &found);
+    o->tags[i] = NULL;
+    o->tags_used--;
+    free(e);
+    for (uint32_t j = (i + 1) & mask; o->tags[j] != NULL; j = (j + 1) & mask) {
+        struct tag_entry *moved = o->tags[j];
+        o->tags[j] = NULL;
+        o->tags[tag_slot(o, moved->tag, moved->len, &found)] = moved;
+    }
+}
+
+static void untag(struct object *o, struct session *s)
+{
+    for (uint8_t i = 0; i < s->ntags; i++) {
+        struct tag_member *m = &s->tags[i];
+        struct tag_entry *e = m->entry;
+        if (m->prev != NULL) {
+            m->prev->next = m->next;
+        } else {
+            e->members = m->next;
+        }
+        if (m->next != NULL) {
+            m->next->prev = m->prev;
+        }
+        if (--e->count == 0) {
+            tag_entry_remove(o, e);
+        }
+    }
+    free(s->tags);
+    s->tags = NULL;
+    s->ntags = 0;
+}
+
+size_t object_sockets_with_tag(const struct object *o, const char *tag, size_t len,
+                               struct duro_socket **out, size_t cap)
+{
+    if (o->tags == NULL) {
+        return 0;
+    }
+    int found;
+    uint32_t slot = tag_slot(o, tag, len, &found);
+    if (!found) {
+        return 0;
+    }
+    size_t n = 0;
+    for (struct tag_member *m = o->tags[slot]->members; m != NULL; m = m->next) {
+        if (m->s->counted) {
+            if (n < cap) {
+                out[n] = (struct duro_socket *)m->s;
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
+void object_remove_socket(struct object *o, struct session *s)
 {
     if (s->counted) {
         s->counted = 0;
-        obj->open_count--;
+        o->open_count--;
     }
+    untag(o, s);
     if (s->oprev != NULL) {
         s->oprev->onext = s->onext;
     } else {
-        obj->sockets = s->onext;
+        o->sockets = s->onext;
     }
     if (s->onext != NULL) {
         s->onext->oprev = s->oprev;
     }
     s->obj = NULL;
-    if (--obj->nsockets > 0) {
-        return;
+    if (--o->nsockets == 0 && !uv_is_active((uv_handle_t *)&o->idle_timer)) {
+        /* Empty and hibernated: forget it after its idle time like a live one. */
+        o->last_event_ms = uv_now(o->reg->w->loop);
+        arm(o, o->reg->w->conf.hibernate_after_ms);
     }
-    if (obj->constructed && obj->cls->destroy != NULL) {
-        obj->cls->destroy((struct duro_object *)obj, obj->state);
-    }
-    log_info("object", "event=destroy obj=%s/%s", obj->cls->name, obj->name);
-    unlink_object(obj);
-    free(obj);
 }
 
-size_t duro_object_open_count(const struct duro_object *o)
+int object_auto_response_matches(const struct object *o, const uint8_t *data, size_t len)
 {
-    return ((const struct object *)o)->open_count;
-}
-
-const char *duro_object_name(const struct duro_object *o, size_t *len)
-{
-    const struct object *obj = (const struct object *)o;
-    if (len != NULL) {
-        *len = obj->name_len;
-    }
-    return obj->name;
-}
-
-const char *duro_object_id(const struct duro_object *o)
-{
-    return ((const struct object *)o)->id;
+    return o->auto_req != NULL && o->auto_req_len == len && memcmp(o->auto_req, data, len) == 0;
 }

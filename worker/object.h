@@ -1,47 +1,83 @@
-/* worker/object.h: the objects of one worker: registry (lookup by class and name), their
- * sockets, and the connection count the seed reports.
+/* worker/object.h: the objects of one worker: the registry (lookup by class and name), each
+ * object's sockets and tag index, its auto-response, and its lifecycle:
  *
- * An object exists while it has sockets. It is constructed (the class's construct runs) when
- * it first gets one, and destroyed (destroy runs, the registry forgets it) when its last socket
- * is gone. */
+ *   absent -> live (constructed) -> hibernated (state freed, sockets open) -> live -> ...
+ *
+ * An object is live while events arrive; after [objects] hibernate_after_ms without one, the
+ * class's destroy runs and its state is freed (hibernation) while its sockets stay open. The next
+ * event runs construct again (a wake). An object whose last socket closed is destroyed and
+ * forgotten after the same idle time. Every transition is logged and counted. */
 #ifndef DURO_OBJECT_H
 #define DURO_OBJECT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 #include "common/duro_limits.h"
 #include "worker/class.h"
 
 struct session;
 struct registry;
+struct worker;
+struct tag_entry;
+
+/* One distinct tag of an object, with the list of its sockets that carry it. */
+struct tag_entry {
+    struct tag_member *members;
+    uint32_t count;
+    uint16_t len;
+    char tag[];
+};
+
+/* One tag of one socket: a node in the object's list of sockets with that tag. */
+struct tag_member {
+    struct session *s;
+    struct tag_member *prev, *next;
+    struct tag_entry *entry;
+};
 
 struct object {
     struct registry *reg;
     const struct duro_class *cls;
     uint64_t key;            /* hash_object_key(class, name) */
     struct object *hnext;    /* registry bucket chain */
-    void *state;             /* what construct returned */
-    int constructed;
+    void *state;             /* what construct returned, while live */
+    int live;                /* constructed and not hibernated */
+    uint64_t last_event_ms;  /* loop time of the last event delivered to the class */
+    uv_timer_t idle_timer;   /* lazily re-armed: checks last_event_ms when it fires */
     struct session *sockets; /* every socket of the object, open or closing */
     uint32_t nsockets;
-    uint32_t open_count;     /* sockets that count as open for the seed */
+    uint32_t open_count;     /* sockets that count as open, for the seed */
+    struct tag_entry **tags; /* tag -> its sockets, an open hash table; NULL until first tag */
+    uint32_t tags_cap;
+    uint32_t tags_used;
+    char *auto_req;          /* auto-response pair, or NULL */
+    char *auto_resp;
+    uint16_t auto_req_len;
+    uint16_t auto_resp_len;
     char id[DURO_OBJECT_ID_HEX_BYTES + 1];
     size_t name_len;
     char name[];             /* NUL-terminated */
 };
 
-/* Creates an empty registry. Returns NULL on ENOMEM. */
-struct registry *registry_new(void);
+struct object_stats {
+    uint64_t constructs;   /* absent -> live */
+    uint64_t wakes;        /* hibernated -> live */
+    uint64_t hibernations; /* live -> hibernated */
+    uint64_t destroys;     /* forgotten */
+};
 
-/* Frees the registry; every object must be gone. */
-void registry_free(struct registry *reg);
+/* Creates an empty registry for worker `w`. Returns NULL on ENOMEM. */
+struct registry *registry_new(struct worker *w);
 
-/* Number of objects. */
+/* Number of objects, and how many of them are live. */
 size_t registry_count(const struct registry *reg);
+size_t registry_live(const struct registry *reg);
+const struct object_stats *registry_stats(const struct registry *reg);
 
-/* Finds the object (cls, name), creating and constructing it when absent. Returns NULL on
- * ENOMEM. */
+/* Finds the object (cls, name), creating it (absent -> live) when there is none. Returns NULL
+ * on ENOMEM. */
 struct object *registry_get(struct registry *reg, const struct duro_class *cls, const char *name,
                             size_t name_len);
 
@@ -49,10 +85,24 @@ struct object *registry_get(struct registry *reg, const struct duro_class *cls, 
 void registry_each_socket(struct registry *reg, void (*fn)(struct session *s, void *arg),
                           void *arg);
 
-/* Adds `s` to `obj`'s sockets (it counts as open). */
-void object_add_socket(struct object *obj, struct session *s);
+/* Marks an event: wakes a hibernated object (construct runs) and restarts its idle time. Call
+ * before every class callback. */
+void object_wake(struct object *o);
 
-/* Removes `s`; when it was the last socket the object is destroyed and freed. */
-void object_remove_socket(struct object *obj, struct session *s);
+/* Adds `s` to the object's sockets; it counts as open. */
+void object_add_socket(struct object *o, struct session *s);
+
+/* Removes `s` with its tags. The object then waits for its idle time to be destroyed. */
+void object_remove_socket(struct object *o, struct session *s);
+
+/* Adds `tag` to `s` (at accept). Returns 0 (also for a duplicate, which is dropped) or -1. */
+int object_tag_socket(struct object *o, struct session *s, const char *tag, size_t len);
+
+/* The open sockets with `tag`; see duro_object_sockets. */
+size_t object_sockets_with_tag(const struct object *o, const char *tag, size_t len,
+                               struct duro_socket **out, size_t cap);
+
+/* True when `data` is exactly the object's auto-response request. */
+int object_auto_response_matches(const struct object *o, const uint8_t *data, size_t len);
 
 #endif

@@ -12,6 +12,22 @@
 struct chan;
 struct registry;
 struct session;
+struct session_act;
+struct msg_span;
+struct duro_class;
+
+/* A growable byte buffer; all-zero is empty. */
+struct obuf {
+    uint8_t *p;
+    size_t len;
+    size_t cap;
+};
+
+/* A class loaded from a shared object, known by its [class NAME] section. */
+struct loaded_class {
+    void *handle;                   /* dlopen handle */
+    struct duro_class *cls;         /* a copy, with the section's name */
+};
 
 struct worker {
     uv_loop_t *loop;
@@ -29,10 +45,24 @@ struct worker {
     int read_buf_busy;
 
     /* One wslay frame context frames every outgoing message of the worker: frames are written
-     * whole into the target session's output buffer, so it never holds state between calls. */
+     * whole into the target buffer, so it never holds state between calls. */
     wslay_frame_context_ptr tx;
-    struct session *tx_target;
-    struct session *current; /* the session whose read is being handled, if any */
+    struct obuf *tx_out;
+    struct obuf bcast;         /* a broadcast's frame, built once for all recipients */
+    struct session *current;   /* the session whose read is being handled, if any */
+    const struct msg_span *offered; /* subprotocols offered, during on_connect */
+
+    /* Active-socket states not in use, kept to avoid an allocation per active period. */
+    struct session_act *act_pool;
+    unsigned act_pool_count;
+    uint64_t acts_in_use;
+
+    /* Sessions waiting for a close handshake or the peer's FIN, oldest first. */
+    struct session_act *to_head, *to_tail;
+    uv_timer_t to_timer;
+
+    struct loaded_class loaded[DURO_CLASSES_MAX_COUNT];
+    unsigned nloaded;
 
     uint64_t sessions_open;
 };

@@ -1,0 +1,302 @@
+/* worker/api.c: the calls a class makes (worker/class.h), on top of session and object. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/utf8.h"
+#include "worker/class.h"
+#include "worker/object.h"
+#include "worker/session.h"
+
+#define CLOSE_POLICY 1008u
+
+static struct session *sess(struct duro_socket *ws)
+{
+    return (struct session *)ws;
+}
+
+static const struct session *csess(const struct duro_socket *ws)
+{
+    return (const struct session *)ws;
+}
+
+static struct object *obj(struct duro_object *o)
+{
+    return (struct object *)o;
+}
+
+static const struct object *cobj(const struct duro_object *o)
+{
+    return (const struct object *)o;
+}
+
+int duro_sendv(struct duro_socket *ws, int binary, const struct duro_iov *iov, size_t n)
+{
+    struct session *s = sess(ws);
+    if (s->close_sent || s->closing || s->failed || !s->accepted) {
+        return -1;
+    }
+    uint8_t opcode = binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME;
+    if (session_frame(s, opcode, iov, n, 0) != 0) {
+        log_warn("session", "conn=%llu obj=%s/%s event=slow_consumer buffered=%zu limit=%u",
+                 (unsigned long long)s->conn_id, s->obj->cls->name, s->obj->name,
+                 session_buffered(s), s->w->conf.outbound_max_bytes);
+        session_fail(s, CLOSE_POLICY, "outbound buffer over limit");
+        return -1;
+    }
+    s->msgs_out++;
+    session_flush_soon(s);
+    return 0;
+}
+
+int duro_send(struct duro_socket *ws, int binary, const void *data, size_t len)
+{
+    struct duro_iov iov = { data, len };
+    return duro_sendv(ws, binary, &iov, 1);
+}
+
+int duro_close(struct duro_socket *ws, uint16_t code, const char *reason, size_t reason_len)
+{
+    struct session *s = sess(ws);
+    if (s->close_sent || s->closing || !session_close_code_valid(code) ||
+        reason_len > DURO_WS_CLOSE_REASON_MAX_BYTES ||
+        !utf8_valid((const uint8_t *)reason, reason_len)) {
+        return -1;
+    }
+    session_send_close(s, code, reason, reason_len);
+    session_finish(s);
+    return 0;
+}
+
+int duro_socket_add_tag(struct duro_socket *ws, const char *tag, size_t len)
+{
+    struct session *s = sess(ws);
+    if (!s->connecting) {
+        return -1;
+    }
+    return object_tag_socket(s->obj, s, tag, len);
+}
+
+/* True when `proto` is one of the comma-separated tokens of the offered header value. */
+static int offered(const struct msg_span *list, const char *proto, size_t len)
+{
+    const char *p = list->ptr;
+    const char *end = list->ptr + list->len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) {
+            p++;
+        }
+        const char *tok = p;
+        while (p < end && *p != ',' && *p != ' ' && *p != '\t') {
+            p++;
+        }
+        if ((size_t)(p - tok) == len && len > 0 && memcmp(tok, proto, len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int duro_socket_set_protocol(struct duro_socket *ws, const char *proto, size_t len)
+{
+    struct session *s = sess(ws);
+    if (!s->connecting || s->w->offered == NULL || len > DURO_WS_PROTOCOL_MAX_BYTES ||
+        !offered(s->w->offered, proto, len)) {
+        return -1;
+    }
+    char *copy = malloc(len + 1);
+    if (copy == NULL) {
+        return -1;
+    }
+    memcpy(copy, proto, len);
+    copy[len] = '\0';
+    free(s->protocol);
+    s->protocol = copy;
+    return 0;
+}
+
+size_t duro_socket_tags(const struct duro_socket *ws, struct duro_iov *out, size_t cap)
+{
+    const struct session *s = csess(ws);
+    for (size_t i = 0; i < s->ntags && i < cap; i++) {
+        out[i].base = s->tags[i].entry->tag;
+        out[i].len = s->tags[i].entry->len;
+    }
+    return s->ntags;
+}
+
+int duro_socket_set_attachment(struct duro_socket *ws, const void *data, size_t len)
+{
+    struct session *s = sess(ws);
+    if (len > DURO_ATTACHMENT_MAX_BYTES) {
+        return -1;
+    }
+    uint8_t *copy = NULL;
+    if (len > 0) {
+        copy = malloc(len);
+        if (copy == NULL) {
+            return -1;
+        }
+        memcpy(copy, data, len);
+    }
+    free(s->attachment);
+    s->attachment = copy;
+    s->attachment_len = (uint32_t)len;
+    return 0;
+}
+
+const void *duro_socket_attachment(const struct duro_socket *ws, size_t *len)
+{
+    const struct session *s = csess(ws);
+    if (len != NULL) {
+        *len = s->attachment_len;
+    }
+    return s->attachment;
+}
+
+size_t duro_socket_buffered(const struct duro_socket *ws)
+{
+    return session_buffered(csess(ws));
+}
+
+uint64_t duro_socket_auto_response_time(const struct duro_socket *ws)
+{
+    return csess(ws)->last_auto_ms;
+}
+
+size_t duro_object_sockets(const struct duro_object *o, const char *tag, size_t tag_len,
+                           struct duro_socket **out, size_t cap)
+{
+    const struct object *ob = cobj(o);
+    if (tag != NULL) {
+        return object_sockets_with_tag(ob, tag, tag_len, out, cap);
+    }
+    size_t n = 0;
+    for (const struct session *s = ob->sockets; s != NULL; s = s->onext) {
+        if (s->counted && s->accepted) {
+            if (n < cap) {
+                out[n] = (struct duro_socket *)s;
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Frames `data` once into the worker's broadcast buffer. Returns the frame's size, or 0. */
+static size_t frame_once(struct worker *w, int binary, const void *data, size_t len)
+{
+    struct duro_iov iov = { data, len };
+    w->bcast.len = 0;
+    if (session_frame_into(w, &w->bcast, binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, &iov, 1)
+        != 0) {
+        return 0;
+    }
+    return w->bcast.len;
+}
+
+static int send_frame(struct session *s, const uint8_t *frame, size_t flen, size_t payload)
+{
+    if (!s->counted || !s->accepted || s->close_sent || s->closing || s->failed) {
+        return 0;
+    }
+    if (session_queue(s, frame, flen) != 0) {
+        session_fail(s, CLOSE_POLICY, "outbound buffer over limit");
+        return 0;
+    }
+    s->msgs_out++;
+    s->bytes_out += payload;
+    session_flush_soon(s);
+    return 1;
+}
+
+size_t duro_object_broadcast(struct duro_object *o, const char *tag, size_t tag_len, int binary,
+                             const void *data, size_t len)
+{
+    struct object *ob = obj(o);
+    struct worker *w = ob->sockets != NULL ? ob->sockets->w : NULL;
+    if (w == NULL) {
+        return 0;
+    }
+    size_t flen = frame_once(w, binary, data, len);
+    if (flen == 0) {
+        return 0;
+    }
+    size_t sent = 0;
+    if (tag == NULL) {
+        struct session *s = ob->sockets;
+        while (s != NULL) {
+            struct session *next = s->onext; /* a failing socket stays listed until closed */
+            sent += (size_t)send_frame(s, w->bcast.p, flen, len);
+            s = next;
+        }
+        return sent;
+    }
+    struct duro_socket *one;
+    size_t n = object_sockets_with_tag(ob, tag, tag_len, &one, 0);
+    if (n == 0) {
+        return 0;
+    }
+    struct duro_socket **list = malloc(n * sizeof *list);
+    if (list == NULL) {
+        return 0;
+    }
+    n = object_sockets_with_tag(ob, tag, tag_len, list, n);
+    for (size_t i = 0; i < n; i++) {
+        sent += (size_t)send_frame(sess(list[i]), w->bcast.p, flen, len);
+    }
+    free(list);
+    return sent;
+}
+
+int duro_object_set_auto_response(struct duro_object *o, const char *request, size_t req_len,
+                                  const char *response, size_t resp_len)
+{
+    struct object *ob = obj(o);
+    if (request == NULL) {
+        free(ob->auto_req);
+        free(ob->auto_resp);
+        ob->auto_req = ob->auto_resp = NULL;
+        ob->auto_req_len = ob->auto_resp_len = 0;
+        return 0;
+    }
+    if (req_len > DURO_AUTO_RESPONSE_MAX_BYTES || resp_len > DURO_AUTO_RESPONSE_MAX_BYTES ||
+        !utf8_valid((const uint8_t *)request, req_len) ||
+        !utf8_valid((const uint8_t *)response, resp_len)) {
+        return -1;
+    }
+    char *rq = malloc(req_len + 1);
+    char *rs = malloc(resp_len + 1);
+    if (rq == NULL || rs == NULL) {
+        free(rq);
+        free(rs);
+        return -1;
+    }
+    memcpy(rq, request, req_len);
+    memcpy(rs, response, resp_len);
+    free(ob->auto_req);
+    free(ob->auto_resp);
+    ob->auto_req = rq;
+    ob->auto_resp = rs;
+    ob->auto_req_len = (uint16_t)req_len;
+    ob->auto_resp_len = (uint16_t)resp_len;
+    return 0;
+}
+
+size_t duro_object_open_count(const struct duro_object *o)
+{
+    return cobj(o)->open_count;
+}
+
+const char *duro_object_name(const struct duro_object *o, size_t *len)
+{
+    if (len != NULL) {
+        *len = cobj(o)->name_len;
+    }
+    return cobj(o)->name;
+}
+
+const char *duro_object_id(const struct duro_object *o)
+{
+    return cobj(o)->id;
+}

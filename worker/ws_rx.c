@@ -1,0 +1,310 @@
+#include "worker/ws_rx.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "common/log.h"
+#include "worker/object.h"
+
+#define CLOSE_PROTOCOL_ERROR 1002u
+#define CLOSE_NO_STATUS 1005u
+#define CLOSE_INVALID_DATA 1007u
+#define CLOSE_POLICY 1008u
+#define CLOSE_TOO_BIG 1009u
+#define MSG_BUF_KEEP_BYTES 16384u /* a larger assembly buffer is freed after its message */
+
+static ssize_t rx_recv(uint8_t *buf, size_t len, int flags, void *user)
+{
+    struct session_act *a = user;
+    (void)flags;
+    if (a->in_len == 0) {
+        return -1; /* wslay: "no more for now" */
+    }
+    size_t n = a->in_len < len ? a->in_len : len;
+    memcpy(buf, a->in, n);
+    a->in += n;
+    a->in_len -= n;
+    a->fed += n;
+    return (ssize_t)n;
+}
+
+static ssize_t rx_send(const uint8_t *data, size_t len, int flags, void *user)
+{
+    (void)data;
+    (void)len;
+    (void)flags;
+    (void)user;
+    return -1; /* receive contexts never send */
+}
+
+int ws_rx_init(struct session_act *a)
+{
+    static const struct wslay_frame_callbacks cb = { rx_send, rx_recv, NULL };
+    return wslay_frame_context_init(&a->rx, &cb, a) == 0 ? 0 : -1;
+}
+
+int ws_rx_idle(const struct session_act *a)
+{
+    return !a->in_frame && a->msg_opcode == 0 && a->fed == a->framed;
+}
+
+/* A frame's size on the wire: wslay refuses non-minimal length encodings, so the header size
+ * follows from the payload length. Client frames are masked (4 bytes of key). */
+static uint64_t wire_size(uint64_t payload)
+{
+    return 2u + 4u + (payload < 126u ? 0u : payload < 65536u ? 2u : 8u) + payload;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+static void deliver(struct session *s, uint8_t opcode, const uint8_t *data, size_t len)
+{
+    struct object *o = s->obj;
+    s->msgs_in++;
+    s->bytes_in += len;
+    if (s->close_sent) {
+        return; /* closing: RFC 6455 lets us discard data frames */
+    }
+    if (opcode == WSLAY_TEXT_FRAME && object_auto_response_matches(o, data, len)) {
+        /* Answered by duro: the object is not woken and on_message is not called. */
+        struct duro_iov iov = { o->auto_resp, o->auto_resp_len };
+        if (session_frame(s, WSLAY_TEXT_FRAME, &iov, 1, 0) != 0) {
+            session_fail(s, CLOSE_POLICY, "outbound buffer over limit");
+            return;
+        }
+        s->msgs_out++;
+        s->last_auto_ms = wall_ms();
+        return;
+    }
+    if (o->cls->on_message != NULL) {
+        object_wake(o);
+        o->cls->on_message((struct duro_object *)o, o->state, (struct duro_socket *)s,
+                           opcode == WSLAY_BINARY_FRAME, data, len);
+    }
+}
+
+static void on_close_frame(struct session *s)
+{
+    struct session_act *a = s->act;
+    uint16_t code = CLOSE_NO_STATUS;
+    const char *reason = "";
+    size_t rlen = 0;
+
+    if (a->ctrl_len == 1) {
+        session_fail(s, CLOSE_PROTOCOL_ERROR, "close frame with a 1-byte payload");
+        return;
+    }
+    if (a->ctrl_len >= 2) {
+        code = (uint16_t)((a->ctrl[0] << 8) | a->ctrl[1]);
+        if (!session_close_code_valid(code)) {
+            session_fail(s, CLOSE_PROTOCOL_ERROR, "invalid close code");
+            return;
+        }
+        reason = (const char *)a->ctrl + 2;
+        rlen = a->ctrl_len - 2u;
+        if (!utf8_valid((const uint8_t *)reason, rlen)) {
+            session_fail(s, CLOSE_INVALID_DATA, "close reason is not valid UTF-8");
+            return;
+        }
+    }
+    s->close_received = 1;
+    s->code_recv = code;
+    session_uncount(s);
+    if (!s->close_sent) {
+        session_notify_close(s, code, reason, rlen, 1);
+        /* The class did not answer: echo the code (RFC 6455 5.5.1). */
+        session_send_close(s, code, "", 0);
+    }
+    session_finish(s);
+}
+
+static void on_control(struct session *s)
+{
+    struct session_act *a = s->act;
+    if (a->frame_opcode == WSLAY_PING) {
+        /* Answered here, without waking the object. */
+        if (!s->close_sent) {
+            struct duro_iov iov = { a->ctrl, a->ctrl_len };
+            if (session_frame(s, WSLAY_PONG, &iov, 1, 0) != 0) {
+                session_fail(s, CLOSE_POLICY, "outbound buffer over limit");
+            }
+        }
+    } else if (a->frame_opcode == WSLAY_CONNECTION_CLOSE) {
+        on_close_frame(s);
+    }
+    /* a pong needs nothing */
+}
+
+/* The first piece of a new frame: check its header. Returns 0 or -1 (the session failed). */
+static int frame_start(struct session *s, const struct wslay_frame_iocb *f)
+{
+    struct session_act *a = s->act;
+    if (f->rsv != 0) {
+        session_fail(s, CLOSE_PROTOCOL_ERROR, "reserved bits set without a negotiated extension");
+        return -1;
+    }
+    if (!f->mask) {
+        session_fail(s, CLOSE_PROTOCOL_ERROR, "unmasked client frame");
+        return -1;
+    }
+    switch (f->opcode) {
+    case WSLAY_CONTINUATION_FRAME:
+        if (a->msg_opcode == 0) {
+            session_fail(s, CLOSE_PROTOCOL_ERROR, "continuation frame without a message");
+            return -1;
+        }
+        break;
+    case WSLAY_TEXT_FRAME:
+    case WSLAY_BINARY_FRAME:
+        if (a->msg_opcode != 0) {
+            session_fail(s, CLOSE_PROTOCOL_ERROR, "new message before the previous one ended");
+            return -1;
+        }
+        a->msg.len = 0;
+        memset(&a->utf8, 0, sizeof a->utf8);
+        break;
+    case WSLAY_CONNECTION_CLOSE:
+    case WSLAY_PING:
+    case WSLAY_PONG:
+        a->ctrl_len = 0;
+        break;
+    default:
+        session_fail(s, CLOSE_PROTOCOL_ERROR, "unknown opcode");
+        return -1;
+    }
+    if (f->opcode < WSLAY_CONNECTION_CLOSE &&
+        a->msg.len + f->payload_length > s->w->conf.message_max_bytes) {
+        session_fail(s, CLOSE_TOO_BIG, "message too big");
+        return -1;
+    }
+    a->in_frame = 1;
+    a->frame_opcode = (uint8_t)f->opcode;
+    a->frame_fin = (uint8_t)f->fin;
+    a->frame_left = f->payload_length;
+    if (f->opcode == WSLAY_TEXT_FRAME || f->opcode == WSLAY_BINARY_FRAME) {
+        a->msg_opcode = (uint8_t)f->opcode;
+    }
+    return 0;
+}
+
+static void message_done(struct session_act *a)
+{
+    a->msg_opcode = 0;
+    a->msg.len = 0;
+    if (a->msg.cap > MSG_BUF_KEEP_BYTES) {
+        free(a->msg.p);
+        memset(&a->msg, 0, sizeof a->msg);
+    }
+}
+
+static int msg_append(struct session *s, const uint8_t *data, size_t len)
+{
+    struct obuf *b = &s->act->msg;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + len) {
+            cap *= 2;
+        }
+        if (cap > s->w->conf.message_max_bytes) {
+            cap = s->w->conf.message_max_bytes;
+        }
+        uint8_t *p = realloc(b->p, cap);
+        if (p == NULL) {
+            return -1;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+/* One piece of a frame's payload (maybe all of it, maybe none). */
+static void frame_data(struct session *s, const struct wslay_frame_iocb *f)
+{
+    struct session_act *a = s->act;
+    const uint8_t *data = f->data;
+    size_t len = f->data_length;
+    a->frame_left -= len;
+    int last = a->frame_left == 0;
+    if (last) {
+        a->framed += wire_size(f->payload_length);
+        a->in_frame = 0;
+    }
+
+    if (a->frame_opcode >= WSLAY_CONNECTION_CLOSE) {
+        memcpy(a->ctrl + a->ctrl_len, data, len); /* wslay bounds control payloads to 125 */
+        a->ctrl_len = (uint8_t)(a->ctrl_len + len);
+        if (last) {
+            on_control(s);
+        }
+        return;
+    }
+    if (a->msg_opcode == WSLAY_TEXT_FRAME && utf8_feed(&a->utf8, data, len) != 0) {
+        session_fail(s, CLOSE_INVALID_DATA, "text message is not valid UTF-8");
+        return;
+    }
+    if (last && a->frame_fin && a->msg.len == 0 && len == f->payload_length) {
+        /* The common case: a whole unfragmented message in one piece, delivered in place. */
+        if (a->msg_opcode == WSLAY_TEXT_FRAME && !utf8_complete(&a->utf8)) {
+            session_fail(s, CLOSE_INVALID_DATA, "text message ends inside a UTF-8 sequence");
+            return;
+        }
+        uint8_t op = a->msg_opcode;
+        a->msg_opcode = 0;
+        deliver(s, op, data, len);
+        return;
+    }
+    if (len > 0 && msg_append(s, data, len) != 0) {
+        session_fail(s, CLOSE_TOO_BIG, "out of memory for the message");
+        return;
+    }
+    if (!last || !a->frame_fin) {
+        return;
+    }
+    if (a->msg_opcode == WSLAY_TEXT_FRAME && !utf8_complete(&a->utf8)) {
+        session_fail(s, CLOSE_INVALID_DATA, "text message ends inside a UTF-8 sequence");
+        return;
+    }
+    uint8_t op = a->msg_opcode;
+    a->msg_opcode = 0;
+    deliver(s, op, a->msg.p, a->msg.len);
+    if (s->act != NULL) {
+        message_done(s->act);
+    }
+}
+
+void ws_rx_feed(struct session *s)
+{
+    while (!s->failed && !s->close_received && !s->closing && s->act != NULL) {
+        struct session_act *a = s->act;
+        struct wslay_frame_iocb f;
+        memset(&f, 0, sizeof f);
+        ssize_t r = wslay_frame_recv(a->rx, &f);
+        if (r == WSLAY_ERR_WANT_READ) {
+            if (a->in_len == 0) {
+                break;
+            }
+            continue;
+        }
+        if (r < 0) {
+            session_fail(s, CLOSE_PROTOCOL_ERROR, "malformed frame header");
+            break;
+        }
+        if (!a->in_frame && frame_start(s, &f) != 0) {
+            break;
+        }
+        frame_data(s, &f);
+    }
+    if (s->act != NULL) {
+        s->act->in = NULL;
+        s->act->in_len = 0;
+    }
+}
