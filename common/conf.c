@@ -44,6 +44,7 @@ static void conf_defaults(struct conf *c)
     c->close_timeout_ms = DURO_WS_CLOSE_TIMEOUT_MS_DEFAULT;
     c->outbound_max_bytes = DURO_WS_OUTBOUND_MAX_BYTES_DEFAULT;
     c->hibernate_after_ms = DURO_HIBERNATE_AFTER_MS_DEFAULT;
+    c->sockets_max_count = DURO_OBJECT_SOCKETS_MAX_COUNT;
     c->nroutes = 1;
     struct conf_route *r = &c->routes[0];
     snprintf(r->name, sizeof r->name, "seed");
@@ -303,6 +304,10 @@ static int on_key(void *user, const char *section, const char *key, const char *
         if (strcmp(key, "hibernate_after_ms") == 0) {
             return set_u32(ps, section, key, value, &c->hibernate_after_ms, DURO_TIMEOUT_MS_MIN,
                            DURO_TIMEOUT_MS_MAX);
+        }
+        if (strcmp(key, "sockets_max_count") == 0) {
+            return set_u32(ps, section, key, value, &c->sockets_max_count, 1,
+                           DURO_OBJECT_SOCKETS_MAX_COUNT);
         }
     } else {
         return fail(ps, "unknown section [%s]%s", section, "");

@@ -48,6 +48,7 @@ struct conf {
     uint32_t close_timeout_ms;
     uint32_t outbound_max_bytes;
     uint32_t hibernate_after_ms;
+    uint32_t sockets_max_count; /* per object */
 
     unsigned nroutes;
     struct conf_route routes[DURO_ROUTES_MAX_COUNT];

@@ -1,5 +1,8 @@
 /* gateway/main.c: duro-gateway: flags, config, signals, and the event loop. */
+#include <errno.h>
 #include <getopt.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,8 @@
 #include "gateway/supervisor.h"
 
 #define EXIT_USAGE 2
+
+extern char **environ;
 #define STOP_GRACE_MS 5000u
 
 static const char usage[] =
@@ -70,6 +75,35 @@ static int find_worker(struct gateway *gw, const char *flag)
     }
     snprintf(gw->worker_path, sizeof gw->worker_path, "%s/../worker/duro-worker", exe);
     return access(gw->worker_path, X_OK);
+}
+
+/* Loads the config's [class] shared objects in a throw-away duro-worker, so that a missing file,
+ * symbol or API version stops the gateway at start-up with the loader's own message. */
+static int check_classes(const struct gateway *gw, const char *config_path)
+{
+    if (gw->conf.nclasses == 0) {
+        return 0;
+    }
+    char *const args[] = { (char *)gw->worker_path, "--check-classes", (char *)config_path,
+                           NULL };
+    pid_t pid;
+    int rc = posix_spawn(&pid, gw->worker_path, NULL, NULL, args, environ);
+    if (rc != 0) {
+        fprintf(stderr, "duro-gateway: cannot run %s: %s\n", gw->worker_path, strerror(rc));
+        return -1;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return -1;
+        }
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "duro-gateway: config: %s: a [class] cannot be loaded (see above)\n",
+                config_path);
+        return -1;
+    }
+    return 0;
 }
 
 static void close_walk(uv_handle_t *h, void *arg)
@@ -142,15 +176,18 @@ int main(int argc, char **argv)
         }
         gw.conf.workers = (unsigned)n;
     }
-    if (check) {
-        printf("config ok\n");
-        return 0;
-    }
     log_init("gateway", (enum log_level)gw.conf.log_level);
     if (find_worker(&gw, worker_bin) != 0) {
         log_error("main", "event=no_worker_binary path=%s hint=\"use --worker-bin PATH\"",
                   gw.worker_path);
         return EXIT_USAGE;
+    }
+    if (check_classes(&gw, config_path) != 0) {
+        return EXIT_USAGE;
+    }
+    if (check) {
+        printf("config ok\n");
+        return 0;
     }
     gw.nworkers = gw.conf.workers;
     if (gw.nworkers == 0) {

@@ -87,8 +87,8 @@ static void construct(struct object *o, const char *event)
     o->state = o->cls->construct != NULL ? o->cls->construct((struct duro_object *)o) : NULL;
     o->live = 1;
     reg->live++;
-    log_info("object", "event=%s obj=%s/%s id=%s sockets=%u", event, o->cls->name, o->name, o->id,
-             o->nsockets);
+    log_info("object", "event=%s obj=%s/%s id=%s worker=%u sockets=%u", event, o->cls->name,
+             o->name, o->id, reg->w->slot, o->nsockets);
 }
 
 static void run_destroy(struct object *o)

@@ -675,7 +675,7 @@ void session_start(struct worker *w, struct chan *ch, const struct msg_handoff *
         refuse(s, 503, "worker out of memory");
         return;
     }
-    if (o->nsockets >= DURO_OBJECT_SOCKETS_MAX_COUNT) {
+    if (o->nsockets >= w->conf.sockets_max_count) {
         refuse(s, 503, "object has too many sockets");
         return;
     }

@@ -1,0 +1,206 @@
+/* tests/classes/probe.c: a class for tests, loaded from a shared object like any external class.
+ * It exposes the class API through text commands so that tests can drive it over WebSocket:
+ *
+ *   gen                 -> "gen:G" where G counts constructions in this worker (a wake adds one)
+ *   tags                -> the socket's tags, comma-separated
+ *   count:TAG           -> how many open sockets carry TAG ("count:" for all)
+ *   attach:VALUE        -> sets the attachment; "ok" or "error"
+ *   attachsize:N        -> sets an attachment of N bytes; "ok" or "error"
+ *   attachment          -> the attachment
+ *   auto:REQ=RESP       -> sets the object's auto-response; "ok" or "error"
+ *   autotime            -> "autotime:MS" of this socket's last auto-response (0 if none)
+ *   bcast:TAG:TEXT      -> broadcasts TEXT to sockets with TAG ("bcast::TEXT" for all); replies
+ *                          "sent:N"
+ *   id / name           -> the object's ID / name
+ *   buffered            -> "buffered:N"
+ *   close:CODE          -> closes with CODE and reason "probe"
+ * At connect, the query string's tags=a,b,c become tags, proto=1 picks the first offered
+ * subprotocol, refuse=STATUS refuses. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/class.h"
+
+#define REPLY_MAX_BYTES 20000
+#define LIST_MAX 64
+
+static unsigned generation; /* per worker process */
+
+struct probe_state {
+    unsigned gen;
+};
+
+static void *probe_construct(struct duro_object *obj)
+{
+    (void)obj;
+    struct probe_state *st = malloc(sizeof *st);
+    if (st != NULL) {
+        st->gen = ++generation;
+    }
+    return st;
+}
+
+static void probe_destroy(struct duro_object *obj, void *state)
+{
+    (void)obj;
+    free(state);
+}
+
+/* Value of query parameter `key` in the target, or NULL. */
+static const char *param(const struct duro_connect_info *info, const char *key, size_t *len)
+{
+    const char *end = info->target + info->target_len;
+    const char *p = memchr(info->target, '?', info->target_len);
+    size_t klen = strlen(key);
+    while (p != NULL && p < end) {
+        p++;
+        if ((size_t)(end - p) > klen && memcmp(p, key, klen) == 0 && p[klen] == '=') {
+            const char *v = p + klen + 1;
+            const char *amp = memchr(v, '&', (size_t)(end - v));
+            *len = (size_t)((amp ? amp : end) - v);
+            return v;
+        }
+        p = memchr(p, '&', (size_t)(end - p));
+    }
+    return NULL;
+}
+
+static int probe_connect(struct duro_object *obj, void *state, struct duro_socket *ws,
+                         const struct duro_connect_info *info)
+{
+    (void)obj;
+    (void)state;
+    size_t len;
+    const char *v = param(info, "refuse", &len);
+    if (v != NULL) {
+        return atoi(v);
+    }
+    v = param(info, "tags", &len);
+    while (v != NULL && len > 0) {
+        const char *comma = memchr(v, ',', len);
+        size_t n = comma ? (size_t)(comma - v) : len;
+        if (duro_socket_add_tag(ws, v, n) != 0) {
+            return 400; /* over a limit: refuse, so the test sees it */
+        }
+        if (comma == NULL) {
+            break;
+        }
+        len -= n + 1;
+        v = comma + 1;
+    }
+    if (param(info, "proto", &len) != NULL && info->protocols_len > 0) {
+        const char *p = info->protocols;
+        size_t n = 0;
+        while (n < info->protocols_len && p[n] != ',' && p[n] != ' ') {
+            n++;
+        }
+        if (duro_socket_set_protocol(ws, p, n) != 0) {
+            return 500;
+        }
+    }
+    return 0;
+}
+
+static int is(const uint8_t *d, size_t len, const char *cmd)
+{
+    size_t n = strlen(cmd);
+    return len >= n && memcmp(d, cmd, n) == 0;
+}
+
+static void reply(struct duro_socket *ws, const char *s, size_t n)
+{
+    (void)duro_send(ws, 0, s, n);
+}
+
+static void probe_message(struct duro_object *obj, void *state, struct duro_socket *ws,
+                          int binary, const uint8_t *d, size_t len)
+{
+    struct probe_state *st = state;
+    static char out[REPLY_MAX_BYTES];
+    int n = 0;
+    if (binary) {
+        reply(ws, "binary", 6);
+    } else if (is(d, len, "gen") && len == 3) {
+        n = snprintf(out, sizeof out, "gen:%u", st ? st->gen : 0);
+    } else if (is(d, len, "tags") && len == 4) {
+        struct duro_iov tags[LIST_MAX];
+        size_t k = duro_socket_tags(ws, tags, LIST_MAX);
+        for (size_t i = 0; i < k && i < LIST_MAX; i++) {
+            n += snprintf(out + n, sizeof out - (size_t)n, "%s%.*s", i ? "," : "",
+                          (int)tags[i].len, (const char *)tags[i].base);
+        }
+    } else if (is(d, len, "count:")) {
+        size_t tl = len - 6;
+        size_t k = duro_object_sockets(obj, tl ? (const char *)d + 6 : NULL, tl, NULL, 0);
+        n = snprintf(out, sizeof out, "count:%zu", k);
+    } else if (is(d, len, "attach:")) {
+        n = snprintf(out, sizeof out, "%s",
+                     duro_socket_set_attachment(ws, d + 7, len - 7) == 0 ? "ok" : "error");
+    } else if (is(d, len, "attachsize:")) {
+        char num[16];
+        snprintf(num, sizeof num, "%.*s", (int)(len - 11), (const char *)d + 11);
+        size_t size = (size_t)atol(num);
+        char *buf = calloc(1, size + 1);
+        int rc = buf ? duro_socket_set_attachment(ws, buf, size) : -1;
+        free(buf);
+        n = snprintf(out, sizeof out, "%s", rc == 0 ? "ok" : "error");
+    } else if (is(d, len, "attachment") && len == 10) {
+        size_t al;
+        const void *a = duro_socket_attachment(ws, &al);
+        n = snprintf(out, sizeof out, "%.*s", (int)al, a ? (const char *)a : "");
+    } else if (is(d, len, "auto:")) {
+        const uint8_t *eq = memchr(d + 5, '=', len - 5);
+        int rc = -1;
+        if (eq != NULL) {
+            rc = duro_object_set_auto_response(obj, (const char *)d + 5, (size_t)(eq - d - 5),
+                                               (const char *)eq + 1, (size_t)(d + len - eq - 1));
+        }
+        n = snprintf(out, sizeof out, "%s", rc == 0 ? "ok" : "error");
+    } else if (is(d, len, "autotime") && len == 8) {
+        n = snprintf(out, sizeof out, "autotime:%llu",
+                     (unsigned long long)duro_socket_auto_response_time(ws));
+    } else if (is(d, len, "bcast:")) {
+        const uint8_t *colon = memchr(d + 6, ':', len - 6);
+        if (colon != NULL) {
+            size_t tl = (size_t)(colon - d - 6);
+            size_t k = duro_object_broadcast(obj, tl ? (const char *)d + 6 : NULL, tl, 0,
+                                             colon + 1, (size_t)(d + len - colon - 1));
+            n = snprintf(out, sizeof out, "sent:%zu", k);
+        }
+    } else if (is(d, len, "id") && len == 2) {
+        n = snprintf(out, sizeof out, "%s", duro_object_id(obj));
+    } else if (is(d, len, "name") && len == 4) {
+        size_t nl;
+        const char *name = duro_object_name(obj, &nl);
+        n = snprintf(out, sizeof out, "%.*s", (int)nl, name);
+    } else if (is(d, len, "buffered") && len == 8) {
+        n = snprintf(out, sizeof out, "buffered:%zu", duro_socket_buffered(ws));
+    } else if (is(d, len, "close:")) {
+        char num[16];
+        snprintf(num, sizeof num, "%.*s", (int)(len - 6), (const char *)d + 6);
+        (void)duro_close(ws, (uint16_t)atoi(num), "probe", 5);
+        return;
+    } else {
+        n = snprintf(out, sizeof out, "unknown");
+    }
+    if (n > 0) {
+        reply(ws, out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1);
+    }
+}
+
+const struct duro_class probe_class = {
+    .api_version = DURO_CLASS_API_VERSION,
+    .name = "probe",
+    .construct = probe_construct,
+    .destroy = probe_destroy,
+    .on_connect = probe_connect,
+    .on_message = probe_message,
+};
+
+/* A class built for another API version, for the start-up error test. */
+const struct duro_class probe_class_v0 = {
+    .api_version = 0,
+    .name = "old",
+    .on_message = probe_message,
+};
