@@ -34,6 +34,10 @@ static void conf_defaults(struct conf *c)
     snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
     c->listen_port = 8787;
     c->workers = 0;
+    snprintf(c->admin_host, sizeof c->admin_host, "127.0.0.1");
+    c->admin_port = 9787;
+    c->drain_timeout_ms = DURO_DRAIN_TIMEOUT_MS_DEFAULT;
+    c->heartbeat_timeout_ms = DURO_HEARTBEAT_TIMEOUT_MS_DEFAULT;
     c->log_level = LOG_INFO;
     c->head_max_bytes = DURO_HTTP_HEAD_MAX_BYTES_DEFAULT;
     c->headers_max_count = DURO_HTTP_HEADERS_MAX_COUNT_DEFAULT;
@@ -248,6 +252,26 @@ static int on_key(void *user, const char *section, const char *key, const char *
                 return fail(ps, "[server] listen: '%s' is not HOST:PORT%s", value, "");
             }
             return 1;
+        }
+        if (strcmp(key, "admin") == 0) {
+            if (strcmp(value, "off") == 0) {
+                c->admin_host[0] = '\0';
+                c->admin_port = 0;
+                return 1;
+            }
+            if (conf_parse_hostport(value, c->admin_host, sizeof c->admin_host,
+                                    &c->admin_port) != 0) {
+                return fail(ps, "[server] admin: '%s' is not HOST:PORT or off%s", value, "");
+            }
+            return 1;
+        }
+        if (strcmp(key, "drain_timeout_ms") == 0) {
+            return set_u32(ps, section, key, value, &c->drain_timeout_ms, DURO_TIMEOUT_MS_MIN,
+                           DURO_TIMEOUT_MS_MAX);
+        }
+        if (strcmp(key, "heartbeat_timeout_ms") == 0) {
+            return set_u32(ps, section, key, value, &c->heartbeat_timeout_ms,
+                           DURO_HEARTBEAT_TIMEOUT_MS_MIN, DURO_TIMEOUT_MS_MAX);
         }
         if (strcmp(key, "workers") == 0) {
             uint32_t n;

@@ -36,6 +36,10 @@ struct conf {
     char listen_host[64];
     uint16_t listen_port;
     unsigned workers;          /* 0 in the file means one per CPU; resolved by the gateway */
+    char admin_host[64];       /* "" when the admin listener is off */
+    uint16_t admin_port;
+    uint32_t drain_timeout_ms;
+    uint32_t heartbeat_timeout_ms;
     int log_level;             /* enum log_level */
 
     uint32_t head_max_bytes;

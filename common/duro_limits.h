@@ -60,11 +60,19 @@
 #define DURO_RESTART_BACKOFF_MIN_MS          100u   /* first restart of a dead worker */
 #define DURO_RESTART_BACKOFF_MAX_MS        10000u   /* doubling stops here */
 #define DURO_RESTART_STABLE_MS             10000u   /* alive this long: backoff resets */
+#define DURO_DRAIN_TIMEOUT_MS_DEFAULT     10000u   /* SIGTERM: time for close handshakes */
+#define DURO_HEARTBEAT_INTERVAL_MS         1000u   /* gateway asks each worker this often */
+#define DURO_HEARTBEAT_TIMEOUT_MS_DEFAULT  5000u   /* no answer this long: hung, killed */
+#define DURO_HEARTBEAT_TIMEOUT_MS_MIN      1000u
+#define DURO_ADMIN_QUERY_TIMEOUT_MS        2000u   /* /metrics and /objects wait this long */
+#define DURO_ADMIN_CONNS_MAX_COUNT           64u
 #define DURO_CONFIG_MAX_BYTES            (1u << 20)
 #define DURO_WORKER_CHANNEL_FD                 3    /* workers find their channel here */
 
 /* ---- IPC messages ---- */
 #define DURO_MSG_HEADER_BYTES                 12u   /* magic(4) version(2) type(2) length(4) */
-#define DURO_MSG_BODY_MAX_BYTES         (DURO_CONFIG_MAX_BYTES + 4096u)
+#define DURO_OBJECTS_JSON_MAX_BYTES      (8u << 20)  /* one worker's /objects answer */
+#define DURO_MSG_BODY_MAX_BYTES         (DURO_OBJECTS_JSON_MAX_BYTES + 4096u)
+#define DURO_MSG_STATS_MAX_WORDS             1024u
 
 #endif

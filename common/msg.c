@@ -132,6 +132,59 @@ size_t msg_encode_config(uint8_t *dst, size_t cap, const struct msg_config *c)
     return w.ok ? total : 0;
 }
 
+size_t msg_encode_query(uint8_t *dst, size_t cap, uint64_t seq, uint32_t what)
+{
+    size_t total = DURO_MSG_HEADER_BYTES + 8 + 4;
+    if (total > cap) {
+        return 0;
+    }
+    struct wr w = { dst, dst + cap, 1 };
+    put_header(&w, MSG_QUERY, total - DURO_MSG_HEADER_BYTES);
+    put_u64(&w, seq);
+    put_u32(&w, what);
+    return w.ok ? total : 0;
+}
+
+size_t msg_encode_stats(uint8_t *dst, size_t cap, uint64_t seq, const uint64_t *words,
+                        uint32_t nwords)
+{
+    size_t total = DURO_MSG_HEADER_BYTES + 8 + 4 + (size_t)nwords * 8;
+    if (nwords > DURO_MSG_STATS_MAX_WORDS || total > cap) {
+        return 0;
+    }
+    struct wr w = { dst, dst + cap, 1 };
+    put_header(&w, MSG_STATS, total - DURO_MSG_HEADER_BYTES);
+    put_u64(&w, seq);
+    put_u32(&w, nwords);
+    for (uint32_t i = 0; i < nwords; i++) {
+        put_u64(&w, words[i]);
+    }
+    return w.ok ? total : 0;
+}
+
+size_t msg_encode_objects(uint8_t *dst, size_t cap, uint64_t seq, const char *json, size_t len)
+{
+    size_t total = DURO_MSG_HEADER_BYTES + 8 + 4 + len;
+    if (len > DURO_OBJECTS_JSON_MAX_BYTES || total > cap) {
+        return 0;
+    }
+    struct wr w = { dst, dst + cap, 1 };
+    put_header(&w, MSG_OBJECTS, total - DURO_MSG_HEADER_BYTES);
+    put_u64(&w, seq);
+    put_span32(&w, (struct msg_span){ json, len });
+    return w.ok ? total : 0;
+}
+
+uint64_t msg_stats_word(const struct msg_stats *s, uint32_t i)
+{
+    const uint8_t *p = s->words + (size_t)i * 8;
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++) {
+        v = (v << 8) | p[k];
+    }
+    return v;
+}
+
 /* ---- reader ---- */
 
 struct rd {
@@ -196,7 +249,7 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
     if (version != MSG_VERSION || body_len > DURO_MSG_BODY_MAX_BYTES) {
         return MSG_BAD;
     }
-    if (type != MSG_CONFIG && type != MSG_HANDOFF) {
+    if (type < MSG_CONFIG || type > MSG_OBJECTS) {
         return MSG_BAD;
     }
     if (len - DURO_MSG_HEADER_BYTES < body_len) {
@@ -217,6 +270,29 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
         m->peer = get_span(&r, 2);
         m->early = get_span(&r, 4);
         if (!r.ok || r.p != r.end || !handoff_in_bounds(m)) {
+            return MSG_BAD;
+        }
+    } else if (type == MSG_QUERY) {
+        out->u.query.seq = get_u64(&r);
+        out->u.query.what = get_be(&r, 4);
+        if (!r.ok || r.p != r.end ||
+            (out->u.query.what != QUERY_STATS && out->u.query.what != QUERY_OBJECTS)) {
+            return MSG_BAD;
+        }
+    } else if (type == MSG_STATS) {
+        out->u.stats.seq = get_u64(&r);
+        out->u.stats.nwords = get_be(&r, 4);
+        if (out->u.stats.nwords > DURO_MSG_STATS_MAX_WORDS) {
+            return MSG_BAD;
+        }
+        out->u.stats.words = take(&r, (size_t)out->u.stats.nwords * 8);
+        if (!r.ok || r.p != r.end) {
+            return MSG_BAD;
+        }
+    } else if (type == MSG_OBJECTS) {
+        out->u.objects.seq = get_u64(&r);
+        out->u.objects.json = get_span(&r, 4);
+        if (!r.ok || r.p != r.end || out->u.objects.json.len > DURO_OBJECTS_JSON_MAX_BYTES) {
             return MSG_BAD;
         }
     } else {

@@ -17,6 +17,14 @@
 enum msg_type {
     MSG_CONFIG = 1,  /* gateway -> worker, first message: the config text and the worker's slot */
     MSG_HANDOFF = 2, /* gateway -> worker, with the client's fd attached */
+    MSG_QUERY = 3,   /* gateway -> worker: heartbeat, metrics or objects request */
+    MSG_STATS = 4,   /* worker -> gateway: the worker's metrics (answers QUERY_STATS) */
+    MSG_OBJECTS = 5, /* worker -> gateway: JSON objects, comma-separated (QUERY_OBJECTS) */
+};
+
+enum msg_query_what {
+    QUERY_STATS = 1,   /* also the heartbeat: a worker that stops answering is hung */
+    QUERY_OBJECTS = 2,
 };
 
 /* A byte span: `len` bytes at `ptr` (not NUL-terminated). */
@@ -46,11 +54,30 @@ struct msg_handoff {
     struct msg_span early;       /* bytes read past the request head, <= DURO_HANDOFF_EARLY_MAX_BYTES */
 };
 
+struct msg_query {
+    uint64_t seq;      /* echoed in the answer */
+    uint32_t what;     /* enum msg_query_what */
+};
+
+struct msg_stats {
+    uint64_t seq;
+    uint32_t nwords;           /* METRICS_WORDS of the sender */
+    const uint8_t *words;      /* nwords big-endian u64 */
+};
+
+struct msg_objects {
+    uint64_t seq;
+    struct msg_span json;      /* zero or more JSON objects separated by commas */
+};
+
 struct msg {
     enum msg_type type;
     union {
         struct msg_config config;
         struct msg_handoff handoff;
+        struct msg_query query;
+        struct msg_stats stats;
+        struct msg_objects objects;
     } u;
 };
 
@@ -68,6 +95,16 @@ size_t msg_config_size(const struct msg_config *c);
  * bound or `cap` is too small. */
 size_t msg_encode_handoff(uint8_t *dst, size_t cap, const struct msg_handoff *h);
 size_t msg_encode_config(uint8_t *dst, size_t cap, const struct msg_config *c);
+
+/* Encoders of the small messages; same contract as msg_encode_handoff. `words` has `nwords`
+ * values (at most DURO_MSG_STATS_MAX_WORDS). */
+size_t msg_encode_query(uint8_t *dst, size_t cap, uint64_t seq, uint32_t what);
+size_t msg_encode_stats(uint8_t *dst, size_t cap, uint64_t seq, const uint64_t *words,
+                        uint32_t nwords);
+size_t msg_encode_objects(uint8_t *dst, size_t cap, uint64_t seq, const char *json, size_t len);
+
+/* Reads word `i` of a decoded MSG_STATS. */
+uint64_t msg_stats_word(const struct msg_stats *s, uint32_t i);
 
 /* Decodes one message from the start of `buf`. On MSG_OK, `*out` points into `buf` and `*used`
  * is the message's size. On MSG_NEED_MORE and MSG_BAD, `*out` and `*used` are unspecified. */

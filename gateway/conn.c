@@ -59,8 +59,6 @@ static void on_timer(uv_timer_t *t)
     struct gw_conn *c = t->data;
 
     if (c->timer_mode == TIMER_HEAD && c->got_bytes && !c->finishing) {
-        log_info("access", "conn=%llu peer=%s status=408 reason=\"request head timeout\"",
-                 (unsigned long long)c->id, c->peer);
         conn_fail(c, 408, "request head not received in time", RESPOND_CLOSE);
         return;
     }
@@ -119,6 +117,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (!c->got_bytes) {
         c->got_bytes = 1;
+        c->head_started_ns = uv_hrtime();
         if (c->timer_mode == TIMER_IDLE) {
             arm(c, TIMER_HEAD);
         }
@@ -227,8 +226,10 @@ static const char *method_name(const struct gw_conn *c)
     return c->req.started ? llhttp_method_name((llhttp_method_t)http_req_method(&c->req)) : "-";
 }
 
+/* One line and one count per response the gateway answers itself. */
 static void log_access(struct gw_conn *c, int status, const char *reason)
 {
+    metrics_http_status(&c->gw->metrics, status);
     if (!log_enabled(LOG_INFO)) {
         return;
     }
@@ -250,6 +251,7 @@ void conn_fail(struct gw_conn *c, int status, const char *reason, int flags)
     if (c->closing || c->finishing) {
         return;
     }
+    log_access(c, status, reason);
     stop_reading(c);
     c->finishing = 1;
     if (sizeof c->out - c->out_len < RESPOND_MAX_BYTES) {
@@ -377,7 +379,6 @@ static void process(struct gw_conn *c)
             break;
         }
         if (r == HTTP_ERROR) {
-            log_access(c, c->req.status, c->req.reason);
             conn_fail(c, c->req.status, c->req.reason, 0);
             break;
         }
@@ -428,6 +429,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     gw->conns = c;
     gw->open_conns++;
+    gw->metrics.v[M_CONN_ACCEPTED]++;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c);
         return;

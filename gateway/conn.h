@@ -36,6 +36,7 @@ struct gw_conn {
     struct gateway *gw;
     struct gw_conn *prev, *next; /* gateway's list of open connections */
     uint64_t id;
+    uint64_t head_started_ns; /* first byte of the current request, for duro_handshake_seconds */
     int open_handles;
     enum conn_timer timer_mode;
     unsigned reading : 1;

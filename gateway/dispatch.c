@@ -25,11 +25,14 @@ static void on_handed_off(int status, void *arg)
     if (status < 0) {
         log_warn("dispatch", "conn=%llu worker=%u event=handoff_failed err=%s",
                  (unsigned long long)c->id, c->worker, uv_err_name(status));
+        c->gw->metrics.v[M_HANDOFF_FAILURES]++;
         conn_fail(c, 503, "worker unavailable, retry", RESPOND_RETRY_AFTER);
         return;
     }
     log_debug("dispatch", "conn=%llu worker=%u event=handed_off", (unsigned long long)c->id,
               c->worker);
+    c->gw->metrics.v[M_HANDOFFS]++;
+    metrics_observe(&c->gw->metrics, H_HANDSHAKE, uv_hrtime() - c->head_started_ns);
     c->handing_off = 0;
     conn_close(c); /* the worker has its own copy of the descriptor now */
 }
@@ -41,8 +44,9 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
     const struct conf_route *rt = c->route.route;
 
     if (ch == NULL || gw->stopping) {
-        log_info("access", "conn=%llu peer=%s status=503 obj=%s/%s worker=%u reason=\"worker down\"",
-                 (unsigned long long)c->id, c->peer, rt->cls, c->route.name, c->worker);
+        log_info("dispatch", "conn=%llu obj=%s/%s worker=%u event=worker_down",
+                 (unsigned long long)c->id, rt->cls, c->route.name, c->worker);
+        c->gw->metrics.v[M_HANDOFF_FAILURES]++;
         conn_fail(c, 503, "worker unavailable, retry", RESPOND_RETRY_AFTER);
         return;
     }
@@ -67,6 +71,7 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
     if (rc < 0) {
         log_warn("dispatch", "conn=%llu worker=%u event=handoff_refused err=%s",
                  (unsigned long long)c->id, c->worker, uv_err_name(rc));
+        c->gw->metrics.v[M_HANDOFF_FAILURES]++;
         conn_fail(c, 503, "worker unavailable, retry", RESPOND_RETRY_AFTER);
         return;
     }

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "common/conf.h"
+#include "common/metrics.h"
 
 struct supervisor;
 struct gw_conn;
@@ -16,6 +17,7 @@ struct gateway {
     char *conf_text;         /* the INI text workers receive (malloc'd, or the embedded one) */
     const char *conf_origin; /* file path, or "(embedded)" */
     unsigned nworkers;
+    unsigned conf_workers_configured; /* [server] workers as configured, for reload checks */
     char worker_path[4096];
 
     uv_tcp_t listener;
@@ -27,6 +29,10 @@ struct gateway {
 
     uint8_t *scratch;        /* encode buffer for hand-off messages */
     size_t scratch_cap;
+
+    struct metrics metrics;  /* the gateway's own; workers' are summed in at /metrics */
+    struct admin *admin;     /* NULL when [server] admin is off */
+    const char *config_path; /* -c FILE, re-read on SIGHUP; NULL for the embedded config */
 };
 
 #endif

@@ -12,6 +12,7 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/msg.h"
+#include "gateway/admin.h"
 #include "gateway/conn.h"
 #include "gateway/gateway.h"
 #include "gateway/supervisor.h"
@@ -19,17 +20,20 @@
 #define EXIT_USAGE 2
 
 extern char **environ;
-#define STOP_GRACE_MS 5000u
+#define STOP_GRACE_MS 2000u /* on top of the drain timeout, before workers are killed */
 
 static const char usage[] =
     "usage: duro-gateway [options]\n"
     "  -c, --config FILE      read the config from FILE (default: the embedded config/duro.ini)\n"
     "  -l, --listen HOST:PORT accept connections here (overrides [server] listen; port 0 = any)\n"
     "  -w, --workers N        worker processes (overrides [server] workers; 0 = one per CPU)\n"
+    "  -a, --admin HOST:PORT  admin listener (overrides [server] admin; 'off' disables)\n"
     "      --worker-bin PATH  the duro-worker executable (default: next to duro-gateway)\n"
     "      --check            validate the config, print 'config ok' and exit\n"
     "  -h, --help             show this help\n"
     "  -V, --version          print the version\n";
+
+static int check_classes_spawn(const struct gateway *gw, const char *config_path);
 
 static void on_stopped(struct gateway *gw)
 {
@@ -47,8 +51,66 @@ static void on_signal(uv_signal_t *sig, int signum)
     log_info("main", "event=stopping signal=%d open_conns=%llu", signum,
              (unsigned long long)gw->open_conns);
     uv_close((uv_handle_t *)&gw->listener, NULL);
+    admin_stop(gw);
     conn_close_all(gw);
-    supervisor_stop(gw->sup, STOP_GRACE_MS, on_stopped);
+    /* Workers send 1001 to every socket and exit once all have closed, within the drain
+     * timeout; the grace covers their exit. */
+    supervisor_stop(gw->sup, (uint64_t)gw->conf.drain_timeout_ms + STOP_GRACE_MS, on_stopped);
+}
+
+/* SIGHUP: re-read the config file. Routes, limits and timeouts apply to new connections, and
+ * workers get the new text; open sockets stay. What cannot change live is logged and kept. */
+static void on_reload(uv_signal_t *sig, int signum)
+{
+    struct gateway *gw = sig->data;
+    (void)signum;
+    if (gw->stopping) {
+        return;
+    }
+    if (gw->config_path == NULL) {
+        log_info("main", "event=reload_skipped reason=\"no config file (embedded config)\"");
+        return;
+    }
+    char err[512];
+    char *text = conf_read_file(gw->config_path, err, sizeof err);
+    static struct conf next; /* large: not on the stack */
+    if (text == NULL || conf_parse(&next, text, gw->config_path, err, sizeof err) != 0) {
+        log_error("main", "event=reload_failed err=\"%s\" action=\"kept the running config\"",
+                  err);
+        free(text);
+        return;
+    }
+    if (check_classes_spawn(gw, gw->config_path) != 0) {
+        log_error("main", "event=reload_failed err=\"a [class] cannot be loaded\" "
+                          "action=\"kept the running config\"");
+        free(text);
+        return;
+    }
+    /* Kept for the next start: the listening sockets and the pool size. */
+    if (strcmp(next.listen_host, gw->conf.listen_host) != 0 ||
+        next.listen_port != gw->conf.listen_port) {
+        log_warn("main", "event=reload_kept key=listen reason=\"needs a restart\"");
+    }
+    if (strcmp(next.admin_host, gw->conf.admin_host) != 0 ||
+        next.admin_port != gw->conf.admin_port) {
+        log_warn("main", "event=reload_kept key=admin reason=\"needs a restart\"");
+    }
+    if (next.workers != gw->conf_workers_configured) {
+        log_warn("main", "event=reload_kept key=workers reason=\"needs a restart\"");
+    }
+    memcpy(next.listen_host, gw->conf.listen_host, sizeof next.listen_host);
+    next.listen_port = gw->conf.listen_port;
+    memcpy(next.admin_host, gw->conf.admin_host, sizeof next.admin_host);
+    next.admin_port = gw->conf.admin_port;
+    next.workers = gw->conf.workers;
+    gw->conf = next;
+    log_set_level((enum log_level)gw->conf.log_level);
+    if (gw->conf_text != conf_default_text) {
+        free(gw->conf_text);
+    }
+    gw->conf_text = text;
+    supervisor_reconfigure(gw->sup);
+    log_info("main", "event=reloaded config=%s routes=%u", gw->config_path, gw->conf.nroutes);
 }
 
 /* Finds duro-worker: --worker-bin, $DURO_WORKER, next to us, or in the build tree's worker/. */
@@ -79,7 +141,7 @@ static int find_worker(struct gateway *gw, const char *flag)
 
 /* Loads the config's [class] shared objects in a throw-away duro-worker, so that a missing file,
  * symbol or API version stops the gateway at start-up with the loader's own message. */
-static int check_classes(const struct gateway *gw, const char *config_path)
+static int check_classes_spawn(const struct gateway *gw, const char *config_path)
 {
     if (gw->conf.nclasses == 0) {
         return 0;
@@ -120,14 +182,17 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' }, { "listen", required_argument, NULL, 'l' },
         { "workers", required_argument, NULL, 'w' }, { "worker-bin", required_argument, NULL, 'B' },
         { "check", no_argument, NULL, 'C' },         { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },       { NULL, 0, NULL, 0 },
+        { "version", no_argument, NULL, 'V' },       { "admin", required_argument, NULL, 'a' },
+        { NULL, 0, NULL, 0 },
     };
     const char *config_path = NULL, *listen = NULL, *workers = NULL, *worker_bin = NULL;
+    const char *admin = NULL;
     int check = 0;
     int o;
 
-    while ((o = getopt_long(argc, argv, "c:l:w:hV", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "c:l:w:a:hV", opts, NULL)) != -1) {
         switch (o) {
+        case 'a': admin = optarg; break;
         case 'c': config_path = optarg; break;
         case 'l': listen = optarg; break;
         case 'w': workers = optarg; break;
@@ -166,6 +231,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "duro-gateway: --listen: '%s' is not HOST:PORT\n", listen);
         return EXIT_USAGE;
     }
+    if (admin != NULL) {
+        if (strcmp(admin, "off") == 0) {
+            gw.conf.admin_host[0] = '\0';
+        } else if (conf_parse_hostport(admin, gw.conf.admin_host, sizeof gw.conf.admin_host,
+                                       &gw.conf.admin_port) != 0) {
+            fprintf(stderr, "duro-gateway: --admin: '%s' is not HOST:PORT or off\n", admin);
+            return EXIT_USAGE;
+        }
+    }
+    gw.conf_workers_configured = gw.conf.workers;
     if (workers != NULL) {
         char *end;
         long n = strtol(workers, &end, 10);
@@ -182,7 +257,7 @@ int main(int argc, char **argv)
                   gw.worker_path);
         return EXIT_USAGE;
     }
-    if (check_classes(&gw, config_path) != 0) {
+    if (check_classes_spawn(&gw, config_path) != 0) {
         return EXIT_USAGE;
     }
     if (check) {
@@ -203,14 +278,21 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     gw.loop = uv_default_loop();
-    uv_signal_t sigterm, sigint;
+    gw.config_path = config_path;
+    uv_signal_t sigterm, sigint, sighup;
     uv_signal_init(gw.loop, &sigterm);
     uv_signal_init(gw.loop, &sigint);
-    sigterm.data = sigint.data = &gw;
+    uv_signal_init(gw.loop, &sighup);
+    sigterm.data = sigint.data = sighup.data = &gw;
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_signal_start(&sighup, on_reload, SIGHUP);
 
     if (conn_listen(&gw, gw.conf.listen_host, gw.conf.listen_port) != 0) {
+        return 1;
+    }
+    if (gw.conf.admin_host[0] != '\0' &&
+        admin_start(&gw, gw.conf.admin_host, gw.conf.admin_port) != 0) {
         return 1;
     }
     gw.sup = supervisor_start(&gw);
@@ -230,9 +312,9 @@ int main(int argc, char **argv)
             port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
         }
     }
-    log_info("main", "event=listening listen=%s%s%s:%d workers=%u config=%s version=%s",
+    log_info("main", "event=listening listen=%s%s%s:%d admin=%s workers=%u config=%s version=%s",
              ss.ss_family == AF_INET6 ? "[" : "", host, ss.ss_family == AF_INET6 ? "]" : "",
-             port, gw.nworkers, gw.conf_origin, DURO_VERSION);
+             port, admin_address(&gw), gw.nworkers, gw.conf_origin, DURO_VERSION);
 
     uv_run(gw.loop, UV_RUN_DEFAULT);
     uv_walk(gw.loop, close_walk, NULL);
@@ -242,7 +324,7 @@ int main(int argc, char **argv)
         log_warn("main", "event=loop_not_closed err=%s", uv_err_name(rc));
     }
     free(gw.scratch);
-    if (config_path != NULL) {
+    if (gw.conf_text != conf_default_text) {
         free(gw.conf_text);
     }
     return 0;

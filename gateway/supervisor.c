@@ -7,6 +7,7 @@
 #include "common/chan.h"
 #include "common/log.h"
 #include "common/msg.h"
+#include "gateway/admin.h"
 
 struct slot {
     struct supervisor *sup;
@@ -16,16 +17,19 @@ struct slot {
     struct chan *ch;
     int pid;
     int running;      /* proc handle is live (spawned, exit not yet seen) */
+    int killed_hung;  /* SIGKILL sent for a missed heartbeat */
     uint32_t backoff_ms;
     uint64_t started_ms;
+    uint64_t last_answer_ms; /* loop time of the worker's last message */
 };
 
 struct supervisor {
     struct gateway *gw;
     unsigned n;
     int stopping;
-    unsigned open_handles;  /* the restart timers and the stop timer */
+    unsigned open_handles;  /* the restart timers, the stop timer and the heartbeat timer */
     uv_timer_t stop_timer;
+    uv_timer_t heartbeat;
     supervisor_stopped_fn *done;
     struct slot slots[];
 };
@@ -63,6 +67,7 @@ static void maybe_finish(struct supervisor *s)
             uv_close((uv_handle_t *)&s->slots[i].restart, on_restart_closed);
         }
         uv_close((uv_handle_t *)&s->stop_timer, on_stop_timer_closed);
+        uv_close((uv_handle_t *)&s->heartbeat, on_stop_timer_closed);
         return;
     }
     if (s->open_handles == 0) {
@@ -77,8 +82,17 @@ static void on_chan_msg(struct chan *ch, const struct msg *m, void *arg)
 {
     struct slot *sl = arg;
     (void)ch;
-    /* Workers send nothing yet; anything is a bug in the worker. */
-    log_error("supervisor", "worker=%u event=unexpected_message type=%d", sl->index, (int)m->type);
+    if (m->type != MSG_STATS && m->type != MSG_OBJECTS) {
+        log_error("supervisor", "worker=%u pid=%d event=unexpected_message type=%d", sl->index,
+                  sl->pid, (int)m->type);
+        uv_process_kill(&sl->proc, SIGKILL);
+        return;
+    }
+    sl->last_answer_ms = uv_now(sl->sup->gw->loop);
+    uint64_t seq = m->type == MSG_STATS ? m->u.stats.seq : m->u.objects.seq;
+    if (seq != 0) { /* 0 is the heartbeat */
+        admin_worker_answer(sl->sup->gw, sl->index, m);
+    }
 }
 
 static void on_chan_closed(struct chan *ch, int status, void *arg)
@@ -144,6 +158,7 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
                  sl->index, sl->pid, (long long)status, signal);
     } else {
         uint64_t now = uv_now(s->gw->loop);
+        s->gw->metrics.v[M_WORKER_RESTARTS]++;
         schedule_restart(sl);
         log_warn("supervisor",
                  "event=worker_exited worker=%u pid=%d status=%lld signal=%d uptime_ms=%llu "
@@ -194,7 +209,9 @@ static void spawn(struct slot *sl)
         return;
     }
     sl->running = 1;
+    sl->killed_hung = 0;
     sl->pid = sl->proc.pid;
+    sl->last_answer_ms = uv_now(gw->loop);
     struct msg_config mc = {
         .slot = sl->index,
         .nslots = sl->sup->n,
@@ -217,6 +234,75 @@ static void spawn(struct slot *sl)
     log_info("supervisor", "event=worker_spawned worker=%u pid=%d", sl->index, sl->pid);
 }
 
+static int send_query(struct slot *sl, uint64_t seq, uint32_t what)
+{
+    uint8_t buf[DURO_MSG_HEADER_BYTES + 16];
+    size_t n = msg_encode_query(buf, sizeof buf, seq, what);
+    return sl->ch == NULL ? UV_EAGAIN : chan_send(sl->ch, buf, n, NULL, NULL, NULL);
+}
+
+/* Every worker answers a heartbeat with its metrics. One that has not answered anything for
+ * heartbeat_timeout_ms is hung (stopped, or stuck in a class): it is killed, and on_worker_exit
+ * restarts it like any dead worker. */
+static void on_heartbeat(uv_timer_t *t)
+{
+    struct supervisor *s = t->data;
+    uint64_t now = uv_now(s->gw->loop);
+    for (unsigned i = 0; i < s->n; i++) {
+        struct slot *sl = &s->slots[i];
+        if (sl->ch == NULL || !sl->running || sl->killed_hung) {
+            continue;
+        }
+        if (now - sl->last_answer_ms > s->gw->conf.heartbeat_timeout_ms) {
+            log_warn("supervisor", "event=worker_hung worker=%u pid=%d silent_ms=%llu", sl->index,
+                     sl->pid, (unsigned long long)(now - sl->last_answer_ms));
+            sl->killed_hung = 1;
+            uv_process_kill(&sl->proc, SIGKILL);
+            continue;
+        }
+        (void)send_query(sl, 0, QUERY_STATS);
+    }
+}
+
+int supervisor_query(struct supervisor *s, unsigned slot, uint64_t seq, uint32_t what)
+{
+    return slot < s->n ? send_query(&s->slots[slot], seq, what) : UV_EINVAL;
+}
+
+unsigned supervisor_size(const struct supervisor *s)
+{
+    return s->n;
+}
+
+int supervisor_pid(const struct supervisor *s, unsigned slot)
+{
+    return slot < s->n && s->slots[slot].ch != NULL ? s->slots[slot].pid : 0;
+}
+
+void supervisor_reconfigure(struct supervisor *s)
+{
+    struct gateway *gw = s->gw;
+    for (unsigned i = 0; i < s->n; i++) {
+        struct slot *sl = &s->slots[i];
+        if (sl->ch == NULL) {
+            continue; /* it gets the new text when it is spawned */
+        }
+        struct msg_config mc = {
+            .slot = sl->index,
+            .nslots = s->n,
+            .path = { gw->conf_origin, strlen(gw->conf_origin) },
+            .text = { gw->conf_text, strlen(gw->conf_text) },
+        };
+        size_t need = msg_config_size(&mc);
+        uint8_t *buf = need ? malloc(need) : NULL;
+        size_t n = buf ? msg_encode_config(buf, need, &mc) : 0;
+        if (n == 0 || chan_send(sl->ch, buf, n, NULL, NULL, NULL) != 0) {
+            log_error("supervisor", "worker=%u event=reconfigure_failed", sl->index);
+        }
+        free(buf);
+    }
+}
+
 struct supervisor *supervisor_start(struct gateway *gw)
 {
     struct supervisor *s = calloc(1, sizeof *s + gw->nworkers * sizeof(struct slot));
@@ -227,7 +313,11 @@ struct supervisor *supervisor_start(struct gateway *gw)
     s->n = gw->nworkers;
     uv_timer_init(gw->loop, &s->stop_timer);
     s->stop_timer.data = s;
-    s->open_handles = 1;
+    uv_timer_init(gw->loop, &s->heartbeat);
+    s->heartbeat.data = s;
+    s->open_handles = 2;
+    uv_timer_start(&s->heartbeat, on_heartbeat, DURO_HEARTBEAT_INTERVAL_MS,
+                   DURO_HEARTBEAT_INTERVAL_MS);
     for (unsigned i = 0; i < s->n; i++) {
         struct slot *sl = &s->slots[i];
         sl->sup = s;
@@ -264,6 +354,7 @@ void supervisor_stop(struct supervisor *s, uint64_t grace_ms, supervisor_stopped
 {
     s->stopping = 1;
     s->done = done;
+    uv_timer_stop(&s->heartbeat);
     for (unsigned i = 0; i < s->n; i++) {
         struct slot *sl = &s->slots[i];
         uv_timer_stop(&sl->restart);

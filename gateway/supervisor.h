@@ -20,6 +20,17 @@ struct supervisor *supervisor_start(struct gateway *gw);
 /* The channel of `slot`, or NULL while that worker is down. */
 struct chan *supervisor_chan(struct supervisor *s, unsigned slot);
 
+/* Sends a query (QUERY_STATS or QUERY_OBJECTS, `seq` not 0) to `slot`; its answer goes to
+ * admin_worker_answer(). Returns 0, or a negative UV_E* code (UV_EAGAIN while it is down). */
+int supervisor_query(struct supervisor *s, unsigned slot, uint64_t seq, uint32_t what);
+
+/* Pool size, and the pid of `slot` (0 while it is down). */
+unsigned supervisor_size(const struct supervisor *s);
+int supervisor_pid(const struct supervisor *s, unsigned slot);
+
+/* Sends the gateway's current config text to every running worker (SIGHUP reload). */
+void supervisor_reconfigure(struct supervisor *s);
+
 /* Sends SIGTERM to every worker and, once all have exited (SIGKILL after `grace_ms`), closes
  * the supervisor's handles, frees it and calls `done`. */
 void supervisor_stop(struct supervisor *s, uint64_t grace_ms, supervisor_stopped_fn *done);

@@ -45,6 +45,7 @@ int duro_sendv(struct duro_socket *ws, int binary, const struct duro_iov *iov, s
         return -1;
     }
     s->msgs_out++;
+    s->w->metrics.v[M_MSGS_OUT]++;
     session_flush_soon(s);
     return 0;
 }
@@ -206,6 +207,8 @@ static int send_frame(struct session *s, const uint8_t *frame, size_t flen, size
     }
     s->msgs_out++;
     s->bytes_out += payload;
+    s->w->metrics.v[M_MSGS_OUT]++;
+    s->w->metrics.v[M_BYTES_OUT] += payload;
     session_flush_soon(s);
     return 1;
 }

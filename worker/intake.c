@@ -7,6 +7,7 @@
 #include "common/chan.h"
 #include "common/log.h"
 #include "worker/classes.h"
+#include "worker/report.h"
 #include "worker/session.h"
 
 static void on_msg(struct chan *ch, const struct msg *m, void *arg)
@@ -45,7 +46,15 @@ static void on_msg(struct chan *ch, const struct msg *m, void *arg)
         return;
     }
     if (!w->configured) {
-        log_error("intake", "event=handoff_before_config");
+        log_error("intake", "event=message_before_config type=%d", (int)m->type);
+        exit(1);
+    }
+    if (m->type == MSG_QUERY) {
+        report_answer(w, &m->u.query);
+        return;
+    }
+    if (m->type != MSG_HANDOFF) {
+        log_error("intake", "event=unexpected_message type=%d", (int)m->type);
         exit(1);
     }
     session_start(w, ch, &m->u.handoff);

@@ -48,7 +48,7 @@ static void on_signal(uv_signal_t *sig, int signum)
     uv_timer_init(w->loop, &deadline);
     poll.data = deadline.data = w;
     uv_timer_start(&poll, on_drain_check, 0, 20);
-    uv_timer_start(&deadline, on_deadline, w->conf.close_timeout_ms + 500u, 0);
+    uv_timer_start(&deadline, on_deadline, w->conf.drain_timeout_ms, 0);
 }
 
 /* `duro-worker --check-classes FILE`: loads the classes of a config as a worker would, so the

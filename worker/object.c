@@ -200,6 +200,16 @@ struct object *registry_get(struct registry *reg, const struct duro_class *cls, 
     return o;
 }
 
+void registry_each_object(struct registry *reg, void (*fn)(struct object *o, void *arg),
+                          void *arg)
+{
+    for (size_t i = 0; i < reg->nbuckets; i++) {
+        for (struct object *o = reg->buckets[i]; o != NULL; o = o->hnext) {
+            fn(o, arg);
+        }
+    }
+}
+
 void registry_each_socket(struct registry *reg, void (*fn)(struct session *s, void *arg),
                           void *arg)
 {

@@ -81,6 +81,10 @@ const struct object_stats *registry_stats(const struct registry *reg);
 struct object *registry_get(struct registry *reg, const struct duro_class *cls, const char *name,
                             size_t name_len);
 
+/* Calls `fn` for every object. `fn` must not free objects. */
+void registry_each_object(struct registry *reg, void (*fn)(struct object *o, void *arg),
+                          void *arg);
+
 /* Calls `fn` for every socket of every object. `fn` must not free sockets or objects. */
 void registry_each_socket(struct registry *reg, void (*fn)(struct session *s, void *arg),
                           void *arg);

@@ -255,6 +255,8 @@ static void destroy(struct session *s)
         timeout_disarm(s->act);
     }
     if (s->accepted) {
+        s->w->metrics.v[M_WS_OPEN]--;
+        metrics_ws_close(&s->w->metrics, s->code_sent ? s->code_sent : CLOSE_ABNORMAL);
         uint64_t now = uv_now(s->w->loop);
         log_info("access",
                  "event=ws_closed conn=%llu obj=%s/%s code_sent=%u code_recv=%u duration_ms=%llu "
@@ -386,6 +388,7 @@ int session_frame(struct session *s, uint8_t opcode, const struct duro_iov *iov,
         return -1;
     }
     s->bytes_out += total;
+    s->w->metrics.v[M_BYTES_OUT] += total;
     return 0;
 }
 
@@ -581,12 +584,14 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         destroy(s);
         return;
     }
+    uint64_t t0 = uv_hrtime();
     a->in = (const uint8_t *)buf->base;
     a->in_len = (size_t)nread;
     s->w->current = s;
     ws_rx_feed(s);
     s->w->current = NULL;
     flush(s);
+    metrics_observe(&s->w->metrics, H_MESSAGE, uv_hrtime() - t0);
 }
 
 /* ---- start ---- */
@@ -598,6 +603,7 @@ static void refuse(struct session *s, int status, const char *reason)
                              RESPOND_CLOSE | (status == 503 ? RESPOND_RETRY_AFTER : 0));
     log_info("access", "conn=%llu status=%d reason=\"%s\"", (unsigned long long)s->conn_id,
              status, reason);
+    metrics_http_status(&s->w->metrics, status);
     struct session_act *a = session_act(s);
     if (a == NULL || reserve(&a->out, n) != 0) {
         destroy(s);
@@ -704,6 +710,9 @@ void session_start(struct worker *w, struct chan *ch, const struct msg_handoff *
     }
     s->accepted = 1;
     s->opened_ms = uv_now(w->loop);
+    w->metrics.v[M_WS_OPEN]++;
+    w->metrics.v[M_WS_ACCEPTED]++;
+    metrics_http_status(&w->metrics, 101);
     log_debug("session", "conn=%llu obj=%s/%s event=open sockets=%u",
               (unsigned long long)s->conn_id, cls->name, o->name, o->nsockets);
     if (h->early.len > 0) {

@@ -7,6 +7,7 @@
 #include <wslay/wslay.h>
 
 #include "common/conf.h"
+#include "common/metrics.h"
 #include "common/duro_limits.h"
 
 struct chan;
@@ -64,7 +65,8 @@ struct worker {
     struct loaded_class loaded[DURO_CLASSES_MAX_COUNT];
     unsigned nloaded;
 
-    uint64_t sessions_open;
+    uint64_t sessions_open;  /* sessions with a descriptor, accepted or not */
+    struct metrics metrics;
 };
 
 #endif

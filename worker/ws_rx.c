@@ -68,6 +68,8 @@ static void deliver(struct session *s, uint8_t opcode, const uint8_t *data, size
     struct object *o = s->obj;
     s->msgs_in++;
     s->bytes_in += len;
+    s->w->metrics.v[M_MSGS_IN]++;
+    s->w->metrics.v[M_BYTES_IN] += len;
     if (s->close_sent) {
         return; /* closing: RFC 6455 lets us discard data frames */
     }
@@ -79,6 +81,7 @@ static void deliver(struct session *s, uint8_t opcode, const uint8_t *data, size
             return;
         }
         s->msgs_out++;
+        s->w->metrics.v[M_MSGS_OUT]++;
         s->last_auto_ms = wall_ms();
         return;
     }

@@ -402,7 +402,7 @@ static void unknown_type(void **state)
     struct msg m;
     size_t used;
     size_t len = msg_encode_handoff(wire, sizeof wire, &h);
-    static const uint16_t types[] = { 0, 3, 0x0102, 0xFFFF };
+    static const uint16_t types[] = { 0, MSG_OBJECTS + 1, 0x0102, 0xFFFF };
 
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         wire[6] = (uint8_t)(types[i] >> 8);
@@ -410,6 +410,41 @@ static void unknown_type(void **state)
         assert_int_equal(msg_decode(wire, len, &m, &used), MSG_BAD);
         assert_int_equal(msg_decode(wire, DURO_MSG_HEADER_BYTES, &m, &used), MSG_BAD);
     }
+}
+
+static void small_messages_round_trip_and_wait_for_last_byte(void **state)
+{
+    (void)state;
+    static uint8_t wire[WIRE_CAP];
+    struct msg m;
+    size_t used;
+    const uint64_t words[3] = { 1, 0x0102030405060708ull, UINT64_MAX };
+
+    size_t len = msg_encode_query(wire, sizeof wire, 77, QUERY_OBJECTS);
+    for (size_t cut = 0; cut < len; cut++) {
+        assert_int_equal(msg_decode(wire, cut, &m, &used), MSG_NEED_MORE);
+    }
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(m.type, MSG_QUERY);
+    assert_int_equal(m.u.query.seq, 77);
+    assert_int_equal(m.u.query.what, QUERY_OBJECTS);
+    wire[len - 1] = 9; /* an unknown query */
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_BAD);
+
+    len = msg_encode_stats(wire, sizeof wire, 5, words, 3);
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(m.u.stats.nwords, 3);
+    for (uint32_t i = 0; i < 3; i++) {
+        assert_true(msg_stats_word(&m.u.stats, i) == words[i]);
+    }
+    assert_int_equal(msg_encode_stats(wire, sizeof wire, 5, words, DURO_MSG_STATS_MAX_WORDS + 1),
+                     0);
+
+    len = msg_encode_objects(wire, sizeof wire, 6, "{\"a\":1}", 7);
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(used, len);
+    assert_memory_equal(m.u.objects.json.ptr, "{\"a\":1}", 7);
+    assert_int_equal(msg_encode_objects(wire, 10, 6, "{}", 2), 0);
 }
 
 static void oversized_body_length(void **state)
@@ -706,6 +741,7 @@ int main(void)
         cmocka_unit_test(bad_magic),
         cmocka_unit_test(bad_version),
         cmocka_unit_test(unknown_type),
+        cmocka_unit_test(small_messages_round_trip_and_wait_for_last_byte),
         cmocka_unit_test(oversized_body_length),
         cmocka_unit_test(handoff_field_over_its_bound),
         cmocka_unit_test(config_field_over_its_bound),

@@ -1,0 +1,405 @@
+#include "gateway/admin.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "gateway/http_req.h"
+#include "gateway/supervisor.h"
+
+#define ADMIN_HEAD_MAX_BYTES 4096u
+#define METRICS_TEXT_MAX_BYTES 65536u
+
+struct admin_conn;
+
+struct admin {
+    struct gateway *gw;
+    uv_tcp_t listener;
+    uint64_t next_seq;
+    struct admin_conn *conns;
+    unsigned nconns;
+    char address[80];
+};
+
+enum query_kind { Q_NONE = 0, Q_METRICS, Q_OBJECTS };
+
+struct admin_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t wreq;
+    struct admin *ad;
+    struct admin_conn *prev, *next;
+    int open_handles;
+    int closing;
+    struct http_req req;
+    enum query_kind query;
+    uint64_t seq;
+    unsigned waiting;       /* workers yet to answer */
+    uint8_t *answered;      /* per slot */
+    struct metrics sum;
+    char *json;             /* objects collected so far */
+    size_t json_len;
+    char *out;              /* the response, owned until written */
+    uint32_t in_len;
+    char in[ADMIN_HEAD_MAX_BYTES];
+};
+
+static void on_closed(uv_handle_t *h)
+{
+    struct admin_conn *c = h->data;
+    if (--c->open_handles == 0) {
+        free(c->answered);
+        free(c->json);
+        free(c->out);
+        free(c);
+    }
+}
+
+static void conn_close(struct admin_conn *c)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = 1;
+    struct admin *ad = c->ad;
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        ad->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    ad->nconns--;
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+    uv_close((uv_handle_t *)&c->timer, on_closed);
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    (void)status;
+    conn_close(req->data);
+}
+
+static void respond(struct admin_conn *c, int status, const char *type, const char *body,
+                    size_t len)
+{
+    static const char *const phrases[] = { [0] = "OK", [1] = "Not Found",
+                                           [2] = "Method Not Allowed", [3] = "Service Unavailable",
+                                           [4] = "Bad Request" };
+    const char *phrase = status == 200   ? phrases[0]
+                         : status == 404 ? phrases[1]
+                         : status == 405 ? phrases[2]
+                         : status == 503 ? phrases[3]
+                                         : phrases[4];
+    char head[256];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nContent-Type: %s\r\n"
+                     "Connection: close\r\n\r\n",
+                     status, phrase, len, type);
+    free(c->out);
+    c->out = malloc((size_t)n + len);
+    if (c->out == NULL) {
+        conn_close(c);
+        return;
+    }
+    memcpy(c->out, head, (size_t)n);
+    memcpy(c->out + n, body, len);
+    uv_buf_t b = uv_buf_init(c->out, (unsigned)((size_t)n + len));
+    c->wreq.data = c;
+    uv_timer_stop(&c->timer);
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
+        conn_close(c);
+    }
+}
+
+static void respond_text(struct admin_conn *c, int status, const char *text)
+{
+    respond(c, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+static void healthz(struct admin_conn *c)
+{
+    struct gateway *gw = c->ad->gw;
+    unsigned n = supervisor_size(gw->sup);
+    char body[1024];
+    char down[700] = "";
+    size_t dl = 0;
+    unsigned up = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (supervisor_pid(gw->sup, i) != 0) {
+            up++;
+        } else if (dl + 16 < sizeof down) {
+            dl += (size_t)snprintf(down + dl, sizeof down - dl, "%s%u", dl ? "," : "", i);
+        }
+    }
+    int len = up == n ? snprintf(body, sizeof body,
+                                 "{\"status\":\"ok\",\"workers\":%u,\"up\":%u}\n", n, up)
+                      : snprintf(body, sizeof body,
+                                 "{\"status\":\"degraded\",\"workers\":%u,\"up\":%u,"
+                                 "\"down\":[%s]}\n",
+                                 n, up, down);
+    respond(c, up == n ? 200 : 503, "application/json", body, (size_t)len);
+}
+
+static void finish_query(struct admin_conn *c)
+{
+    struct gateway *gw = c->ad->gw;
+    if (c->query == Q_METRICS) {
+        struct metrics m = gw->metrics;
+        metrics_add(&m, &c->sum);
+        unsigned up = 0;
+        for (unsigned i = 0; i < supervisor_size(gw->sup); i++) {
+            up += supervisor_pid(gw->sup, i) != 0;
+        }
+        m.v[M_WORKERS_UP] = up;
+        m.v[M_CONN_OPEN] = gw->open_conns;
+        char *text = malloc(METRICS_TEXT_MAX_BYTES);
+        size_t n = text ? metrics_render(&m, text, METRICS_TEXT_MAX_BYTES) : 0;
+        if (n == 0) {
+            respond_text(c, 503, "metrics unavailable\n");
+        } else {
+            respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, n);
+        }
+        free(text);
+    } else {
+        size_t cap = c->json_len + 4;
+        char *body = malloc(cap);
+        if (body == NULL) {
+            conn_close(c);
+            return;
+        }
+        int n = snprintf(body, cap, "[%.*s]\n", (int)c->json_len, c->json ? c->json : "");
+        respond(c, 200, "application/json", body, (size_t)n);
+        free(body);
+    }
+    c->query = Q_NONE;
+}
+
+static void on_query_timeout(uv_timer_t *t)
+{
+    struct admin_conn *c = t->data;
+    if (c->query != Q_NONE) {
+        log_warn("admin", "event=query_timeout missing_workers=%u", c->waiting);
+        finish_query(c); /* answer with what arrived */
+    } else {
+        conn_close(c);
+    }
+}
+
+static void start_query(struct admin_conn *c, enum query_kind kind)
+{
+    struct gateway *gw = c->ad->gw;
+    unsigned n = supervisor_size(gw->sup);
+    c->query = kind;
+    c->seq = ++c->ad->next_seq;
+    c->waiting = 0;
+    c->answered = calloc(n ? n : 1, 1);
+    if (c->answered == NULL) {
+        conn_close(c);
+        return;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (supervisor_query(gw->sup, i, c->seq, kind == Q_METRICS ? QUERY_STATS : QUERY_OBJECTS)
+            == 0) {
+            c->waiting++;
+        }
+    }
+    if (c->waiting == 0) {
+        finish_query(c);
+        return;
+    }
+    uv_timer_start(&c->timer, on_query_timeout, DURO_ADMIN_QUERY_TIMEOUT_MS, 0);
+}
+
+void admin_worker_answer(struct gateway *gw, unsigned slot, const struct msg *m)
+{
+    if (gw->admin == NULL) {
+        return;
+    }
+    uint64_t seq = m->type == MSG_STATS ? m->u.stats.seq : m->u.objects.seq;
+    for (struct admin_conn *c = gw->admin->conns; c != NULL; c = c->next) {
+        if (c->query == Q_NONE || c->seq != seq || c->answered[slot]) {
+            continue;
+        }
+        c->answered[slot] = 1;
+        if (m->type == MSG_STATS && m->u.stats.nwords == METRICS_WORDS) {
+            uint64_t words[METRICS_WORDS];
+            for (uint32_t i = 0; i < METRICS_WORDS; i++) {
+                words[i] = msg_stats_word(&m->u.stats, i);
+            }
+            struct metrics wm;
+            metrics_from_words(&wm, words);
+            metrics_add(&c->sum, &wm);
+        } else if (m->type == MSG_OBJECTS && m->u.objects.json.len > 0) {
+            size_t add = m->u.objects.json.len + 1;
+            char *p = realloc(c->json, c->json_len + add);
+            if (p != NULL) {
+                c->json = p;
+                if (c->json_len > 0) {
+                    c->json[c->json_len++] = ',';
+                }
+                memcpy(c->json + c->json_len, m->u.objects.json.ptr, m->u.objects.json.len);
+                c->json_len += m->u.objects.json.len;
+            }
+        }
+        if (--c->waiting == 0) {
+            finish_query(c);
+        }
+        return;
+    }
+}
+
+static void dispatch(struct admin_conn *c)
+{
+    struct http_req *r = &c->req;
+    const char *t = http_req_str(r, r->target);
+    size_t tl = r->target.len;
+    const char *q = memchr(t, '?', tl);
+    size_t pl = q ? (size_t)(q - t) : tl;
+    int is_get = http_req_method(r) == HTTP_GET;
+
+#define PATH_IS(p) (pl == sizeof(p) - 1 && memcmp(t, p, pl) == 0)
+    if (!PATH_IS("/healthz") && !PATH_IS("/metrics") && !PATH_IS("/objects")) {
+        respond_text(c, 404, "not found: try /healthz, /metrics or /objects\n");
+    } else if (!is_get) {
+        respond_text(c, 405, "only GET\n");
+    } else if (PATH_IS("/healthz")) {
+        healthz(c);
+    } else if (PATH_IS("/metrics")) {
+        start_query(c, Q_METRICS);
+    } else {
+        start_query(c, Q_OBJECTS);
+    }
+#undef PATH_IS
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct admin_conn *c = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(c->in + c->in_len, (unsigned)(sizeof c->in - c->in_len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct admin_conn *c = s->data;
+    (void)buf;
+    if (nread < 0) {
+        conn_close(c);
+        return;
+    }
+    size_t from = c->in_len;
+    c->in_len += (uint32_t)nread;
+    size_t consumed;
+    enum http_result r = http_req_feed(&c->req, c->in, from, c->in_len, &consumed);
+    if (r == HTTP_NEED_MORE && c->in_len < sizeof c->in) {
+        return;
+    }
+    uv_read_stop(s);
+    if (r != HTTP_DONE) {
+        respond_text(c, 400, "bad request\n");
+        return;
+    }
+    dispatch(c);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct admin *ad = server->data;
+    if (status < 0) {
+        return;
+    }
+    struct admin_conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        return;
+    }
+    c->ad = ad;
+    uv_tcp_init(server->loop, &c->tcp);
+    uv_timer_init(server->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->open_handles = 2;
+    c->next = ad->conns;
+    if (ad->conns != NULL) {
+        ad->conns->prev = c;
+    }
+    ad->conns = c;
+    ad->nconns++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || ad->nconns > DURO_ADMIN_CONNS_MAX_COUNT) {
+        conn_close(c);
+        return;
+    }
+    struct http_limits lim = { ADMIN_HEAD_MAX_BYTES, DURO_HTTP_HEADERS_MAX_COUNT_DEFAULT,
+                               ADMIN_HEAD_MAX_BYTES };
+    http_req_init(&c->req, &lim, NULL, NULL);
+    uv_timer_start(&c->timer, on_query_timeout, DURO_HEAD_TIMEOUT_MS_DEFAULT, 0);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+int admin_start(struct gateway *gw, const char *host, uint16_t port)
+{
+    struct admin *ad = calloc(1, sizeof *ad);
+    if (ad == NULL) {
+        return UV_ENOMEM;
+    }
+    ad->gw = gw;
+    struct sockaddr_storage ss;
+    int rc = strchr(host, ':') != NULL ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss)
+                                       : uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+    if (rc == 0) {
+        rc = uv_tcp_init(gw->loop, &ad->listener);
+    }
+    if (rc != 0) {
+        log_error("admin", "event=bad_address host=%s err=%s", host, uv_err_name(rc));
+        free(ad);
+        return rc;
+    }
+    ad->listener.data = ad;
+    if ((rc = uv_tcp_bind(&ad->listener, (struct sockaddr *)&ss, 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&ad->listener, 64, on_connection)) != 0) {
+        log_error("admin", "event=listen_failed host=%s port=%u err=%s", host, port,
+                  uv_strerror(rc));
+        uv_close((uv_handle_t *)&ad->listener, (uv_close_cb)NULL);
+        return rc; /* ad is leaked on purpose: the gateway exits */
+    }
+    int len = sizeof ss;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (uv_tcp_getsockname(&ad->listener, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            snprintf(ad->address, sizeof ad->address, "[%s]:%d", ip,
+                     ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            snprintf(ad->address, sizeof ad->address, "%s:%d", ip,
+                     ntohs(((struct sockaddr_in *)&ss)->sin_port));
+        }
+    }
+    gw->admin = ad;
+    return 0;
+}
+
+const char *admin_address(const struct gateway *gw)
+{
+    return gw->admin != NULL ? gw->admin->address : "off";
+}
+
+static void free_admin(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void admin_stop(struct gateway *gw)
+{
+    struct admin *ad = gw->admin;
+    if (ad == NULL) {
+        return;
+    }
+    while (ad->conns != NULL) {
+        conn_close(ad->conns);
+    }
+    gw->admin = NULL;
+    uv_close((uv_handle_t *)&ad->listener, free_admin);
+}

@@ -1,0 +1,30 @@
+/* gateway/admin.h: the admin listener ([server] admin, loopback by default).
+ *
+ *   GET /healthz  200 {"status":"ok",...} when every worker is up, else 503 naming the missing
+ *   GET /metrics  Prometheus text format: the gateway's metrics plus every worker's, summed
+ *   GET /objects  JSON array of every object: class, name, id, worker, sockets, state, idle time
+ *
+ * /metrics and /objects ask each worker over its channel and answer when all have replied, or
+ * after DURO_ADMIN_QUERY_TIMEOUT_MS without the silent ones. One request per connection. */
+#ifndef DURO_ADMIN_H
+#define DURO_ADMIN_H
+
+#include <stdint.h>
+
+#include "common/msg.h"
+#include "gateway/gateway.h"
+
+/* Starts listening. Returns 0 or a negative UV_E* code (logged). */
+int admin_start(struct gateway *gw, const char *host, uint16_t port)
+    __attribute__((warn_unused_result));
+
+/* The address actually bound ("127.0.0.1:9787"), for the readiness line. */
+const char *admin_address(const struct gateway *gw);
+
+/* A worker's answer (MSG_STATS or MSG_OBJECTS) to an admin query. */
+void admin_worker_answer(struct gateway *gw, unsigned slot, const struct msg *m);
+
+/* Stops listening and closes every admin connection. */
+void admin_stop(struct gateway *gw);
+
+#endif
