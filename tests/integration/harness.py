@@ -84,7 +84,7 @@ def _is_worker(pid):
 class Gateway:
     """One duro-gateway process for one test. Always stopped by the test's cleanups."""
 
-    def __init__(self, test, config=None, workers=1, wait_workers=True, args=()):
+    def __init__(self, test, config=None, workers=1, wait_workers=True, args=(), worker_bin=None):
         _check_binaries()
         self.test = test
         self.lines = []             # stderr lines (str), gateway and workers interleaved
@@ -98,8 +98,8 @@ class Gateway:
         tmp = tempfile.TemporaryDirectory(prefix="duro-it-")
         test.addCleanup(tmp.cleanup)
         self.tmpdir = tmp.name
-        argv = [GATEWAY, "--listen", f"{HOST}:0", "--workers", str(workers),
-                "--worker-bin", WORKER]
+        argv = [GATEWAY, "--listen", f"{HOST}:0", "--admin", f"{HOST}:0",
+                "--workers", str(workers), "--worker-bin", worker_bin or WORKER]
         self.config_path = None
         if config is not None:
             self.config_path = os.path.join(self.tmpdir, "duro.ini")
@@ -124,6 +124,11 @@ class Gateway:
         host, _, port = m.group(1).rpartition(":")
         self.host, self.port = host.strip("[]"), int(port)
         self.addr = (self.host, self.port)
+        a = re.search(r" admin=(\S+)", m.string)
+        self.admin = None
+        if a and a.group(1) != "off":
+            ahost, _, aport = a.group(1).rpartition(":")
+            self.admin = (ahost.strip("[]"), int(aport))
         if wait_workers:
             self.wait_for_lines(r"event=worker_spawned\b", workers, START_TIMEOUT_S)
 

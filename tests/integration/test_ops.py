@@ -1,0 +1,330 @@
+"""tests/integration/test_ops.py: running duro in production (DESIGN.md sections 1 and 5):
+the admin listener, signals (drain, reload), and supervision under faults.
+
+Run: DURO_GATEWAY=... DURO_WORKER=... /usr/bin/python3 tests/integration/test_ops.py -v
+"""
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+import websockets
+
+from harness import GATEWAY, WORKER, Gateway, pid_alive, run_async
+
+SEED = "[Durable Object] message: {}, connections: {}"
+
+
+def connect(url):
+    return websockets.connect(url, compression=None, open_timeout=5, close_timeout=5,
+                              ping_interval=None, max_size=None)
+
+
+def admin_get(gw, path, timeout=5):
+    """(status, body) of GET path on the admin listener."""
+    url = f"http://{gw.admin[0]}:{gw.admin[1]}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def metric(text, name, labels=""):
+    m = re.search(r"^" + re.escape(name + (("{" + labels + "}") if labels else "")) +
+                  r" (\S+)$", text, re.M)
+    if m is None:
+        raise AssertionError(f"{name}{{{labels}}} not in /metrics")
+    return float(m.group(1))
+
+
+def fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def wait_until(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.02)  # polling an external condition (process state), not synchronisation
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class AdminTest(unittest.TestCase):
+
+    def test_metrics_pass_promtool_and_move_with_traffic(self):
+        gw = Gateway(self, workers=2)
+        status, before = admin_get(gw, "/metrics")
+        self.assertEqual(status, 200)
+
+        async def traffic():
+            async with connect(gw.ws_url()) as a, connect(gw.ws_url("/x/websocket")) as b:
+                for i in range(3):
+                    await a.send(f"m{i}")
+                    await a.recv()
+                await b.send(b"\x00")
+                await b.recv()
+                await a.close(4001)
+        run_async(traffic())
+        c = gw.connect()
+        c.send(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(c.read_response().code, 400)
+        # the closes are counted when the worker finishes them: poll the endpoint
+        deadline = time.monotonic() + 5
+        while True:
+            status, after = admin_get(gw, "/metrics")
+            if metric(after, "duro_websockets_open") == 0 or time.monotonic() > deadline:
+                break
+        self.assertEqual(status, 200)
+        d = lambda n, l="": metric(after, n, l) - metric(before, n, l)
+        self.assertEqual(d("duro_handoffs_total"), 2)
+        self.assertEqual(d("duro_websockets_accepted_total"), 2)
+        self.assertEqual(d("duro_messages_in_total"), 4)
+        self.assertEqual(d("duro_messages_out_total"), 4)
+        self.assertEqual(d("duro_http_responses_total", 'status="400"'), 1)
+        self.assertEqual(d("duro_http_responses_total", 'status="101"'), 2)
+        self.assertEqual(d("duro_handshake_seconds_count"), 2)
+        self.assertGreaterEqual(d("duro_message_handling_seconds_count"), 2)
+        self.assertEqual(d("duro_object_constructions_total"), 1)
+        self.assertEqual(d("duro_websocket_closes_total", 'code="other"'), 1)  # 4001 echoed
+        self.assertEqual(metric(after, "duro_workers_up"), 2)
+        self.assertEqual(metric(after, "duro_objects", 'state="live"'), 1)
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            self.skipTest("promtool not installed (Debian package prometheus; "
+                          "scripts/install-deps.sh installs it)")
+        p = subprocess.run([promtool, "check", "metrics"], input=after, capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_objects_lists_every_object(self):
+        gw = Gateway(self, workers=2)
+
+        async def run():
+            async with connect(gw.ws_url()) as a, connect(gw.ws_url()) as b:
+                await a.send("x")
+                await a.recv()
+                status, body = await asyncio.to_thread(admin_get, gw, "/objects")
+                self.assertEqual(status, 200)
+                objs = json.loads(body)
+                self.assertEqual(len(objs), 1)
+                o = objs[0]
+                self.assertEqual((o["class"], o["name"], o["sockets"], o["state"]),
+                                 ("seed", "foo", 2, "live"))
+                self.assertRegex(o["id"], r"^[0-9a-f]{64}$")
+                self.assertIn(o["worker"], (0, 1))
+                self.assertGreaterEqual(o["last_event_ms_ago"], 0)
+        run_async(run())
+        status, body = admin_get(gw, "/nothing")
+        self.assertEqual(status, 404)
+
+    def test_healthz_503_while_a_worker_is_down_and_200_when_back(self):
+        tmp = tempfile.mkdtemp(prefix="duro-ops-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        block = os.path.join(tmp, "block")
+        wrapper = os.path.join(tmp, "worker.sh")
+        with open(wrapper, "w") as f:  # a worker that fails to start while `block` exists
+            f.write(f"#!/bin/sh\n[ -e {block} ] && exit 1\nexec {WORKER} \"$@\"\n")
+        os.chmod(wrapper, stat.S_IRWXU)
+        gw = Gateway(self, workers=2, worker_bin=wrapper)
+        self.assertEqual(admin_get(gw, "/healthz")[0], 200)
+        victim = gw.workers[1][-1]
+        open(block, "w").close()
+        mark = gw.mark()
+        os.kill(victim, signal.SIGKILL)
+        gw.wait_for_line(r"event=worker_exited worker=1 ", 5, mark)
+        status, body = admin_get(gw, "/healthz")
+        self.assertEqual(status, 503, body)
+        self.assertEqual(json.loads(body)["down"], [1])
+        os.unlink(block)
+        gw.wait_for_line(r"event=worker_spawned worker=1 pid=(?!%d\b)" % victim, 15, mark)
+        wait_until(lambda: admin_get(gw, "/healthz")[0] == 200, 5, "/healthz 200")
+
+
+class SignalsTest(unittest.TestCase):
+
+    def test_sigterm_drains_200_sockets_with_1001_and_exits_0(self):
+        gw = Gateway(self, workers=2, config="[server]\ndrain_timeout_ms = 3000\n")
+        codes = []
+
+        async def run():
+            clients = [await connect(gw.ws_url()) for _ in range(200)]
+            await clients[0].send("hi")
+            self.assertEqual(await clients[0].recv(), SEED.format("hi", 200))
+            t0 = time.monotonic()
+            gw.proc.send_signal(signal.SIGTERM)
+            for ws in clients:
+                await ws.wait_closed()
+                codes.append(ws.close_code)
+            return time.monotonic() - t0
+        took = run_async(run(), timeout=30)
+        self.assertEqual(codes, [1001] * 200)
+        self.assertEqual(gw.terminate(timeout=10, send=False), 0)
+        self.assertLess(took, 3.0 + 2.0)
+        for pid in gw.worker_pids():
+            self.assertFalse(pid_alive(pid), pid)
+
+    def test_sighup_applies_a_changed_route_and_keeps_open_sockets(self):
+        tmp = tempfile.mkdtemp(prefix="duro-ops-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        gw = Gateway(self, workers=2)
+        path = os.path.join(tmp, "duro.ini")
+        with open(path, "w") as f:
+            f.write("[route seed]\nmatch = suffix /websocket\nclass = seed\nobject = foo\n")
+        gw.stop()
+        gw = Gateway(self, workers=2, args=("-c", path))
+
+        async def run():
+            async with connect(gw.ws_url()) as kept:
+                await kept.send("before")
+                self.assertEqual(await kept.recv(), SEED.format("before", 1))
+                with open(path, "w") as f:
+                    f.write("[route echo]\nmatch = exact /echo\nclass = echo\nobject = e\n"
+                            "[route seed]\nmatch = suffix /websocket\nclass = seed\n"
+                            "object = foo\n")
+                mark = gw.mark()
+                gw.proc.send_signal(signal.SIGHUP)
+                await asyncio.to_thread(gw.wait_for_line, r"event=reloaded ", 5, mark)
+                async with connect(gw.ws_url("/echo")) as e:
+                    await e.send("mirror")
+                    self.assertEqual(await e.recv(), "mirror")
+                await kept.send("after")
+                self.assertEqual(await kept.recv(), SEED.format("after", 1))
+                # a broken file is refused and the running config kept
+                with open(path, "w") as f:
+                    f.write("[route x]\nbogus = 1\n")
+                mark = gw.mark()
+                gw.proc.send_signal(signal.SIGHUP)
+                await asyncio.to_thread(gw.wait_for_line, r"event=reload_failed ", 5, mark)
+                async with connect(gw.ws_url("/echo")) as e:
+                    await e.send("still")
+                    self.assertEqual(await e.recv(), "still")
+        run_async(run())
+
+
+class SupervisionTest(unittest.TestCase):
+
+    def test_sigkill_of_one_worker_under_load_spares_the_others(self):
+        gw = Gateway(self, workers=2, config="""
+[route probe]
+match = path /room/{name}
+class = echo
+object = {name}
+""")
+        # find two rooms owned by different workers
+        rooms = {}
+        i = 0
+        mark = gw.mark()
+        while len(rooms) < 2 and i < 64:
+            name = f"r{i}"
+            gw.ws_open(f"/room/{name}").close()
+            m = gw.wait_for_line(r"event=construct obj=echo/%s .*worker=(\d+)" % name, 5, mark)
+            rooms.setdefault(int(m.group(1)), name)
+            i += 1
+        self.assertEqual(set(rooms), {0, 1})
+        victim_slot = 0
+        victim = gw.workers[victim_slot][-1]
+        gw_fds = fd_count(gw.proc.pid)
+        errors = []
+
+        async def run():
+            doomed = [await connect(gw.ws_url(f"/room/{rooms[0]}")) for _ in range(5)]
+            spared = [await connect(gw.ws_url(f"/room/{rooms[1]}")) for _ in range(5)]
+            stop = asyncio.Event()
+
+            async def chatter(ws, k):
+                n = 0
+                while not stop.is_set():
+                    msg = f"{k}-{n}"
+                    try:
+                        await ws.send(msg)
+                        got = await asyncio.wait_for(ws.recv(), 5)
+                    except Exception as e:  # noqa: BLE001 - any failure is the finding
+                        errors.append(repr(e))
+                        return
+                    if got != msg:
+                        errors.append(f"{msg!r} -> {got!r}")
+                    n += 1
+
+            tasks = [asyncio.create_task(chatter(ws, k)) for k, ws in enumerate(spared)]
+            await asyncio.sleep(0.3)  # load runs for a while before the fault (not a sync)
+            mark2 = gw.mark()
+            t0 = time.monotonic()
+            os.kill(victim, signal.SIGKILL)
+            for ws in doomed:
+                await asyncio.wait_for(ws.wait_closed(), 5)
+                self.assertEqual(ws.close_code, 1006)
+            await asyncio.to_thread(gw.wait_for_line,
+                                    r"event=worker_spawned worker=0 pid=(?!%d\b)" % victim, 5,
+                                    mark2)
+            back = time.monotonic() - t0
+            async with connect(gw.ws_url(f"/room/{rooms[0]}")) as again:
+                await again.send("again")
+                self.assertEqual(await again.recv(), "again")
+            await asyncio.sleep(0.3)
+            stop.set()
+            await asyncio.gather(*tasks)
+            for ws in spared:
+                await ws.close()
+            return back
+        back = run_async(run(), timeout=30)
+        self.assertEqual(errors, [])
+        self.assertLess(back, 1.0)
+        self.assertLessEqual(fd_count(gw.proc.pid), gw_fds)
+
+    def test_sigstop_worker_is_restarted_after_heartbeat_timeout(self):
+        gw = Gateway(self, workers=2, config="[server]\nheartbeat_timeout_ms = 1000\n")
+        victim = gw.workers[1][-1]
+        mark = gw.mark()
+        os.kill(victim, signal.SIGSTOP)
+        self.addCleanup(lambda: pid_alive(victim) and os.kill(victim, signal.SIGKILL))
+        t0 = time.monotonic()
+        gw.wait_for_line(r"event=worker_hung worker=1 pid=%d\b" % victim, 5, mark)
+        gw.wait_for_line(r"event=worker_spawned worker=1 ", 5, mark)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.9)
+        wait_until(lambda: not pid_alive(victim), 5, "the stopped worker to be gone")
+
+    def test_killing_the_gateway_leaves_no_worker(self):
+        gw = Gateway(self, workers=2)
+        pids = gw.worker_pids()
+        self.assertEqual(len(pids), 2)
+        gw.proc.kill()
+        gw.proc.wait(5)
+        wait_until(lambda: not any(pid_alive(p) for p in pids), 5, "workers to exit")
+
+
+class DeploymentTest(unittest.TestCase):
+
+    def test_systemd_unit_verifies(self):
+        analyze = shutil.which("systemd-analyze")
+        if analyze is None:
+            self.skipTest("systemd-analyze not installed")
+        unit = os.path.join(os.path.dirname(__file__), "..", "..", "config", "duro.service")
+        with open(unit) as f:
+            text = f.read()
+        self.assertIn("ExecReload=/bin/kill -HUP $MAINPID", text)
+        tmp = tempfile.mkdtemp(prefix="duro-unit-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        local = os.path.join(tmp, "duro.service")
+        with open(local, "w") as f:  # point at the built binary, which is not installed
+            f.write(text.replace("/usr/local/bin/duro-gateway", os.path.abspath(GATEWAY)))
+        p = subprocess.run([analyze, "verify", local], capture_output=True, text=True,
+                           timeout=60)
+        problems = [l for l in (p.stdout + p.stderr).splitlines()
+                    if "duro.service" in l and "Failed to" not in l]
+        self.assertEqual(problems, [], p.stdout + p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
