@@ -15,6 +15,7 @@ const unsigned conf_builtin_classes_count =
     sizeof conf_builtin_classes / sizeof conf_builtin_classes[0];
 
 #define CLASS_SECTION "class "
+#define NODE_SECTION "node "
 
 struct parse {
     struct conf *c;
@@ -38,6 +39,8 @@ static void conf_defaults(struct conf *c)
     c->admin_port = 9787;
     c->drain_timeout_ms = DURO_DRAIN_TIMEOUT_MS_DEFAULT;
     c->heartbeat_timeout_ms = DURO_HEARTBEAT_TIMEOUT_MS_DEFAULT;
+    snprintf(c->balancer_host, sizeof c->balancer_host, "127.0.0.1");
+    c->balancer_port = 8080;
     c->log_level = LOG_INFO;
     c->head_max_bytes = DURO_HTTP_HEAD_MAX_BYTES_DEFAULT;
     c->headers_max_count = DURO_HTTP_HEADERS_MAX_COUNT_DEFAULT;
@@ -208,6 +211,136 @@ static int class_key(struct parse *ps, const char *section, const char *key, con
     return fail(ps, "[%s] unknown key '%s'", section, key);
 }
 
+static int node_name_ok(const char *n)
+{
+    size_t len = strlen(n);
+    if (len == 0 || len > DURO_NODE_NAME_MAX_BYTES) {
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char ch = n[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '-' || ch == '_';
+        if (!ok) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The node named `name`, created when absent. NULL when the name is bad or the list full. */
+static struct conf_node *node_slot(struct conf *c, const char *name)
+{
+    for (unsigned i = 0; i < c->nnodes; i++) {
+        if (strcmp(c->nodes[i].name, name) == 0) {
+            return &c->nodes[i];
+        }
+    }
+    if (!node_name_ok(name) || c->nnodes == DURO_NODES_MAX_COUNT) {
+        return NULL;
+    }
+    struct conf_node *n = &c->nodes[c->nnodes++];
+    memset(n, 0, sizeof *n);
+    snprintf(n->name, sizeof n->name, "%s", name);
+    return n;
+}
+
+int conf_add_node(struct conf *c, const char *spec, char *err, size_t err_cap)
+{
+    char name[DURO_NODE_NAME_MAX_BYTES + 1];
+    const char *eq = strchr(spec, '=');
+    if (eq == NULL || (size_t)(eq - spec) > DURO_NODE_NAME_MAX_BYTES) {
+        snprintf(err, err_cap, "--node '%s': expected NAME=HOST:PORT[,ADMINHOST:PORT]", spec);
+        return -1;
+    }
+    memcpy(name, spec, (size_t)(eq - spec));
+    name[eq - spec] = '\0';
+    for (unsigned i = 0; i < c->nnodes; i++) {
+        if (strcmp(c->nodes[i].name, name) == 0) {
+            snprintf(err, err_cap, "--node '%s': node %s given twice", spec, name);
+            return -1;
+        }
+    }
+    struct conf_node *n = node_slot(c, name);
+    char addr[160];
+    snprintf(addr, sizeof addr, "%s", eq + 1);
+    char *comma = strchr(addr, ',');
+    if (comma != NULL) {
+        *comma = '\0';
+    }
+    if (n == NULL || conf_parse_hostport(addr, n->host, sizeof n->host, &n->port) != 0 ||
+        (comma != NULL &&
+         conf_parse_hostport(comma + 1, n->admin_host, sizeof n->admin_host, &n->admin_port) !=
+             0)) {
+        if (n != NULL) {
+            c->nnodes--;
+        }
+        snprintf(err, err_cap, "--node '%s': expected NAME=HOST:PORT[,ADMINHOST:PORT] with a "
+                 "name of letters, digits, - and _", spec);
+        return -1;
+    }
+    return 0;
+}
+
+static int node_key(struct parse *ps, const char *section, const char *key, const char *value)
+{
+    struct conf_node *n = node_slot(ps->c, section + sizeof NODE_SECTION - 1);
+    if (n == NULL) {
+        return fail(ps, "[%s] a node name is 1 to 32 letters, digits, - or _ (at most 64 "
+                        "nodes)%s", section, "");
+    }
+    if (strcmp(key, "address") == 0) {
+        if (conf_parse_hostport(value, n->host, sizeof n->host, &n->port) != 0) {
+            return fail(ps, "[%s] address: '%s' is not HOST:PORT", section, value);
+        }
+        return 1;
+    }
+    if (strcmp(key, "admin") == 0) {
+        if (conf_parse_hostport(value, n->admin_host, sizeof n->admin_host, &n->admin_port) != 0) {
+            return fail(ps, "[%s] admin: '%s' is not HOST:PORT", section, value);
+        }
+        return 1;
+    }
+    return fail(ps, "[%s] unknown key '%s'", section, key);
+}
+
+static int cluster_key(struct parse *ps, const char *key, const char *value)
+{
+    struct conf *c = ps->c;
+    if (strcmp(key, "self") == 0) {
+        if (!node_name_ok(value)) {
+            return fail(ps, "[cluster] self: '%s' is not a node name%s", value, "");
+        }
+        snprintf(c->self, sizeof c->self, "%s", value);
+        return 1;
+    }
+    if (strcmp(key, "ownership") == 0) {
+        if (strcmp(value, "warn") == 0) {
+            c->ownership = OWNERSHIP_WARN;
+        } else if (strcmp(value, "refuse") == 0) {
+            c->ownership = OWNERSHIP_REFUSE;
+        } else {
+            return fail(ps, "[cluster] ownership: '%s' is not warn or refuse%s", value, "");
+        }
+        return 1;
+    }
+    if (strcmp(key, "balancer_listen") == 0) {
+        if (conf_parse_hostport(value, c->balancer_host, sizeof c->balancer_host,
+                                &c->balancer_port) != 0) {
+            return fail(ps, "[cluster] balancer_listen: '%s' is not HOST:PORT%s", value, "");
+        }
+        return 1;
+    }
+    if (strcmp(key, "tls_cert") == 0) {
+        if (strlen(value) > DURO_CLASS_PATH_MAX_BYTES) {
+            return fail(ps, "[cluster] tls_cert: longer than 180 bytes%s%s", "", "");
+        }
+        snprintf(c->tls_cert, sizeof c->tls_cert, "%s", value);
+        return 1;
+    }
+    return fail(ps, "[cluster] unknown key '%s'%s", key, "");
+}
+
 static int on_key(void *user, const char *section, const char *key, const char *value)
 {
     struct parse *ps = user;
@@ -244,6 +377,12 @@ static int on_key(void *user, const char *section, const char *key, const char *
 
     if (strncmp(section, CLASS_SECTION, sizeof CLASS_SECTION - 1) == 0) {
         return class_key(ps, section, key, value);
+    }
+    if (strncmp(section, NODE_SECTION, sizeof NODE_SECTION - 1) == 0) {
+        return node_key(ps, section, key, value);
+    }
+    if (strcmp(section, "cluster") == 0) {
+        return cluster_key(ps, key, value);
     }
     if (strcmp(section, "server") == 0) {
         if (strcmp(key, "listen") == 0) {
@@ -428,6 +567,12 @@ int conf_parse(struct conf *c, const char *text, const char *origin, char *err, 
     for (unsigned i = 0; i < c->nclasses; i++) {
         if (c->classes[i].path[0] == '\0') {
             snprintf(err, err_cap, "%s: [class %s] needs a path", origin, c->classes[i].name);
+            return -1;
+        }
+    }
+    for (unsigned i = 0; i < c->nnodes; i++) {
+        if (c->nodes[i].port == 0 && c->nodes[i].host[0] == '\0') {
+            snprintf(err, err_cap, "%s: [node %s] needs an address", origin, c->nodes[i].name);
             return -1;
         }
     }

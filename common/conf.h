@@ -32,6 +32,21 @@ struct conf_class {
     char symbol[DURO_CLASS_SYMBOL_MAX_BYTES + 1]; /* default "duro_class" */
 };
 
+/* A duro node of the cluster ([node NAME] sections), for the balancer config and the ownership
+ * check. */
+struct conf_node {
+    char name[DURO_NODE_NAME_MAX_BYTES + 1];
+    char host[64];
+    uint16_t port;
+    char admin_host[64];
+    uint16_t admin_port;     /* 0: no health check port given (the node's own port is used) */
+};
+
+enum ownership_mode {
+    OWNERSHIP_WARN = 0,   /* serve an object this node does not own, and log a warning */
+    OWNERSHIP_REFUSE = 1, /* answer 503 with Retry-After */
+};
+
 struct conf {
     char listen_host[64];
     uint16_t listen_port;
@@ -59,7 +74,19 @@ struct conf {
 
     unsigned nclasses;
     struct conf_class classes[DURO_CLASSES_MAX_COUNT];
+
+    unsigned nnodes;
+    struct conf_node nodes[DURO_NODES_MAX_COUNT];
+    char self[DURO_NODE_NAME_MAX_BYTES + 1]; /* this node's name; "" outside a cluster */
+    int ownership;                           /* enum ownership_mode */
+    char balancer_host[64];                  /* the generated HAProxy frontend binds here */
+    uint16_t balancer_port;
+    char tls_cert[DURO_CLASS_PATH_MAX_BYTES + 1]; /* PEM for HAProxy TLS termination, or "" */
 };
+
+/* Parses "NAME=HOST:PORT" or "NAME=HOST:PORT,ADMINHOST:ADMINPORT" (the --node flag) into a new
+ * node of `c`. Returns 0, or -1 with `err` set. */
+int conf_add_node(struct conf *c, const char *spec, char *err, size_t err_cap);
 
 /* Names of the classes built into duro-worker. */
 extern const char *const conf_builtin_classes[];

@@ -55,6 +55,11 @@
 #define DURO_AUTO_RESPONSE_MAX_BYTES        2048u   /* request and response each */
 #define DURO_ROUTE_PATTERN_MAX_BYTES         512u
 
+/* ---- cluster ---- */
+#define DURO_NODES_MAX_COUNT                  64u
+#define DURO_NODE_NAME_MAX_BYTES              32u
+#define DURO_NODE_HASH_SEED           1685418607u  /* fixed: the balancer config uses it too */
+
 /* ---- processes ---- */
 #define DURO_WORKERS_MAX_COUNT                64u
 #define DURO_RESTART_BACKOFF_MIN_MS          100u   /* first restart of a dead worker */

@@ -5,6 +5,7 @@
 
 #include "common/hash.h"
 #include "common/log.h"
+#include "gateway/cluster.h"
 #include "gateway/dispatch.h"
 
 static void process(struct gw_conn *c);
@@ -308,6 +309,23 @@ static void on_head(struct http_req *r, void *arg)
         return;
     }
     const struct conf_route *rt = c->route.route;
+    if (cf->self[0] != '\0') {
+        int owner = cluster_owner(cf, rt->cls, c->route.name, c->route.name_len);
+        if (owner >= 0 && strcmp(cf->nodes[owner].name, cf->self) != 0) {
+            /* The balancer sent us another node's object: a membership change in progress or
+             * a balancer that does not hash like duro. */
+            log_warn("cluster", "conn=%llu obj=%s/%s owner=%s self=%s event=not_owner action=%s",
+                     (unsigned long long)c->id, rt->cls, c->route.name, cf->nodes[owner].name,
+                     cf->self, cf->ownership == OWNERSHIP_REFUSE ? "refused" : "served");
+            if (cf->ownership == OWNERSHIP_REFUSE) {
+                c->verdict = VERDICT_ERROR;
+                c->status = 503;
+                c->reason = "this node does not own the object, retry";
+                c->resp_flags |= RESPOND_RETRY_AFTER;
+                return;
+            }
+        }
+    }
     uint64_t key = hash_object_key(rt->cls, strlen(rt->cls), c->route.name, c->route.name_len);
     c->worker = hash_pick_slot(key, c->gw->nworkers);
     c->verdict = VERDICT_UPGRADE;

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/msg.h"
 #include "gateway/admin.h"
+#include "gateway/cluster.h"
 #include "gateway/conn.h"
 #include "gateway/gateway.h"
 #include "gateway/supervisor.h"
@@ -30,6 +31,10 @@ static const char usage[] =
     "  -a, --admin HOST:PORT  admin listener (overrides [server] admin; 'off' disables)\n"
     "      --worker-bin PATH  the duro-worker executable (default: next to duro-gateway)\n"
     "      --check            validate the config, print 'config ok' and exit\n"
+    "      --node NAME=HOST:PORT[,ADMINHOST:PORT]\n"
+    "                         a node of the cluster (repeat; replaces the config's [node] list)\n"
+    "      --self NAME        this node's name in the cluster (overrides [cluster] self)\n"
+    "      --print-haproxy    print the HAProxy configuration for the nodes and exit\n"
     "  -h, --help             show this help\n"
     "  -V, --version          print the version\n";
 
@@ -183,16 +188,29 @@ int main(int argc, char **argv)
         { "workers", required_argument, NULL, 'w' }, { "worker-bin", required_argument, NULL, 'B' },
         { "check", no_argument, NULL, 'C' },         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },       { "admin", required_argument, NULL, 'a' },
-        { NULL, 0, NULL, 0 },
+        { "node", required_argument, NULL, 'N' },    { "self", required_argument, NULL, 'S' },
+        { "print-haproxy", no_argument, NULL, 'H' }, { NULL, 0, NULL, 0 },
     };
     const char *config_path = NULL, *listen = NULL, *workers = NULL, *worker_bin = NULL;
-    const char *admin = NULL;
+    const char *admin = NULL, *self = NULL;
+    const char *nodes[DURO_NODES_MAX_COUNT];
+    unsigned nnodes = 0;
+    int print_haproxy = 0;
     int check = 0;
     int o;
 
     while ((o = getopt_long(argc, argv, "c:l:w:a:hV", opts, NULL)) != -1) {
         switch (o) {
         case 'a': admin = optarg; break;
+        case 'S': self = optarg; break;
+        case 'H': print_haproxy = 1; break;
+        case 'N':
+            if (nnodes == DURO_NODES_MAX_COUNT) {
+                fprintf(stderr, "duro-gateway: more than %u --node flags\n", DURO_NODES_MAX_COUNT);
+                return EXIT_USAGE;
+            }
+            nodes[nnodes++] = optarg;
+            break;
         case 'c': config_path = optarg; break;
         case 'l': listen = optarg; break;
         case 'w': workers = optarg; break;
@@ -239,6 +257,30 @@ int main(int argc, char **argv)
             fprintf(stderr, "duro-gateway: --admin: '%s' is not HOST:PORT or off\n", admin);
             return EXIT_USAGE;
         }
+    }
+    if (nnodes > 0) {
+        gw.conf.nnodes = 0; /* the command line's list replaces the config's */
+        for (unsigned i = 0; i < nnodes; i++) {
+            if (conf_add_node(&gw.conf, nodes[i], err, sizeof err) != 0) {
+                fprintf(stderr, "duro-gateway: %s\n", err);
+                return EXIT_USAGE;
+            }
+        }
+    }
+    if (self != NULL) {
+        snprintf(gw.conf.self, sizeof gw.conf.self, "%s", self);
+    }
+    if (gw.conf.self[0] != '\0' && cluster_self(&gw.conf) < 0) {
+        fprintf(stderr, "duro-gateway: self '%s' is not one of the %u nodes\n", gw.conf.self,
+                gw.conf.nnodes);
+        return EXIT_USAGE;
+    }
+    if (print_haproxy) {
+        if (cluster_print_haproxy(&gw.conf, stdout, err, sizeof err) != 0) {
+            fprintf(stderr, "duro-gateway: --print-haproxy: %s\n", err);
+            return EXIT_USAGE;
+        }
+        return 0;
     }
     gw.conf_workers_configured = gw.conf.workers;
     if (workers != NULL) {
