@@ -8,7 +8,7 @@ packages=(
     libuv1-dev libwslay-dev node-llhttp libinih-dev libxxhash-dev nettle-dev
     libcmocka-dev
     python3 python3-websockets curl procps
-    prometheus
+    prometheus haproxy openssl
 )
 
 missing=()
