@@ -404,6 +404,13 @@ static int on_key(void *user, const char *section, const char *key, const char *
             }
             return 1;
         }
+        if (strcmp(key, "reuseport") == 0) {
+            if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+                return fail(ps, "[server] reuseport: '%s' is not true or false%s", value, "");
+            }
+            c->reuseport = strcmp(value, "true") == 0;
+            return 1;
+        }
         if (strcmp(key, "drain_timeout_ms") == 0) {
             return set_u32(ps, section, key, value, &c->drain_timeout_ms, DURO_TIMEOUT_MS_MIN,
                            DURO_TIMEOUT_MS_MAX);

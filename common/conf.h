@@ -51,6 +51,7 @@ struct conf {
     char listen_host[64];
     uint16_t listen_port;
     unsigned workers;          /* 0 in the file means one per CPU; resolved by the gateway */
+    int reuseport;             /* SO_REUSEPORT on the listener: several gateways on one port */
     char admin_host[64];       /* "" when the admin listener is off */
     uint16_t admin_port;
     uint32_t drain_timeout_ms;

@@ -1,7 +1,10 @@
 #include "gateway/conn.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/hash.h"
 #include "common/log.h"
@@ -474,6 +477,26 @@ static void on_connection(uv_stream_t *server, int status)
     start_reading(c);
 }
 
+/* libuv 1.44 has no SO_REUSEPORT flag: make the socket ourselves and give it to the handle. */
+static int open_reuseport(uv_tcp_t *t, const struct sockaddr_storage *ss)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    if (fd == -1) {
+        return uv_translate_sys_error(errno);
+    }
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == -1) {
+        int err = errno;
+        close(fd);
+        return uv_translate_sys_error(err);
+    }
+    int rc = uv_tcp_open(t, fd);
+    if (rc != 0) {
+        close(fd);
+    }
+    return rc;
+}
+
 int conn_listen(struct gateway *gw, const char *host, uint16_t port)
 {
     struct sockaddr_storage ss;
@@ -487,6 +510,11 @@ int conn_listen(struct gateway *gw, const char *host, uint16_t port)
         return rc;
     }
     gw->listener.data = gw;
+    if (gw->conf.reuseport && (rc = open_reuseport(&gw->listener, &ss)) != 0) {
+        log_error("listener", "event=reuseport_failed host=%s port=%u err=%s", host, port,
+                  uv_strerror(rc));
+        return rc;
+    }
     if ((rc = uv_tcp_bind(&gw->listener, (struct sockaddr *)&ss, 0)) != 0 ||
         (rc = uv_listen((uv_stream_t *)&gw->listener, 4096, on_connection)) != 0) {
         log_error("listener", "event=listen_failed host=%s port=%u err=%s", host, port,

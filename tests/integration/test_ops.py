@@ -213,6 +213,29 @@ class SignalsTest(unittest.TestCase):
         run_async(run())
 
 
+    def test_reuseport_lets_a_new_gateway_take_over_the_port(self):
+        import socket as so
+        with so.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cfg = "[server]\nreuseport = true\n"
+        old = Gateway(self, config=cfg, args=("--listen", f"127.0.0.1:{port}"))
+        new = Gateway(self, config=cfg, args=("--listen", f"127.0.0.1:{port}"))
+        self.assertEqual((old.port, new.port), (port, port))
+        self.assertEqual(old.terminate(), 0)
+
+        async def run():
+            async with connect(f"ws://127.0.0.1:{port}/websocket") as ws:
+                await ws.send("still here")
+                self.assertEqual(await ws.recv(), SEED.format("still here", 1))
+        run_async(run())
+        # without reuseport (the default) the port is taken: the gateway says so and exits
+        p = subprocess.run([GATEWAY, "--listen", f"127.0.0.1:{port}", "--admin", "off",
+                            "--worker-bin", WORKER], capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("event=listen_failed", p.stderr)
+
+
 class SupervisionTest(unittest.TestCase):
 
     def test_sigkill_of_one_worker_under_load_spares_the_others(self):
