@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/netaddr.h"
 #include "gateway/http_req.h"
 #include "gateway/supervisor.h"
 
@@ -346,8 +347,7 @@ int admin_start(struct gateway *gw, const char *host, uint16_t port)
     }
     ad->gw = gw;
     struct sockaddr_storage ss;
-    int rc = strchr(host, ':') != NULL ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss)
-                                       : uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+    int rc = netaddr_parse(host, port, &ss);
     if (rc == 0) {
         rc = uv_tcp_init(gw->loop, &ad->listener);
     }
@@ -364,19 +364,7 @@ int admin_start(struct gateway *gw, const char *host, uint16_t port)
         uv_close((uv_handle_t *)&ad->listener, (uv_close_cb)NULL);
         return rc; /* ad is leaked on purpose: the gateway exits */
     }
-    int len = sizeof ss;
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (uv_tcp_getsockname(&ad->listener, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-            snprintf(ad->address, sizeof ad->address, "[%s]:%d", ip,
-                     ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-            snprintf(ad->address, sizeof ad->address, "%s:%d", ip,
-                     ntohs(((struct sockaddr_in *)&ss)->sin_port));
-        }
-    }
+    netaddr_local(&ad->listener, ad->address, sizeof ad->address);
     gw->admin = ad;
     return 0;
 }

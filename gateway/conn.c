@@ -8,6 +8,7 @@
 
 #include "common/hash.h"
 #include "common/log.h"
+#include "common/netaddr.h"
 #include "gateway/cluster.h"
 #include "gateway/dispatch.h"
 
@@ -456,20 +457,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        }
-    }
-    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+    netaddr_peer(&c->tcp, c->peer, sizeof c->peer);
     struct http_limits lim = { gw->conf.head_max_bytes, gw->conf.headers_max_count,
                                gw->conf.target_max_bytes };
     http_req_init(&c->req, &lim, on_head, c);
@@ -500,8 +488,7 @@ static int open_reuseport(uv_tcp_t *t, const struct sockaddr_storage *ss)
 int conn_listen(struct gateway *gw, const char *host, uint16_t port)
 {
     struct sockaddr_storage ss;
-    int rc = strchr(host, ':') != NULL ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss)
-                                       : uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
+    int rc = netaddr_parse(host, port, &ss);
     if (rc != 0) {
         log_error("listener", "event=bad_address host=%s err=%s", host, uv_err_name(rc));
         return rc;

@@ -12,6 +12,7 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "common/msg.h"
+#include "common/netaddr.h"
 #include "gateway/admin.h"
 #include "gateway/cluster.h"
 #include "gateway/conn.h"
@@ -341,22 +342,10 @@ int main(int argc, char **argv)
     if (gw.sup == NULL) {
         return 1;
     }
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (uv_tcp_getsockname(&gw.listener, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof host);
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof host);
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        }
-    }
-    log_info("main", "event=listening listen=%s%s%s:%d admin=%s workers=%u config=%s version=%s",
-             ss.ss_family == AF_INET6 ? "[" : "", host, ss.ss_family == AF_INET6 ? "]" : "",
-             port, admin_address(&gw), gw.nworkers, gw.conf_origin, DURO_VERSION);
+    char bound[80];
+    netaddr_local(&gw.listener, bound, sizeof bound);
+    log_info("main", "event=listening listen=%s admin=%s workers=%u config=%s version=%s", bound,
+             admin_address(&gw), gw.nworkers, gw.conf_origin, DURO_VERSION);
 
     uv_run(gw.loop, UV_RUN_DEFAULT);
     uv_walk(gw.loop, close_walk, NULL);
