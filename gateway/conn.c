@@ -157,6 +157,12 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 static void finished_writing(struct gw_conn *c)
 {
+    if (c->upgrade_waits && c->out_len == 0) {
+        /* Earlier pipelined answers are out: the upgrade can go to its worker now. */
+        c->upgrade_waits = 0;
+        dispatch_handoff(c, c->in + c->upgrade_at, c->in_len - c->upgrade_at);
+        return;
+    }
     if (c->finishing && c->out_len == 0) {
         stop_reading(c);
         c->sreq.data = c;
@@ -228,7 +234,10 @@ static void flush(struct gw_conn *c)
 
 static const char *method_name(const struct gw_conn *c)
 {
-    return c->req.started ? llhttp_method_name((llhttp_method_t)http_req_method(&c->req)) : "-";
+    /* llhttp knows the method once the target starts; before that (an unknown method) it
+     * would name method 0. */
+    return c->req.target.len > 0 ? llhttp_method_name((llhttp_method_t)http_req_method(&c->req))
+                                 : "-";
 }
 
 /* One line and one count per response the gateway answers itself. */
@@ -259,6 +268,9 @@ void conn_fail(struct gw_conn *c, int status, const char *reason, int flags)
     log_access(c, status, reason);
     stop_reading(c);
     c->finishing = 1;
+    c->upgrade_waits = 0;
+    /* Bounded even if the client never reads the answer: the write may never complete. */
+    arm(c, TIMER_LINGER);
     if (sizeof c->out - c->out_len < RESPOND_MAX_BYTES) {
         c->out_len = c->out_inflight; /* no room: the error answer goes before unsent ones */
     }
@@ -345,6 +357,12 @@ static int answer(struct gw_conn *c, size_t consumed)
     case VERDICT_UPGRADE:
         stop_reading(c);
         uv_timer_stop(&c->timer);
+        if (c->out_len > 0 || c->writing) {
+            /* Answers to earlier pipelined requests go first, in order. */
+            c->upgrade_waits = 1;
+            c->upgrade_at = (uint32_t)consumed;
+            return 0;
+        }
         dispatch_handoff(c, c->in + consumed, c->in_len - (uint32_t)consumed);
         return 0;
     case VERDICT_SEED_400:

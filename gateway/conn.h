@@ -45,6 +45,8 @@ struct gw_conn {
     unsigned finishing : 1;   /* last response queued: write, shut down, linger, close */
     unsigned handing_off : 1; /* chan_send in flight; the tcp handle must stay open */
     unsigned got_bytes : 1;   /* anything of the current request arrived */
+    unsigned upgrade_waits : 1; /* an upgrade waits for earlier pipelined answers to be written */
+    uint32_t upgrade_at;      /* where the upgrade's request ended in `in` */
 
     struct http_req req;
     enum conn_verdict verdict;

@@ -32,6 +32,16 @@ static int looks_like_method(const char *p, size_t len)
     return i > 0 && i < len && p[i] == ' ';
 }
 
+static int all_tchars(const char *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (!is_tchar((unsigned char)p[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static struct http_req *req_of(llhttp_t *p)
 {
     return (struct http_req *)p->data;
@@ -152,7 +162,8 @@ static int on_headers_complete(llhttp_t *p)
         return reject(r, 431, "request head too large");
     }
     r->head_done = 1;
-    r->has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
+    /* Any Transfer-Encoding means a body (RFC 9112 6.3), chunked or not. */
+    r->has_body = (p->flags & (F_CHUNKED | F_TRANSFER_ENCODING)) || p->content_length > 0;
     if (r->on_head != NULL) {
         r->on_head(r, r->arg);
     }
@@ -219,6 +230,13 @@ enum http_result http_req_feed(struct http_req *r, const char *base, size_t from
                                size_t *consumed)
 {
     r->base = base;
+    if (r->restart) {
+        /* The last feed ended inside what may be an unknown method: parse from the start. */
+        r->restart = 0;
+        llhttp_reset(&r->parser);
+        reset_fields(r);
+        from = 0;
+    }
     llhttp_errno_t e = llhttp_execute(&r->parser, base + from, to - from);
     if (e == HPE_PAUSED_UPGRADE && !r->started) {
         /* A request with "Connection: upgrade" that we answered ourselves (426): llhttp stops
@@ -239,6 +257,14 @@ enum http_result http_req_feed(struct http_req *r, const char *base, size_t from
     if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
         *consumed = (size_t)(llhttp_get_error_pos(&r->parser) - base);
         return HTTP_DONE;
+    }
+    if (e == HPE_INVALID_METHOD && r->status == 0 && all_tchars(base, to) &&
+        to <= r->lim.head_max_bytes) {
+        /* Only token characters so far: an unknown method (501) or garbage (400) is told by
+         * the byte after it, which has not arrived. */
+        r->restart = 1;
+        *consumed = to;
+        return HTTP_NEED_MORE;
     }
     if (r->status == 0) {
         if (e == HPE_INVALID_METHOD && looks_like_method(base, to)) {

@@ -53,6 +53,7 @@ struct http_req {
     int started;        /* a byte of this request has arrived */
     int head_done;
     int has_body;
+    int restart;        /* re-parse from the request's first byte on the next feed */
     enum http_hdr cur;  /* header whose value is arriving */
     int field_pending;  /* a header name is arriving (it may come in pieces) */
     uint8_t field_len;

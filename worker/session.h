@@ -39,6 +39,7 @@ struct session_act {
     size_t in_len;
     uint64_t fed;                /* bytes handed to wslay ... */
     uint64_t framed;             /* ... and bytes of the frames it has returned whole */
+    uint8_t tail[14];            /* the last bytes handed to wslay: a pending frame header */
 
     uint64_t frame_left;         /* payload bytes of the current frame still to come */
     uint8_t frame_opcode;

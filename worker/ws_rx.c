@@ -23,6 +23,13 @@ static ssize_t rx_recv(uint8_t *buf, size_t len, int flags, void *user)
     }
     size_t n = a->in_len < len ? a->in_len : len;
     memcpy(buf, a->in, n);
+    /* Keep the last bytes fed: when wslay waits for a payload, they hold the frame's header. */
+    if (n >= sizeof a->tail) {
+        memcpy(a->tail, a->in + n - sizeof a->tail, sizeof a->tail);
+    } else {
+        memmove(a->tail, a->tail + n, sizeof a->tail - n);
+        memcpy(a->tail + sizeof a->tail - n, a->in, n);
+    }
     a->in += n;
     a->in_len -= n;
     a->fed += n;
@@ -284,6 +291,41 @@ static void frame_data(struct session *s, const struct wslay_frame_iocb *f)
     }
 }
 
+/* wslay returns a frame only with its first payload byte. A header that says the frame is
+ * refused (too big, unmasked, reserved bits...) must not wait for payload that may never come:
+ * when wslay waits, the bytes it holds past the last whole frame are a header (a payload byte
+ * would have been returned), and they are the last bytes fed. Parse them here. Returns 0, or
+ * -1 when the session failed. */
+static int early_header(struct session *s)
+{
+    struct session_act *a = s->act;
+    uint64_t held = a->fed - a->framed;
+    if (a->in_frame || held < 2 || held > sizeof a->tail) {
+        return 0;
+    }
+    const uint8_t *h = a->tail + sizeof a->tail - held;
+    uint64_t len = h[1] & 0x7fu;
+    size_t ext = len == 126 ? 2 : len == 127 ? 8 : 0;
+    size_t need = 2 + ext + ((h[1] & 0x80u) ? 4 : 0);
+    if (held < need) {
+        return 0;
+    }
+    if (ext > 0) {
+        len = 0;
+        for (size_t i = 0; i < ext; i++) {
+            len = (len << 8) | h[2 + i];
+        }
+    }
+    struct wslay_frame_iocb f = {
+        .fin = (uint8_t)(h[0] >> 7),
+        .rsv = (uint8_t)((h[0] >> 4) & 7u),
+        .opcode = (uint8_t)(h[0] & 0xfu),
+        .mask = (uint8_t)(h[1] >> 7),
+        .payload_length = len,
+    };
+    return frame_start(s, &f);
+}
+
 void ws_rx_feed(struct session *s)
 {
     while (!s->failed && !s->close_received && !s->closing && s->act != NULL) {
@@ -293,6 +335,7 @@ void ws_rx_feed(struct session *s)
         ssize_t r = wslay_frame_recv(a->rx, &f);
         if (r == WSLAY_ERR_WANT_READ) {
             if (a->in_len == 0) {
+                (void)early_header(s);
                 break;
             }
             continue;

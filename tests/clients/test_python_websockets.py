@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""tests/clients/test_python_websockets.py: duro against Python's `websockets` client (Debian
+python3-websockets 10.4), run with /usr/bin/python3.
+
+Usage: DURO_GATEWAY=... DURO_WORKER=... /usr/bin/python3 test_python_websockets.py
+Skips (exit 77, the reason printed) when the websockets module is missing.
+"""
+
+import asyncio
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "conformance"))
+
+from wsraw import Duro  # noqa: E402
+
+SKIP = 77
+try:
+    import websockets
+except ImportError as e:
+    print(f"SKIP python websockets: the module is not installed ({e}); "
+          "apt-get install python3-websockets")
+    sys.exit(SKIP)
+
+SEED_REASON = "Durable Object is closing WebSocket"
+TEST_TIMEOUT_S = 60.0
+
+
+def connect(url, **kw):
+    opts = dict(open_timeout=5, close_timeout=5, ping_interval=None, max_size=64 << 20)
+    opts.update(kw)
+    return websockets.connect(url, **opts)
+
+
+async def echo(d):
+    url = f"ws://{d.addr[0]}:{d.addr[1]}/echo"
+    async with connect(url, compression=None) as ws:
+        for msg in ("hello", "", "héllo ☃ 𝄞", "x" * 70000):
+            await ws.send(msg)
+            got = await asyncio.wait_for(ws.recv(), 5)
+            assert isinstance(got, str) and got == msg, f"text echo of {len(msg)} chars: {got!r:.80}"
+        for msg in (b"\x00\x01\xff", b"", bytes(range(256)) * 4096):
+            await ws.send(msg)
+            got = await asyncio.wait_for(ws.recv(), 5)
+            assert isinstance(got, bytes) and got == msg, f"binary echo of {len(msg)} bytes"
+        pong = await ws.ping(b"are you there")
+        await asyncio.wait_for(pong, 5)
+        # Fragmented message from an async iterator: sent as continuation frames.
+        await ws.send(iter(["frag", "ment", "ed"]))
+        got = await asyncio.wait_for(ws.recv(), 5)
+        assert got == "fragmented", f"fragmented echo: {got!r}"
+    assert ws.close_code == 1000, f"close code {ws.close_code}"
+
+
+async def seed(d):
+    base = f"ws://{d.addr[0]}:{d.addr[1]}"
+    async with connect(base + "/websocket", compression=None) as a:
+        await a.send("hello")
+        got = await asyncio.wait_for(a.recv(), 5)
+        assert got == "[Durable Object] message: hello, connections: 1", got
+        async with connect(base + "/x/websocket", compression=None) as b:
+            await b.send(b"\x01\x02")
+            got = await asyncio.wait_for(b.recv(), 5)
+            assert got == "[Durable Object] message: [object ArrayBuffer], connections: 2", got
+            await b.close(code=4000, reason="bye")
+        assert b.close_code == 4000, f"seed close code {b.close_code}"
+        assert b.close_reason == SEED_REASON, f"seed close reason {b.close_reason!r}"
+        await a.send("again")
+        got = await asyncio.wait_for(a.recv(), 5)
+        assert got == "[Durable Object] message: again, connections: 1", got
+
+
+async def deflate_declined(d):
+    url = f"ws://{d.addr[0]}:{d.addr[1]}/echo"
+    async with connect(url, compression="deflate") as ws:   # offers permessage-deflate
+        ext = ws.response_headers.get_all("Sec-WebSocket-Extensions")
+        assert not ext, f"server answered Sec-WebSocket-Extensions: {ext}"
+        assert ws.extensions == [], f"extensions negotiated: {ws.extensions}"
+        await ws.send("not compressed " * 50)
+        got = await asyncio.wait_for(ws.recv(), 5)
+        assert got == "not compressed " * 50
+
+
+async def too_big(d):
+    url = f"ws://{d.addr[0]}:{d.addr[1]}/echo"
+    async with connect(url, compression=None, write_limit=1 << 26) as ws:
+        await ws.send(b"\x5a" * ((32 << 20) + 1))
+        try:
+            await asyncio.wait_for(ws.recv(), 30)
+            raise AssertionError("a message over 32 MiB was echoed")
+        except websockets.ConnectionClosed:
+            pass
+    assert ws.close_code == 1009, f"close code {ws.close_code} for a message over the limit"
+
+
+def main():
+    failed = 0
+    with Duro() as d:
+        for name, fn in (("echo", echo), ("seed", seed), ("deflate declined", deflate_declined),
+                         ("32 MiB + 1 gets 1009", too_big)):
+            try:
+                asyncio.run(asyncio.wait_for(fn(d), TEST_TIMEOUT_S))
+                print(f"PASS python websockets: {name}")
+            except Exception as e:  # any failure of the client or an assertion
+                failed += 1
+                print(f"FAIL python websockets: {name}: {type(e).__name__}: {e}")
+        sanitizer = list(d.sanitizer_lines)
+        if failed:
+            print(d.tail(20))
+    if sanitizer:
+        failed += 1
+        print("FAIL sanitizer reports:\n" + "\n".join(sanitizer[:30]))
+    print(f"{4 - min(failed, 4)} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
