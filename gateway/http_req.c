@@ -12,6 +12,7 @@ static const char *const hdr_names[HDR_COUNT] = {
     [HDR_WS_VERSION] = "sec-websocket-version",
     [HDR_WS_PROTOCOL] = "sec-websocket-protocol",
     [HDR_WS_EXTENSIONS] = "sec-websocket-extensions",
+    [HDR_TRANSFER_ENCODING] = "transfer-encoding",
 };
 
 /* RFC 9110 5.6.2 token characters. */
@@ -162,8 +163,9 @@ static int on_headers_complete(llhttp_t *p)
         return reject(r, 431, "request head too large");
     }
     r->head_done = 1;
-    /* Any Transfer-Encoding means a body (RFC 9112 6.3), chunked or not. */
-    r->has_body = (p->flags & (F_CHUNKED | F_TRANSFER_ENCODING)) || p->content_length > 0;
+    /* Any Transfer-Encoding header means a body (RFC 9112 6.3), chunked or not, even empty. */
+    r->has_body = (p->flags & (F_CHUNKED | F_TRANSFER_ENCODING)) || p->content_length > 0 ||
+                  r->hdr_count[HDR_TRANSFER_ENCODING] > 0;
     if (r->on_head != NULL) {
         r->on_head(r, r->arg);
     }

@@ -45,6 +45,8 @@ SAMPLE_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="   # RFC 6455 section 1.3, compute
 
 SEED_CLOSE_REASON = b"Durable Object is closing WebSocket"
 
+SANITIZER_RE = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
+                          r"SUMMARY: (Address|Undefined|Leak)Sanitizer")
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 SPAWNED_RE = re.compile(r"event=worker_spawned\b(?=.*\sworker=(\d+)\b)(?=.*\spid=(\d+)\b)")
@@ -231,6 +233,11 @@ class Gateway:
                 pipe.close()
         if os.environ.get("DURO_IT_LOG"):
             sys.stderr.write(f"\n---- {self.test.id()} gateway log ----\n{self.tail(10000)}\n")
+        # Under the sanitizer build any report fails the test that produced it.
+        reports = [l for l in self.lines if SANITIZER_RE.search(l)]
+        if reports:
+            raise AssertionError("sanitizer report in the gateway's or a worker's output:\n" +
+                                 "\n".join(reports[:20]))
 
     # ---- clients ----
 
