@@ -9,7 +9,7 @@ packages=(
     libcmocka-dev
     python3 python3-websockets curl procps
     prometheus haproxy openssl
-    clang libclang-rt-14-dev chromium
+    clang libclang-rt-14-dev chromium shellcheck
 )
 # Node.js for the npm clients (ws, playwright-core): Debian's, unless the machine has one.
 if ! command -v node >/dev/null 2>&1; then

@@ -1,0 +1,65 @@
+# shellcheck shell=sh
+# tests/load/common.sh: sourced by the websocat scripts of this directory (POSIX sh).
+#
+# Sets `ws` (the websocat to run: $WEBSOCAT, else websocat on PATH), `url` (the first argument,
+# default ws://127.0.0.1:8787/websocket, loopback only), `expect` ($EXPECT: seed or echo) and
+# `tmp` (a directory removed on exit). Exits 0 with a note when websocat is not installed.
+
+url=${1:-ws://127.0.0.1:8787/websocket}
+ws=${WEBSOCAT:-websocat}
+expect=${EXPECT:-seed}
+
+if ! command -v "$ws" >/dev/null 2>&1; then
+    echo "websocat not installed; see README"
+    exit 0
+fi
+
+# Like duro-bench, these scripts load only this machine.
+case $url in
+ws://127.*|ws://localhost|ws://localhost:*|ws://localhost/*) ;;
+*)
+    echo "$0: $url: only loopback URLs (ws://127.x.y.z or ws://localhost) are allowed" >&2
+    exit 2
+    ;;
+esac
+case $expect in
+seed|echo) ;;
+*)
+    echo "$0: EXPECT must be seed or echo" >&2
+    exit 2
+    ;;
+esac
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/duro-load.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT TERM
+
+# check_replies FILE PREFIX COUNT MAXCONNS: FILE must hold COUNT lines, line k being the reply
+# to message PREFIX<k>: the seed's "[Durable Object] message: PREFIX<k>, connections: N" with
+# 1 <= N <= MAXCONNS (0: any N), or PREFIX<k> itself when EXPECT=echo. Prints what is wrong.
+check_replies() {
+    awk -v p="$2" -v m="$3" -v maxc="$4" -v mode="$expect" '
+        {
+            want = p NR
+            if (mode == "echo") {
+                if ($0 != want) { bad++; if (bad <= 3) print "  line " NR ": " $0 }
+                next
+            }
+            pre = "[Durable Object] message: " want ", connections: "
+            n = substr($0, length(pre) + 1)
+            if (substr($0, 1, length(pre)) != pre || n !~ /^[1-9][0-9]*$/ ||
+                (maxc > 0 && n + 0 > maxc + 0)) {
+                bad++
+                if (bad <= 3) print "  line " NR ": " $0
+            }
+        }
+        END {
+            if (NR != m) { print "  " NR " replies, want " m; exit 1 }
+            if (bad) { print "  " bad " replies wrong"; exit 1 }
+        }' "$1"
+}
+
+# lines PREFIX COUNT: prints PREFIX1 .. PREFIX<COUNT>, one a line.
+lines() {
+    awk -v p="$1" -v m="$2" 'BEGIN { for (k = 1; k <= m; k++) print p k }'
+}
