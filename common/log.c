@@ -1,8 +1,13 @@
 #include "common/log.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define LOG_LINE_MAX_BYTES 2048
+#define LOG_BATCH_BYTES PIPE_BUF
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -10,13 +15,30 @@ static struct {
     char proc[16];
     int pid;
     enum log_level min;
-} logger = { "duro", 0, LOG_INFO };
+    size_t len;
+    char batch[LOG_BATCH_BYTES];
+} logger = { "duro", 0, LOG_INFO, 0, "" };
+
+void log_flush(void)
+{
+    size_t off = 0;
+    while (off < logger.len) {
+        ssize_t w = write(STDERR_FILENO, logger.batch + off, logger.len - off);
+        if (w <= 0) {
+            break; /* nowhere to report a failed log write */
+        }
+        off += (size_t)w;
+    }
+    logger.len = 0;
+}
 
 void log_init(const char *proc, enum log_level min_level)
 {
     snprintf(logger.proc, sizeof logger.proc, "%s", proc);
     logger.pid = (int)getpid();
     logger.min = min_level;
+    logger.len = 0;
+    atexit(log_flush);
 }
 
 void log_set_level(enum log_level min_level)
@@ -44,9 +66,7 @@ void log_msg(enum log_level lvl, const char *mod, const char *fmt, ...)
     if (lvl < logger.min) {
         return;
     }
-    /* One buffer and one write(2) per line, so lines of several processes sharing stderr
-     * never interleave mid-line. */
-    char line[2048];
+    char line[LOG_LINE_MAX_BYTES];
     int n = snprintf(line, sizeof line, "level=%s proc=%s pid=%d mod=%s ", level_names[lvl],
                      logger.proc, logger.pid ? logger.pid : (int)getpid(), mod);
     if (n < 0) {
@@ -61,6 +81,12 @@ void log_msg(enum log_level lvl, const char *mod, const char *fmt, ...)
         len += (size_t)m < sizeof line - len ? (size_t)m : sizeof line - len - 1;
     }
     line[len++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, len);
-    (void)w; /* nowhere to report a failed log write */
+    if (logger.len + len > sizeof logger.batch) {
+        log_flush();
+    }
+    memcpy(logger.batch + logger.len, line, len);
+    logger.len += len;
+    if (lvl >= LOG_WARN) {
+        log_flush(); /* problems are seen at once, whatever happens next */
+    }
 }

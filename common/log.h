@@ -28,6 +28,12 @@ void log_msg(enum log_level lvl, const char *mod, const char *fmt, ...)
 #define log_warn(mod, ...)  log_msg(LOG_WARN, mod, __VA_ARGS__)
 #define log_error(mod, ...) log_msg(LOG_ERROR, mod, __VA_ARGS__)
 
+/* Writes the lines buffered so far. Lines are batched (one write(2) per batch, at most PIPE_BUF
+ * bytes so that processes sharing stderr never interleave inside a line) and flushed when the
+ * buffer is full, at every warn or error line, by the event loop before it waits (each process
+ * calls log_flush from a uv_prepare handle), and at exit. */
+void log_flush(void);
+
 /* True when lines of `lvl` are printed: lets callers skip building expensive context. */
 int log_enabled(enum log_level lvl);
 

@@ -56,7 +56,7 @@ struct gw_conn {
     unsigned worker;
     struct route_result route;
 
-    char peer[64];
+    char peer[64];            /* "ip:port", filled when a log line first needs it */
     uint32_t in_len;
     uint32_t parsed;
     uint32_t in_cap;

@@ -58,7 +58,7 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
         .protocols = span_of(c, HDR_WS_PROTOCOL),
         .extensions = span_of(c, HDR_WS_EXTENSIONS),
         .target = { http_req_str(&c->req, c->req.target), c->req.target.len },
-        .peer = { c->peer, strlen(c->peer) },
+        .peer = { "", 0 }, /* the worker asks the socket if a class wants it */
         .early = { early, early_len },
     };
     size_t n = msg_encode_handoff(gw->scratch, gw->scratch_cap, &h);
@@ -76,6 +76,6 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
         return;
     }
     c->handing_off = 1;
-    log_debug("access", "conn=%llu peer=%s status=handoff obj=%s/%s worker=%u",
-             (unsigned long long)c->id, c->peer, rt->cls, c->route.name, c->worker);
+    log_debug("dispatch", "conn=%llu event=handoff obj=%s/%s worker=%u",
+             (unsigned long long)c->id, rt->cls, c->route.name, c->worker);
 }

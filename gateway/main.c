@@ -174,6 +174,12 @@ static int check_classes_spawn(const struct gateway *gw, const char *config_path
     return 0;
 }
 
+static void on_prepare(uv_prepare_t *h)
+{
+    (void)h;
+    log_flush(); /* the loop is about to wait: write the lines of this iteration */
+}
+
 static void close_walk(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -330,6 +336,10 @@ int main(int argc, char **argv)
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_start(&sighup, on_reload, SIGHUP);
+    uv_prepare_t log_prepare;
+    uv_prepare_init(gw.loop, &log_prepare);
+    uv_prepare_start(&log_prepare, on_prepare);
+    uv_unref((uv_handle_t *)&log_prepare);
 
     if (conn_listen(&gw, gw.conf.listen_host, gw.conf.listen_port) != 0) {
         return 1;

@@ -68,6 +68,12 @@ static int check_classes(const char *path)
     return 0;
 }
 
+static void on_prepare(uv_prepare_t *h)
+{
+    (void)h;
+    log_flush(); /* the loop is about to wait: write the lines of this iteration */
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--check-classes") == 0) {
@@ -112,6 +118,10 @@ int main(int argc, char **argv)
     sigterm.data = sigint.data = &w;
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
+    uv_prepare_t log_prepare;
+    uv_prepare_init(w.loop, &log_prepare);
+    uv_prepare_start(&log_prepare, on_prepare);
+    uv_unref((uv_handle_t *)&log_prepare);
     uv_run(w.loop, UV_RUN_DEFAULT);
     return 0;
 }

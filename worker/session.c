@@ -5,6 +5,7 @@
 
 #include "common/chan.h"
 #include "common/log.h"
+#include "common/netaddr.h"
 #include "common/respond.h"
 #include "common/wskey.h"
 #include "worker/classes.h"
@@ -199,9 +200,15 @@ void session_uncount(struct session *s)
     }
 }
 
+static void unqueue(struct session *s);
+static void on_flush_check(uv_check_t *h);
+
 static void on_closed(uv_handle_t *h)
 {
     struct session *s = h->data;
+    if (s->flush_queued) {
+        unqueue(s);
+    }
     if (s->act != NULL) {
         s->act->in_len = 0;
         act_release(s, ws_rx_idle(s->act));
@@ -329,11 +336,13 @@ int session_worker_init(struct worker *w)
     if (wslay_frame_context_init(&w->tx, &cb, w) != 0) {
         return -1;
     }
-    if (uv_timer_init(w->loop, &w->to_timer) != 0) {
+    if (uv_timer_init(w->loop, &w->to_timer) != 0 ||
+        uv_check_init(w->loop, &w->flush_check) != 0) {
         return -1;
     }
     w->to_timer.data = w;
-    return 0;
+    w->flush_check.data = w;
+    return uv_check_start(&w->flush_check, on_flush_check) == 0 ? 0 : -1;
 }
 
 static int room(struct session *s, size_t len, int force)
@@ -465,9 +474,47 @@ static void flush(struct session *s)
 
 void session_flush_soon(struct session *s)
 {
-    if (s->w->current != s) {
+    struct worker *w = s->w;
+    if (w->current == s || s->flush_queued || s->closing) {
+        return;
+    }
+    if (w->flush_n == w->flush_cap) {
+        size_t cap = w->flush_cap ? w->flush_cap * 2 : 64;
+        struct session **q = realloc(w->flush_q, cap * sizeof *q);
+        if (q == NULL) {
+            flush(s); /* no room to defer: write now */
+            return;
+        }
+        w->flush_q = q;
+        w->flush_cap = cap;
+    }
+    w->flush_q[w->flush_n++] = s;
+    s->flush_queued = 1;
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    struct worker *w = h->data;
+    /* flush() may queue nothing new (the sessions are not current), but may destroy: closed
+     * sessions are freed only in the close phase, after this. */
+    for (size_t i = 0; i < w->flush_n; i++) {
+        struct session *s = w->flush_q[i];
+        s->flush_queued = 0;
         flush(s);
     }
+    w->flush_n = 0;
+}
+
+static void unqueue(struct session *s)
+{
+    struct worker *w = s->w;
+    for (size_t i = 0; i < w->flush_n; i++) {
+        if (w->flush_q[i] == s) {
+            w->flush_q[i] = w->flush_q[--w->flush_n];
+            break;
+        }
+    }
+    s->flush_queued = 0;
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -688,7 +735,7 @@ void session_start(struct worker *w, struct chan *ch, const struct msg_handoff *
     object_add_socket(o, s);
     if (cls->on_connect != NULL) {
         char peer[80];
-        snprintf(peer, sizeof peer, "%.*s", (int)h->peer.len, h->peer.ptr);
+        netaddr_peer(&s->tcp, peer, sizeof peer);
         struct duro_connect_info info = { h->target.ptr, h->target.len, h->protocols.ptr,
                                           h->protocols.len, peer };
         object_wake(o);

@@ -83,6 +83,7 @@ struct session {
     unsigned shut : 1;           /* uv_shutdown issued */
     unsigned closing : 1;        /* uv_close issued */
     unsigned notified : 1;       /* on_close or on_error has run */
+    unsigned flush_queued : 1;   /* in the worker's end-of-iteration flush list */
     char *protocol;              /* chosen subprotocol, only during the handshake */
 };
 
@@ -118,8 +119,8 @@ int session_frame_into(struct worker *w, struct obuf *out, uint8_t opcode,
  * session_frame. */
 int session_queue(struct session *s, const uint8_t *bytes, size_t len);
 
-/* Writes what is queued, unless the session's own read is being handled (that read's end
- * writes everything at once). */
+/* Writes what is queued at the end of this loop iteration, together with everything else the
+ * iteration produced for this socket (the end of the socket's own read writes its replies). */
 void session_flush_soon(struct session *s);
 
 /* Sends a close frame (once) and starts the close timer. */

@@ -51,6 +51,14 @@ struct worker {
     struct obuf *tx_out;
     struct obuf bcast;         /* a broadcast's frame, built once for all recipients */
     struct session *current;   /* the session whose read is being handled, if any */
+
+    /* Sessions with output waiting for the end of this loop iteration: a broadcast, or replies
+     * to sockets other than the one being read, go out once per iteration (one write for many
+     * messages), when the check handle runs after the I/O callbacks. */
+    struct session **flush_q;
+    size_t flush_n;
+    size_t flush_cap;
+    uv_check_t flush_check;
     const struct msg_span *offered; /* subprotocols offered, during on_connect */
 
     /* Active-socket states not in use, kept to avoid an allocation per active period. */
