@@ -61,11 +61,31 @@ int log_enabled(enum log_level lvl)
     return lvl >= logger.min;
 }
 
+static void emit(enum log_level lvl, const char *mod, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 void log_msg(enum log_level lvl, const char *mod, const char *fmt, ...)
 {
     if (lvl < logger.min) {
         return;
     }
+    va_list ap;
+    va_start(ap, fmt);
+    emit(lvl, mod, fmt, ap);
+    va_end(ap);
+}
+
+void log_always(const char *mod, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit(LOG_INFO, mod, fmt, ap);
+    va_end(ap);
+    log_flush();
+}
+
+static void emit(enum log_level lvl, const char *mod, const char *fmt, va_list ap)
+{
     char line[LOG_LINE_MAX_BYTES];
     int n = snprintf(line, sizeof line, "level=%s proc=%s pid=%d mod=%s ", level_names[lvl],
                      logger.proc, logger.pid ? logger.pid : (int)getpid(), mod);
@@ -73,10 +93,7 @@ void log_msg(enum log_level lvl, const char *mod, const char *fmt, ...)
         return;
     }
     size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
-    va_list ap;
-    va_start(ap, fmt);
     int m = vsnprintf(line + len, sizeof line - len, fmt, ap);
-    va_end(ap);
     if (m > 0) {
         len += (size_t)m < sizeof line - len ? (size_t)m : sizeof line - len - 1;
     }

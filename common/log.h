@@ -23,6 +23,10 @@ int log_level_parse(const char *s);
 void log_msg(enum log_level lvl, const char *mod, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Writes one info line whatever the level: for the few lines an operator or a script waits for
+ * (the listen= readiness line). */
+void log_always(const char *mod, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #define log_debug(mod, ...) log_msg(LOG_DEBUG, mod, __VA_ARGS__)
 #define log_info(mod, ...)  log_msg(LOG_INFO, mod, __VA_ARGS__)
 #define log_warn(mod, ...)  log_msg(LOG_WARN, mod, __VA_ARGS__)

@@ -354,7 +354,7 @@ int main(int argc, char **argv)
     }
     char bound[80];
     netaddr_local(&gw.listener, bound, sizeof bound);
-    log_info("main", "event=listening listen=%s admin=%s workers=%u config=%s version=%s", bound,
+    log_always("main", "event=listening listen=%s admin=%s workers=%u config=%s version=%s", bound,
              admin_address(&gw), gw.nworkers, gw.conf_origin, DURO_VERSION);
 
     uv_run(gw.loop, UV_RUN_DEFAULT);
