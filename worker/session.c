@@ -529,10 +529,16 @@ static void after_flush(struct session *s)
         maybe_release(s);
         return;
     }
-    /* Our close frame is written. Once the handshake is complete (or the connection failed),
-     * the server closes TCP first (RFC 6455 7.1.1): send FIN, read until the client's FIN or
-     * the close timer. Otherwise keep waiting for the client's close frame. */
-    if (s->close_received || s->failed) {
+    /* Our close frame is written. Once the handshake is complete, the server closes TCP first
+     * (RFC 6455 7.1.1): the client sends nothing after its close frame, so nothing unread can
+     * turn the close into a reset. After a protocol error the client may still be sending:
+     * send FIN and read until its FIN or the close timer. Otherwise keep waiting for the
+     * client's close frame. */
+    if (s->close_received && !s->failed) {
+        destroy(s);
+        return;
+    }
+    if (s->failed) {
         struct session_act *a = s->act;
         s->shut = 1;
         a->sreq.data = a;
