@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     char err[512];
+    /* As in duro-worker's main: a peer that closed must not kill the process on write. */
+    signal(SIGPIPE, SIG_IGN);
     log_init("worker", LOG_ERROR);
     g_w.loop = uv_default_loop();
     if (conf_parse(&g_w.conf, CONFIG, "(fuzz)", err, sizeof err) != 0) {
