@@ -84,6 +84,8 @@ static void on_written(uv_write_t *req, int status)
     conn_close(req->data);
 }
 
+static void on_query_timeout(uv_timer_t *t);
+
 static void respond(struct admin_conn *c, int status, const char *type, const char *body,
                     size_t len)
 {
@@ -110,7 +112,8 @@ static void respond(struct admin_conn *c, int status, const char *type, const ch
     memcpy(c->out + n, body, len);
     uv_buf_t b = uv_buf_init(c->out, (unsigned)((size_t)n + len));
     c->wreq.data = c;
-    uv_timer_stop(&c->timer);
+    /* a client that does not read the answer is dropped after the same bound as a slow head */
+    uv_timer_start(&c->timer, on_query_timeout, DURO_HEAD_TIMEOUT_MS_DEFAULT, 0);
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
         conn_close(c);
     }
@@ -315,6 +318,15 @@ static void on_connection(uv_stream_t *server, int status)
     }
     struct admin_conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
+        /* libuv stops watching a listener whose connection is not accepted: take it and
+         * drop it with a handle of our own if even that can be had */
+        uv_tcp_t *t = malloc(sizeof *t);
+        if (t != NULL && uv_tcp_init(server->loop, t) == 0) {
+            (void)uv_accept(server, (uv_stream_t *)t);
+            uv_close((uv_handle_t *)t, (uv_close_cb)free);
+        } else {
+            free(t);
+        }
         return;
     }
     c->ad = ad;

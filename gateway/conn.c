@@ -74,9 +74,9 @@ static void on_timer(uv_timer_t *t)
 
 static void arm(struct gw_conn *c, enum conn_timer mode)
 {
-    uint64_t ms = mode == TIMER_HEAD   ? c->gw->conf.head_timeout_ms
-                  : mode == TIMER_IDLE ? c->gw->conf.keepalive_timeout_ms
-                                       : DURO_LINGER_MS;
+    uint64_t ms = mode == TIMER_HEAD || mode == TIMER_WRITE ? c->gw->conf.head_timeout_ms
+                  : mode == TIMER_IDLE                      ? c->gw->conf.keepalive_timeout_ms
+                                                            : DURO_LINGER_MS;
     c->timer_mode = mode;
     uv_timer_start(&c->timer, on_timer, ms, 0);
 }
@@ -160,6 +160,7 @@ static void finished_writing(struct gw_conn *c)
     if (c->upgrade_waits && c->out_len == 0) {
         /* Earlier pipelined answers are out: the upgrade can go to its worker now. */
         c->upgrade_waits = 0;
+        uv_timer_stop(&c->timer);
         dispatch_handoff(c, c->in + c->upgrade_at, c->in_len - c->upgrade_at);
         return;
     }
@@ -362,9 +363,11 @@ static int answer(struct gw_conn *c, size_t consumed)
         stop_reading(c);
         uv_timer_stop(&c->timer);
         if (c->out_len > 0 || c->writing) {
-            /* Answers to earlier pipelined requests go first, in order. */
+            /* Answers to earlier pipelined requests go first, in order; a client that does not
+             * read them loses the connection after head_timeout_ms. */
             c->upgrade_waits = 1;
             c->upgrade_at = (uint32_t)consumed;
+            arm(c, TIMER_WRITE);
             return 0;
         }
         dispatch_handoff(c, c->in + consumed, c->in_len - (uint32_t)consumed);
@@ -466,6 +469,34 @@ static void read_at_once(struct gw_conn *c)
     }
 }
 
+static void on_connection(uv_stream_t *server, int status);
+
+static void on_spare_closed(uv_handle_t *h)
+{
+    struct gateway *gw = h->data;
+    gw->spare_busy = 0;
+    if (!gw->stopping && gw->listener.accepted_fd != -1) {
+        on_connection((uv_stream_t *)&gw->listener, 0); /* one waited for the spare */
+    }
+}
+
+/* Accepts the pending connection into the gateway's spare handle and closes it: libuv stops
+ * watching a listener whose pending connection is not accepted, so refusing by returning
+ * would stop all accepting. Without the spare (still closing), the connection waits for it. */
+static void refuse_pending(struct gateway *gw, uv_stream_t *server)
+{
+    if (gw->spare_busy) {
+        return;
+    }
+    if (uv_tcp_init(gw->loop, &gw->spare) != 0) {
+        return;
+    }
+    gw->spare.data = gw;
+    gw->spare_busy = 1;
+    (void)uv_accept(server, (uv_stream_t *)&gw->spare);
+    uv_close((uv_handle_t *)&gw->spare, on_spare_closed);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct gateway *gw = server->data;
@@ -477,7 +508,8 @@ static void on_connection(uv_stream_t *server, int status)
     uint32_t cap = gw->conf.head_max_bytes + DURO_EARLY_DATA_MAX_BYTES;
     struct gw_conn *c = malloc(sizeof *c + cap);
     if (c == NULL) {
-        log_error("listener", "event=oom");
+        log_error("listener", "event=oom action=refused");
+        refuse_pending(gw, server);
         return;
     }
     memset(c, 0, sizeof *c);
@@ -486,6 +518,7 @@ static void on_connection(uv_stream_t *server, int status)
     c->id = ++gw->next_conn_id;
     if (uv_tcp_init(gw->loop, &c->tcp) != 0) {
         free(c);
+        refuse_pending(gw, server);
         return;
     }
     c->tcp.data = c;

@@ -26,6 +26,7 @@ enum conn_timer {
     TIMER_HEAD = 0,  /* the request head must arrive in time */
     TIMER_IDLE,      /* keep-alive wait between requests */
     TIMER_LINGER,    /* after the last response: read and discard until EOF */
+    TIMER_WRITE,     /* an upgrade waits for earlier answers the client must read first */
 };
 
 struct gw_conn {

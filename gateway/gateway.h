@@ -30,6 +30,12 @@ struct gateway {
     uint8_t *scratch;        /* encode buffer for hand-off messages */
     size_t scratch_cap;
 
+    /* Classes named by any config since start: workers load each once and keep it. */
+    struct conf_class classes_seen[DURO_CLASSES_MAX_COUNT];
+    unsigned nclasses_seen;
+    uv_tcp_t spare;          /* takes a connection we cannot afford, to close it */
+    int spare_busy;
+
     struct metrics metrics;  /* the gateway's own; workers' are summed in at /metrics */
     struct admin *admin;     /* NULL when [server] admin is off */
     const char *config_path; /* -c FILE, re-read on SIGHUP; NULL for the embedded config */

@@ -41,6 +41,40 @@ static const char usage[] =
 
 static int check_classes_spawn(const struct gateway *gw, const char *config_path);
 
+/* Adds c's classes to those seen since start. Workers load a class once and keep its code, so
+ * a reload may not name more than DURO_CLASSES_MAX_COUNT classes over the process's life, and
+ * a changed path takes effect at the next start only. Returns 0, or -1 (logged) to refuse. */
+static int remember_classes(struct gateway *gw, const struct conf *c)
+{
+    struct conf_class seen[DURO_CLASSES_MAX_COUNT];
+    unsigned n = gw->nclasses_seen;
+    memcpy(seen, gw->classes_seen, sizeof seen);
+    for (unsigned i = 0; i < c->nclasses; i++) {
+        unsigned j = 0;
+        while (j < n && strcmp(seen[j].name, c->classes[i].name) != 0) {
+            j++;
+        }
+        if (j < n) {
+            if (strcmp(seen[j].path, c->classes[i].path) != 0) {
+                log_warn("main", "event=reload_kept key=class.%s.path reason=\"a loaded class "
+                                 "keeps its code until a restart\"",
+                         c->classes[i].name);
+            }
+            continue;
+        }
+        if (n == DURO_CLASSES_MAX_COUNT) {
+            log_error("main", "event=reload_failed err=\"more than %u classes since start\" "
+                              "action=\"kept the running config; restart to load more\"",
+                      DURO_CLASSES_MAX_COUNT);
+            return -1;
+        }
+        seen[n++] = c->classes[i];
+    }
+    memcpy(gw->classes_seen, seen, sizeof seen);
+    gw->nclasses_seen = n;
+    return 0;
+}
+
 static void on_stopped(struct gateway *gw)
 {
     log_info("main", "event=stopped");
@@ -89,6 +123,10 @@ static void on_reload(uv_signal_t *sig, int signum)
     if (check_classes_spawn(gw, gw->config_path) != 0) {
         log_error("main", "event=reload_failed err=\"a [class] cannot be loaded\" "
                           "action=\"kept the running config\"");
+        free(text);
+        return;
+    }
+    if (remember_classes(gw, &next) != 0) {
         free(text);
         return;
     }
@@ -290,6 +328,7 @@ int main(int argc, char **argv)
         return 0;
     }
     gw.conf_workers_configured = gw.conf.workers;
+    (void)remember_classes(&gw, &gw.conf); /* at most DURO_CLASSES_MAX_COUNT by the parser */
     if (workers != NULL) {
         char *end;
         long n = strtol(workers, &end, 10);

@@ -59,6 +59,9 @@ int duro_send(struct duro_socket *ws, int binary, const void *data, size_t len)
 int duro_close(struct duro_socket *ws, uint16_t code, const char *reason, size_t reason_len)
 {
     struct session *s = sess(ws);
+    if (!s->accepted) {
+        return -1; /* during on_connect: refuse by returning an HTTP status instead */
+    }
     if (s->close_sent || s->closing || !session_close_code_valid(code) ||
         reason_len > DURO_WS_CLOSE_REASON_MAX_BYTES ||
         !utf8_valid((const uint8_t *)reason, reason_len)) {
@@ -184,16 +187,16 @@ size_t duro_object_sockets(const struct duro_object *o, const char *tag, size_t 
     return n;
 }
 
-/* Frames `data` once into the worker's broadcast buffer. Returns the frame's size, or 0. */
-static size_t frame_once(struct worker *w, int binary, const void *data, size_t len)
+/* Frames `data` once into `out`. Returns the frame's size, or 0. */
+static size_t frame_once(struct worker *w, struct obuf *out, int binary, const void *data,
+                         size_t len)
 {
     struct duro_iov iov = { data, len };
-    w->bcast.len = 0;
-    if (session_frame_into(w, &w->bcast, binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, &iov, 1)
-        != 0) {
+    out->len = 0;
+    if (session_frame_into(w, out, binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, &iov, 1) != 0) {
         return 0;
     }
-    return w->bcast.len;
+    return out->len;
 }
 
 static int send_frame(struct session *s, const uint8_t *frame, size_t flen, size_t payload)
@@ -221,34 +224,37 @@ size_t duro_object_broadcast(struct duro_object *o, const char *tag, size_t tag_
     if (w == NULL) {
         return 0;
     }
-    size_t flen = frame_once(w, binary, data, len);
+    /* A recipient that fails runs its class's on_error, which may broadcast in turn: only the
+     * outermost broadcast uses the worker's buffer, nested ones build their own frame. */
+    struct obuf nested = { 0 };
+    struct obuf *frame = w->bcast_depth == 0 ? &w->bcast : &nested;
+    size_t flen = frame_once(w, frame, binary, data, len);
     if (flen == 0) {
+        free(nested.p);
         return 0;
     }
+    w->bcast_depth++;
     size_t sent = 0;
     if (tag == NULL) {
         struct session *s = ob->sockets;
         while (s != NULL) {
             struct session *next = s->onext; /* a failing socket stays listed until closed */
-            sent += (size_t)send_frame(s, w->bcast.p, flen, len);
+            sent += (size_t)send_frame(s, frame->p, flen, len);
             s = next;
         }
-        return sent;
+    } else {
+        size_t n = object_sockets_with_tag(ob, tag, tag_len, NULL, 0);
+        struct duro_socket **list = n > 0 ? malloc(n * sizeof *list) : NULL;
+        if (list != NULL) {
+            n = object_sockets_with_tag(ob, tag, tag_len, list, n);
+            for (size_t i = 0; i < n; i++) {
+                sent += (size_t)send_frame(sess(list[i]), frame->p, flen, len);
+            }
+        }
+        free(list);
     }
-    struct duro_socket *one;
-    size_t n = object_sockets_with_tag(ob, tag, tag_len, &one, 0);
-    if (n == 0) {
-        return 0;
-    }
-    struct duro_socket **list = malloc(n * sizeof *list);
-    if (list == NULL) {
-        return 0;
-    }
-    n = object_sockets_with_tag(ob, tag, tag_len, list, n);
-    for (size_t i = 0; i < n; i++) {
-        sent += (size_t)send_frame(sess(list[i]), w->bcast.p, flen, len);
-    }
-    free(list);
+    w->bcast_depth--;
+    free(nested.p);
     return sent;
 }
 

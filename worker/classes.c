@@ -68,7 +68,12 @@ int classes_load(struct worker *w, const struct conf *c, char *err, size_t err_c
     for (unsigned i = 0; i < c->nclasses; i++) {
         const struct conf_class *k = &c->classes[i];
         if (classes_find(w, k->name, strlen(k->name)) != NULL) {
-            continue; /* already loaded (a reload with the same classes) */
+            continue; /* loaded once per process: a reload keeps the loaded code */
+        }
+        if (w->nloaded == DURO_CLASSES_MAX_COUNT) {
+            snprintf(err, err_cap, "[class %s] more than %u classes loaded since this worker "
+                     "started: restart to load more", k->name, DURO_CLASSES_MAX_COUNT);
+            return -1;
         }
         if (load_one(&w->loaded[w->nloaded], k, err, err_cap) != 0) {
             return -1;

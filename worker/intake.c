@@ -35,7 +35,10 @@ static void on_msg(struct chan *ch, const struct msg *m, void *arg)
         }
         if (classes_load(w, &w->conf, err, sizeof err) != 0) {
             log_error("intake", "event=class_load_failed err=\"%s\"", err);
-            exit(2);
+            if (!w->configured) {
+                exit(2); /* at start: the supervisor logs it and retries */
+            }
+            /* a reload: the classes loaded so far stay; sockets are not dropped */
         }
         log_set_level((enum log_level)w->conf.log_level);
         w->slot = c->slot;

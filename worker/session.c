@@ -525,6 +525,10 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 static void after_flush(struct session *s)
 {
+    if (s->peer_done && !s->closing) {
+        destroy(s); /* the client shut its side and has everything we had for it */
+        return;
+    }
     if (!s->finishing || s->shut || s->closing) {
         maybe_release(s);
         return;
@@ -580,9 +584,9 @@ void session_send_close(struct session *s, uint16_t code, const char *reason, si
     s->close_sent = 1;
     s->code_sent = code == 0 ? CLOSE_NO_STATUS : code;
     session_uncount(s);
-    if (!s->close_received) {
-        timeout_arm(s);
-    }
+    /* Bounded whoever closed first: a reply stuck behind output the client never reads must
+     * not hold the connection. */
+    timeout_arm(s);
 }
 
 void session_fail(struct session *s, uint16_t code, const char *why)
@@ -624,7 +628,17 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
                       (unsigned long long)s->conn_id, uv_err_name((int)nread));
         }
         /* The client is gone or has shut its write side: it no longer counts, and without a
-         * close handshake the close is abnormal. */
+         * close handshake the close is abnormal. What is queued for it is still written (a
+         * half-closed client may read on), bounded by the close timer. */
+        session_uncount(s);
+        if (nread == UV_EOF && !s->closing && session_buffered(s) > 0 && s->accepted) {
+            session_notify_close(s, CLOSE_ABNORMAL, "", 0, 0);
+            s->peer_done = 1;
+            s->finishing = 1;
+            uv_read_stop(st);
+            timeout_arm(s);
+            return;
+        }
         destroy(s);
         return;
     }

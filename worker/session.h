@@ -84,6 +84,7 @@ struct session {
     unsigned closing : 1;        /* uv_close issued */
     unsigned notified : 1;       /* on_close or on_error has run */
     unsigned flush_queued : 1;   /* in the worker's end-of-iteration flush list */
+    unsigned peer_done : 1;      /* EOF from the client: write what is queued, then close */
     char *protocol;              /* chosen subprotocol, only during the handshake */
 };
 

@@ -50,6 +50,7 @@ struct worker {
     wslay_frame_context_ptr tx;
     struct obuf *tx_out;
     struct obuf bcast;         /* a broadcast's frame, built once for all recipients */
+    unsigned bcast_depth;      /* broadcasts in progress (a class may broadcast from on_error) */
     struct session *current;   /* the session whose read is being handled, if any */
 
     /* Sessions with output waiting for the end of this loop iteration: a broadcast, or replies

@@ -126,8 +126,8 @@ static void on_close_frame(struct session *s)
     s->close_received = 1;
     s->code_recv = code;
     session_uncount(s);
+    session_notify_close(s, code, reason, rlen, 1); /* also when duro closed first */
     if (!s->close_sent) {
-        session_notify_close(s, code, reason, rlen, 1);
         /* The class did not answer: echo the code (RFC 6455 5.5.1). */
         session_send_close(s, code, "", 0);
     }
@@ -216,13 +216,17 @@ static void message_done(struct session_act *a)
 static int msg_append(struct session *s, const uint8_t *data, size_t len)
 {
     struct obuf *b = &s->act->msg;
+    size_t max = s->w->conf.message_max_bytes;
+    if (b->len + len > max) {
+        return -1; /* the limit was lowered by a reload while the message arrived */
+    }
     if (b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
         while (cap < b->len + len) {
             cap *= 2;
         }
-        if (cap > s->w->conf.message_max_bytes) {
-            cap = s->w->conf.message_max_bytes;
+        if (cap > max) {
+            cap = max; /* still >= b->len + len, checked above */
         }
         uint8_t *p = realloc(b->p, cap);
         if (p == NULL) {
@@ -273,7 +277,7 @@ static void frame_data(struct session *s, const struct wslay_frame_iocb *f)
         return;
     }
     if (len > 0 && msg_append(s, data, len) != 0) {
-        session_fail(s, CLOSE_TOO_BIG, "out of memory for the message");
+        session_fail(s, CLOSE_TOO_BIG, "message too big, or no memory for it");
         return;
     }
     if (!last || !a->frame_fin) {

@@ -14,6 +14,7 @@
  *   id / name           -> the object's ID / name
  *   buffered            -> "buffered:N"
  *   close:CODE          -> closes with CODE and reason "probe"
+ *   lastclose           -> "lastclose:CODE:CLEAN" as on_close saw the last socket that closed
  * At connect, the query string's tags=a,b,c become tags, proto=1 picks the first offered
  * subprotocol, refuse=STATUS refuses. */
 #include <stdio.h>
@@ -29,14 +30,17 @@ static unsigned generation; /* per worker process */
 
 struct probe_state {
     unsigned gen;
+    int last_close_code; /* of the last socket that closed, for "lastclose" */
+    int last_close_clean;
 };
 
 static void *probe_construct(struct duro_object *obj)
 {
     (void)obj;
-    struct probe_state *st = malloc(sizeof *st);
+    struct probe_state *st = calloc(1, sizeof *st);
     if (st != NULL) {
         st->gen = ++generation;
+        st->last_close_code = -1;
     }
     return st;
 }
@@ -176,6 +180,9 @@ static void probe_message(struct duro_object *obj, void *state, struct duro_sock
         n = snprintf(out, sizeof out, "%.*s", (int)nl, name);
     } else if (is(d, len, "buffered") && len == 8) {
         n = snprintf(out, sizeof out, "buffered:%zu", duro_socket_buffered(ws));
+    } else if (is(d, len, "lastclose") && len == 9) {
+        n = snprintf(out, sizeof out, "lastclose:%d:%d", st ? st->last_close_code : -2,
+                     st ? st->last_close_clean : -2);
     } else if (is(d, len, "close:")) {
         char num[16];
         snprintf(num, sizeof num, "%.*s", (int)(len - 6), (const char *)d + 6);
@@ -189,6 +196,20 @@ static void probe_message(struct duro_object *obj, void *state, struct duro_sock
     }
 }
 
+static void probe_close(struct duro_object *obj, void *state, struct duro_socket *ws,
+                        uint16_t code, const char *reason, size_t reason_len, int was_clean)
+{
+    (void)obj;
+    (void)ws;
+    (void)reason;
+    (void)reason_len;
+    struct probe_state *st = state;
+    if (st != NULL) {
+        st->last_close_code = code;
+        st->last_close_clean = was_clean;
+    }
+}
+
 const struct duro_class probe_class = {
     .api_version = DURO_CLASS_API_VERSION,
     .name = "probe",
@@ -196,6 +217,7 @@ const struct duro_class probe_class = {
     .destroy = probe_destroy,
     .on_connect = probe_connect,
     .on_message = probe_message,
+    .on_close = probe_close,
 };
 
 /* A class built for another API version, for the start-up error test. */

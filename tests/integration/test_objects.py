@@ -16,8 +16,8 @@ import unittest
 
 import websockets
 
-from harness import (GATEWAY, OP_PING, OP_PONG, OP_TEXT, WORKER, Gateway, frame, run_async,
-                     ws_request)
+from harness import (GATEWAY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, WORKER, Gateway,
+                     close_payload, frame, run_async, ws_request)
 
 PROBE_SO = os.environ.get("DURO_PROBE_SO", "")
 PRESENCE_SO = os.environ.get("DURO_PRESENCE_SO", "")
@@ -276,6 +276,18 @@ class ObjectsTest(unittest.TestCase):
         r = c.read_response()
         self.assertEqual(r.code, 403, r.raw)
         self.assertEqual(r.header("Connection"), ["close"])
+
+    def test_on_close_sees_the_clients_code_when_duro_closed_first(self):
+        gw = self.gateway()
+        keep = gw.ws_open("/probe/cl")
+        c = gw.ws_open("/probe/cl")
+        c.send(frame(OP_TEXT, b"close:4005"))
+        f = c.read_frame()
+        self.assertEqual((f.opcode, f.close_code), (OP_CLOSE, 4005))
+        c.send(frame(OP_CLOSE, close_payload(4005, b"ok")))  # the client completes it
+        c.read_eof()
+        keep.send(frame(OP_TEXT, b"lastclose"))
+        self.assertEqual(keep.read_frame().payload, b"lastclose:4005:1")
 
     # ---- built-in chat and the external example ----
 

@@ -236,6 +236,61 @@ class SignalsTest(unittest.TestCase):
         self.assertIn("event=listen_failed", p.stderr)
 
 
+    def test_reload_lowering_message_limit_mid_message_closes_1009(self):
+        from harness import OP_BINARY, OP_CLOSE, frame
+        tmp = tempfile.mkdtemp(prefix="duro-ops-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = os.path.join(tmp, "duro.ini")
+        route = "[route echo]\nmatch = exact /echo\nclass = echo\nobject = e\n"
+        with open(path, "w") as f:
+            f.write(route)
+        gw = Gateway(self, args=("-c", path))
+        c = gw.ws_open("/echo")
+        whole = frame(OP_BINARY, b"x" * (8 << 20))
+        header = len(frame(OP_BINARY, b"x" * (8 << 20))) - (8 << 20)
+        c.send(whole[:header + (1536 << 10)])
+        with open(path, "w") as f:
+            f.write("[websocket]\nmessage_max_bytes = 1000000\n" + route)
+        mark = gw.mark()
+        gw.proc.send_signal(signal.SIGHUP)
+        gw.wait_for_line(r"event=configured ", 5, mark)  # the worker has the new limit
+        try:
+            c.send(whole[header + (1536 << 10):header + (2560 << 10)])
+        except OSError:
+            pass  # the worker may already have closed: the close frame is still readable
+        f = c.read_frame()
+        self.assertEqual((f.opcode, f.close_code), (OP_CLOSE, 1009))
+        self.assertFalse([l for l in gw.lines if "worker_exited" in l], gw.tail())
+
+    def test_close_reply_stuck_behind_unread_output_is_timed_out(self):
+        from harness import OP_CLOSE, OP_TEXT, close_payload, frame
+        import socket as so
+        gw = Gateway(self, config="[websocket]\nclose_timeout_ms = 500\n")
+        s = so.socket()
+        self.addCleanup(s.close)
+        s.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, 4096)
+        s.connect(gw.addr)
+        from harness import ws_request
+        s.sendall(ws_request("/websocket"))
+        mark = gw.mark()
+        msg = frame(OP_TEXT, b"m" * 1000)
+        s.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + 10
+        while sent < 8000 and time.monotonic() < deadline:  # until our side cannot send more
+            try:
+                s.send(msg)
+                sent += 1
+            except BlockingIOError:
+                break
+        try:
+            s.send(frame(OP_CLOSE, close_payload(1000)))
+        except BlockingIOError:
+            pass
+        # never read: the server's replies and its close frame stay queued
+        gw.wait_for_line(r"event=ws_closed .*code_recv=1000", 10, mark)
+
+
 class SupervisionTest(unittest.TestCase):
 
     def test_sigkill_of_one_worker_under_load_spares_the_others(self):
