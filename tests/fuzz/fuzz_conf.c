@@ -14,14 +14,8 @@
 #include "common/conf.h"
 #include "common/log.h"
 #include "gateway/router.h"
+#include "tests/fuzz/fuzz_check.h"
 
-#define CHECK(c)                                                                       \
-    do {                                                                               \
-        if (!(c)) {                                                                    \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #c, __FILE__, __LINE__); \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
 
 static struct conf g_a, g_b;
 

@@ -17,14 +17,8 @@
 
 #include "common/log.h"
 #include "gateway/http_req.h"
+#include "tests/fuzz/fuzz_check.h"
 
-#define CHECK(c)                                                                       \
-    do {                                                                               \
-        if (!(c)) {                                                                    \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #c, __FILE__, __LINE__); \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
 
 enum { N_UPGRADE, N_CONNECTION, N_KEY, N_VERSION, N_HOST, N_PROTOCOL, N_EXT, N_CLEN, N_TE,
        N_OTHER, N_KINDS };

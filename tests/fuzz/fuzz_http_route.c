@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "gateway/http_req.h"
 #include "gateway/router.h"
+#include "tests/fuzz/fuzz_check.h"
 
 #define MAX_REQS 16
 
@@ -56,13 +57,6 @@ struct ctx {
     int status;
 };
 
-#define CHECK(c)                                                                       \
-    do {                                                                               \
-        if (!(c)) {                                                                    \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #c, __FILE__, __LINE__); \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -11,14 +11,8 @@
 #include <string.h>
 
 #include "common/msg.h"
+#include "tests/fuzz/fuzz_check.h"
 
-#define CHECK(c)                                                                       \
-    do {                                                                               \
-        if (!(c)) {                                                                    \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #c, __FILE__, __LINE__); \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
 
 static void check_span(const uint8_t *base, size_t used, struct msg_span s)
 {

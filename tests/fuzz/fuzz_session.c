@@ -34,14 +34,8 @@
 #include "worker/object.h"
 #include "worker/session.h"
 #include "worker/worker.h"
+#include "tests/fuzz/fuzz_check.h"
 
-#define CHECK(c)                                                                       \
-    do {                                                                               \
-        if (!(c)) {                                                                    \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #c, __FILE__, __LINE__); \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
 
 #define OUT_CAP (1u << 20)
 #define HANG_LIMIT_MS 5000u
