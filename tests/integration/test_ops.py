@@ -273,20 +273,11 @@ class SignalsTest(unittest.TestCase):
         from harness import ws_request
         s.sendall(ws_request("/websocket"))
         mark = gw.mark()
-        msg = frame(OP_TEXT, b"m" * 1000)
-        s.setblocking(False)
-        sent = 0
-        deadline = time.monotonic() + 10
-        while sent < 8000 and time.monotonic() < deadline:  # until our side cannot send more
-            try:
-                s.send(msg)
-                sent += 1
-            except BlockingIOError:
-                break
-        try:
-            s.send(frame(OP_CLOSE, close_payload(1000)))
-        except BlockingIOError:
-            pass
+        # 3,000 replies (about 3 MB) pile up in the server: under outbound_max_bytes, so it
+        # keeps reading, and our blocking sends all complete; then the close frame
+        s.settimeout(20)
+        s.sendall(frame(OP_TEXT, b"m" * 1000) * 3000)
+        s.sendall(frame(OP_CLOSE, close_payload(1000)))
         # never read: the server's replies and its close frame stay queued
         gw.wait_for_line(r"event=ws_closed .*code_recv=1000", 10, mark)
 
