@@ -540,7 +540,6 @@ static void on_connection(uv_stream_t *server, int status)
         conn_close(c);
         return;
     }
-    uv_tcp_nodelay(&c->tcp, 1); /* kept by the descriptor through the hand-off */
     struct http_limits lim = { gw->conf.head_max_bytes, gw->conf.headers_max_count,
                                gw->conf.target_max_bytes };
     http_req_init(&c->req, &lim, on_head, c);
@@ -585,7 +584,10 @@ int conn_listen(struct gateway *gw, const char *host, uint16_t port)
                   uv_strerror(rc));
         return rc;
     }
+    /* TCP_NODELAY on the listener: Linux copies it to every accepted socket, which keeps it
+     * through the hand-off, so no connection needs a setsockopt of its own. */
     if ((rc = uv_tcp_bind(&gw->listener, (struct sockaddr *)&ss, 0)) != 0 ||
+        (rc = uv_tcp_nodelay(&gw->listener, 1)) != 0 ||
         (rc = uv_listen((uv_stream_t *)&gw->listener, 4096, on_connection)) != 0) {
         log_error("listener", "event=listen_failed host=%s port=%u err=%s", host, port,
                   uv_strerror(rc));
