@@ -63,3 +63,25 @@ check_replies() {
 lines() {
     awk -v p="$1" -v m="$2" 'BEGIN { for (k = 1; k <= m; k++) print p k }'
 }
+
+# check_clients CLIENTS TAG COUNT MAXC: after every client I (1..CLIENTS) wrote its websocat
+# status to $tmp/rc.I, its output to $tmp/out.I and its errors to $tmp/err.I, checks each one's
+# replies to messages "TAG I-m..." and sets `failed` to the number of clients that went wrong
+# (saying why for each).
+check_clients() {
+    failed=0
+    i=1
+    while [ "$i" -le "$1" ]; do
+        rc=$(cat "$tmp/rc.$i")
+        if [ "$rc" -ne 0 ]; then
+            echo "client $i: websocat exited with status $rc"
+            sed 's/^/  /' "$tmp/err.$i"
+            failed=$((failed + 1))
+        elif ! check_replies "$tmp/out.$i" "$2$i-m" "$3" "$4" >"$tmp/why.$i"; then
+            echo "client $i: wrong replies"
+            cat "$tmp/why.$i"
+            failed=$((failed + 1))
+        fi
+        i=$((i + 1))
+    done
+}

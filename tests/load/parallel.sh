@@ -31,21 +31,7 @@ while [ "$i" -le "$clients" ]; do
 done
 wait
 
-failed=0
-i=1
-while [ "$i" -le "$clients" ]; do
-    rc=$(cat "$tmp/rc.$i")
-    if [ "$rc" -ne 0 ]; then
-        echo "client $i: websocat exited with status $rc"
-        sed 's/^/  /' "$tmp/err.$i"
-        failed=$((failed + 1))
-    elif ! check_replies "$tmp/out.$i" "c$i-m" "$messages" "$maxc" >"$tmp/why.$i"; then
-        echo "client $i: wrong replies"
-        cat "$tmp/why.$i"
-        failed=$((failed + 1))
-    fi
-    i=$((i + 1))
-done
+check_clients "$clients" c "$messages" "$maxc"
 if [ "$failed" -ne 0 ]; then
     echo "parallel: FAIL: $failed of $clients clients"
     exit 1

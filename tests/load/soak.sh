@@ -64,21 +64,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
 done
 wait
 
-failed=0
-i=1
-while [ "$i" -le "$clients" ]; do
-    rc=$(cat "$tmp/rc.$i")
-    if [ "$rc" -ne 0 ]; then
-        echo "client $i: websocat exited with status $rc"
-        sed 's/^/  /' "$tmp/err.$i"
-        failed=$((failed + 1))
-    elif ! check_replies "$tmp/out.$i" "s$i-m" "$count" "$maxc" >"$tmp/why.$i"; then
-        echo "client $i: wrong replies"
-        cat "$tmp/why.$i"
-        failed=$((failed + 1))
-    fi
-    i=$((i + 1))
-done
+check_clients "$clients" s "$count" "$maxc"
 if [ "$failed" -ne 0 ] || [ "$short_failed" -ne 0 ]; then
     echo "soak: FAIL: $failed of $clients long clients, $short_failed short connections"
     exit 1
