@@ -6,14 +6,12 @@
  * a close without a code with 1000 (the reference runtime leaves it unanswered: a bug). */
 #include <string.h>
 
-#include "worker/classes.h"
+#include "worker/class_loader.h"
 
 #define SEED_PREFIX "[Durable Object] message: "
 #define SEED_BINARY "[object ArrayBuffer]"
 #define SEED_COUNT ", connections: "
 #define SEED_CLOSE_REASON "Durable Object is closing WebSocket"
-#define CLOSE_NO_STATUS 1005u
-#define CLOSE_NORMAL 1000u
 
 /* Decimal digits of `v` at the end of `buf` (24 bytes); returns where they start. snprintf's
  * format parsing was a measurable share of the worker's time at a million replies a second. */
@@ -55,12 +53,13 @@ static void seed_on_close(struct duro_object *obj, void *state, struct duro_sock
     if (!was_clean) {
         return; /* TCP dropped: there is nobody to answer */
     }
-    (void)duro_close(ws, code == CLOSE_NO_STATUS ? CLOSE_NORMAL : code, SEED_CLOSE_REASON,
+    (void)duro_close(ws, code == DURO_CLOSE_NO_STATUS ? DURO_CLOSE_NORMAL : code, SEED_CLOSE_REASON,
                      sizeof SEED_CLOSE_REASON - 1);
 }
 
 const struct duro_class class_seed = {
     .api_version = DURO_CLASS_API_VERSION,
+    .struct_size = sizeof(struct duro_class),
     .name = "seed",
     .on_message = seed_on_message,
     .on_close = seed_on_close,

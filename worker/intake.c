@@ -6,7 +6,7 @@
 
 #include "common/chan.h"
 #include "common/log.h"
-#include "worker/classes.h"
+#include "worker/class_loader.h"
 #include "worker/report.h"
 #include "worker/session.h"
 

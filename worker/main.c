@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "worker/classes.h"
+#include "worker/class_loader.h"
 #include "worker/intake.h"
 #include "worker/object.h"
 #include "worker/session.h"
@@ -60,7 +60,7 @@ static int check_classes(const char *path)
     char *text = conf_read_file(path, err, sizeof err);
     if (text == NULL || conf_parse(&w.conf, text, path, err, sizeof err) != 0 ||
         classes_load(&w, &w.conf, err, sizeof err) != 0) {
-        fprintf(stderr, "%s\n", err);
+        dprintf(STDERR_FILENO, "%s\n", err);
         free(text);
         return EXIT_USAGE;
     }
@@ -84,7 +84,9 @@ int main(int argc, char **argv)
             printf("duro-worker %s\n", DURO_VERSION);
             return 0;
         }
-        fprintf(stderr,
+        /* dprintf, not stdio's stderr: referring to the stderr object would export it from the
+         * executable (a copy relocation) beside the duro_* API. */
+        dprintf(STDERR_FILENO,
                 "usage: duro-worker (started by duro-gateway, channel on fd %d)\n"
                 "       duro-worker --check-classes CONFIG\n",
                 DURO_WORKER_CHANNEL_FD);

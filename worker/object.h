@@ -15,7 +15,7 @@
 #include <uv.h>
 
 #include "common/duro_limits.h"
-#include "worker/class.h"
+#include "duro/class.h"
 
 struct session;
 struct registry;

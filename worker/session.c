@@ -8,7 +8,7 @@
 #include "common/netaddr.h"
 #include "common/respond.h"
 #include "common/wskey.h"
-#include "worker/classes.h"
+#include "worker/class_loader.h"
 #include "worker/object.h"
 #include "worker/ws_rx.h"
 
@@ -756,8 +756,14 @@ void session_start(struct worker *w, struct chan *ch, const struct msg_handoff *
     if (cls->on_connect != NULL) {
         char peer[80];
         netaddr_peer(&s->tcp, peer, sizeof peer);
-        struct duro_connect_info info = { h->target.ptr, h->target.len, h->protocols.ptr,
-                                          h->protocols.len, peer };
+        struct duro_connect_info info = {
+            .target = h->target.ptr,
+            .target_len = h->target.len,
+            .protocols = h->protocols.ptr,
+            .protocols_len = h->protocols.len,
+            .peer = peer,
+            .client = peer,
+        };
         object_wake(o);
         s->connecting = 1;
         w->offered = &h->protocols;

@@ -20,7 +20,7 @@
 
 #include "common/msg.h"
 #include "common/utf8.h"
-#include "worker/class.h"
+#include "duro/class.h"
 #include "worker/worker.h"
 
 struct object;

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "worker/class.h"
+#include "duro/class.h"
 
 #define USER_PARAM "user="
 #define NAME_MAX_BYTES 64
@@ -115,7 +115,7 @@ static void presence_close(struct duro_object *obj, void *state, struct duro_soc
 }
 
 const struct duro_class duro_class = {
-    .api_version = DURO_CLASS_API_VERSION,
+    .api_version = 1, /* a version 1 class: it must keep loading unchanged */
     .name = "presence",
     .on_connect = presence_connect,
     .on_message = presence_message,

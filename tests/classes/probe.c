@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/class.h"
+#include "duro/class.h"
 
 #define REPLY_MAX_BYTES 20000
 #define LIST_MAX 64
@@ -212,6 +212,7 @@ static void probe_close(struct duro_object *obj, void *state, struct duro_socket
 
 const struct duro_class probe_class = {
     .api_version = DURO_CLASS_API_VERSION,
+    .struct_size = sizeof(struct duro_class),
     .name = "probe",
     .construct = probe_construct,
     .destroy = probe_destroy,
@@ -224,5 +225,13 @@ const struct duro_class probe_class = {
 const struct duro_class probe_class_v0 = {
     .api_version = 0,
     .name = "old",
+    .on_message = probe_message,
+};
+
+/* A class that claims version 2 without saying its size (struct_size 0): refused at start-up,
+ * since the worker could not know which fields it has. */
+const struct duro_class probe_class_v2_nosize = {
+    .api_version = 2,
+    .name = "nosize",
     .on_message = probe_message,
 };

@@ -350,7 +350,13 @@ class ClassLoadErrorsTest(unittest.TestCase):
     def test_api_version_mismatch_fails_start_up(self):
         p = self.check(f"[class x]\npath = {PROBE_SO}\nsymbol = probe_class_v0")
         self.assertEqual(p.returncode, 2, p.stderr)
-        self.assertIn("class API version 0; this duro has 1", p.stderr)
+        self.assertIn("class API version 0; this duro loads versions 1 to 2", p.stderr)
+
+    @unittest.skipUnless(PROBE_SO, "DURO_PROBE_SO not set")
+    def test_version_2_without_size_fails_start_up(self):
+        p = self.check(f"[class x]\npath = {PROBE_SO}\nsymbol = probe_class_v2_nosize")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("declares version 2 but struct_size 0", p.stderr)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,13 @@
-/* worker/api.c: the calls a class makes (worker/class.h), on top of session and object. */
+/* worker/class_api.c: the calls a class makes (include/duro/class.h), on top of session and object. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "common/utf8.h"
-#include "worker/class.h"
+#include "duro/class.h"
 #include "worker/object.h"
 #include "worker/session.h"
 
-#define CLOSE_POLICY 1008u
 
 static struct session *sess(struct duro_socket *ws)
 {
@@ -34,15 +33,15 @@ int duro_sendv(struct duro_socket *ws, int binary, const struct duro_iov *iov, s
 {
     struct session *s = sess(ws);
     if (s->close_sent || s->closing || s->failed || !s->accepted) {
-        return -1;
+        return DURO_ESTATE;
     }
     uint8_t opcode = binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME;
     if (session_frame(s, opcode, iov, n, 0) != 0) {
         log_warn("session", "conn=%llu obj=%s/%s event=slow_consumer buffered=%zu limit=%u",
                  (unsigned long long)s->conn_id, s->obj->cls->name, s->obj->name,
                  session_buffered(s), s->w->conf.outbound_max_bytes);
-        session_fail(s, CLOSE_POLICY, "outbound buffer over limit");
-        return -1;
+        session_fail(s, DURO_CLOSE_POLICY, "outbound buffer over limit");
+        return DURO_ESLOW;
     }
     s->msgs_out++;
     s->w->metrics.v[M_MSGS_OUT]++;
@@ -60,12 +59,14 @@ int duro_close(struct duro_socket *ws, uint16_t code, const char *reason, size_t
 {
     struct session *s = sess(ws);
     if (!s->accepted) {
-        return -1; /* during on_connect: refuse by returning an HTTP status instead */
+        return DURO_ESTATE; /* during on_connect: refuse by returning an HTTP status instead */
     }
-    if (s->close_sent || s->closing || !session_close_code_valid(code) ||
-        reason_len > DURO_WS_CLOSE_REASON_MAX_BYTES ||
+    if (s->close_sent || s->closing) {
+        return DURO_ESTATE;
+    }
+    if (!session_close_code_valid(code) || reason_len > DURO_WS_CLOSE_REASON_MAX_BYTES ||
         !utf8_valid((const uint8_t *)reason, reason_len)) {
-        return -1;
+        return DURO_EINVAL;
     }
     session_send_close(s, code, reason, reason_len);
     session_finish(s);
@@ -76,9 +77,9 @@ int duro_socket_add_tag(struct duro_socket *ws, const char *tag, size_t len)
 {
     struct session *s = sess(ws);
     if (!s->connecting) {
-        return -1;
+        return DURO_ESTATE;
     }
-    return object_tag_socket(s->obj, s, tag, len);
+    return object_tag_socket(s->obj, s, tag, len) == 0 ? 0 : DURO_ELIMIT;
 }
 
 /* True when `proto` is one of the comma-separated tokens of the offered header value. */
@@ -106,11 +107,11 @@ int duro_socket_set_protocol(struct duro_socket *ws, const char *proto, size_t l
     struct session *s = sess(ws);
     if (!s->connecting || s->w->offered == NULL || len > DURO_WS_PROTOCOL_MAX_BYTES ||
         !offered(s->w->offered, proto, len)) {
-        return -1;
+        return DURO_EINVAL;
     }
     char *copy = malloc(len + 1);
     if (copy == NULL) {
-        return -1;
+        return DURO_ENOMEM;
     }
     memcpy(copy, proto, len);
     copy[len] = '\0';
@@ -133,13 +134,13 @@ int duro_socket_set_attachment(struct duro_socket *ws, const void *data, size_t 
 {
     struct session *s = sess(ws);
     if (len > DURO_ATTACHMENT_MAX_BYTES) {
-        return -1;
+        return DURO_ELIMIT;
     }
     uint8_t *copy = NULL;
     if (len > 0) {
         copy = malloc(len);
         if (copy == NULL) {
-            return -1;
+            return DURO_ENOMEM;
         }
         memcpy(copy, data, len);
     }
@@ -205,7 +206,7 @@ static int send_frame(struct session *s, const uint8_t *frame, size_t flen, size
         return 0;
     }
     if (session_queue(s, frame, flen) != 0) {
-        session_fail(s, CLOSE_POLICY, "outbound buffer over limit");
+        session_fail(s, DURO_CLOSE_POLICY, "outbound buffer over limit");
         return 0;
     }
     s->msgs_out++;
@@ -272,14 +273,14 @@ int duro_object_set_auto_response(struct duro_object *o, const char *request, si
     if (req_len > DURO_AUTO_RESPONSE_MAX_BYTES || resp_len > DURO_AUTO_RESPONSE_MAX_BYTES ||
         !utf8_valid((const uint8_t *)request, req_len) ||
         !utf8_valid((const uint8_t *)response, resp_len)) {
-        return -1;
+        return DURO_EINVAL;
     }
     char *rq = malloc(req_len + 1);
     char *rs = malloc(resp_len + 1);
     if (rq == NULL || rs == NULL) {
         free(rq);
         free(rs);
-        return -1;
+        return DURO_ENOMEM;
     }
     memcpy(rq, request, req_len);
     memcpy(rs, response, resp_len);
@@ -308,4 +309,163 @@ const char *duro_object_name(const struct duro_object *o, size_t *len)
 const char *duro_object_id(const struct duro_object *o)
 {
     return cobj(o)->id;
+}
+
+/* ---- version 2 calls whose subsystems this worker does not have yet ----
+ * A class built against version 2 links and runs; these answer DURO_ENOSYS (or "nothing"),
+ * as the header documents for a worker without storage. */
+
+int duro_socket_remove_tag(struct duro_socket *ws, const char *tag, size_t len)
+{
+    (void)ws;
+    (void)tag;
+    (void)len;
+    return DURO_ENOSYS;
+}
+
+int duro_object_add_auto_response(struct duro_object *o, int req_kind, const void *request,
+                                  size_t req_len, int resp_kind, const void *response,
+                                  size_t resp_len)
+{
+    if (req_kind != DURO_TEXT || resp_kind != DURO_TEXT) {
+        return DURO_ENOSYS;
+    }
+    return duro_object_set_auto_response(o, request, req_len, response, resp_len);
+}
+
+int duro_object_remove_auto_response(struct duro_object *o, int req_kind, const void *request,
+                                     size_t req_len)
+{
+    struct object *ob = obj(o);
+    if (req_kind != DURO_TEXT || ob->auto_req == NULL || ob->auto_req_len != req_len ||
+        memcmp(ob->auto_req, request, req_len) != 0) {
+        return DURO_ENOTFOUND;
+    }
+    return duro_object_set_auto_response(o, NULL, 0, NULL, 0);
+}
+
+int duro_response_header(struct duro_response *res, const char *name, size_t name_len,
+                         const char *value, size_t value_len)
+{
+    (void)res;
+    (void)name;
+    (void)name_len;
+    (void)value;
+    (void)value_len;
+    return DURO_ESTATE;
+}
+
+int duro_response_send(struct duro_response *res, uint16_t status, const void *body, size_t len)
+{
+    (void)res;
+    (void)status;
+    (void)body;
+    (void)len;
+    return DURO_ESTATE;
+}
+
+uint64_t duro_response_id(const struct duro_response *res)
+{
+    (void)res;
+    return 0;
+}
+
+struct duro_response *duro_object_response(struct duro_object *o, uint64_t id)
+{
+    (void)o;
+    (void)id;
+    return NULL;
+}
+
+int duro_storage_get(struct duro_object *o, const void *key, size_t key_len, const void **val,
+                     size_t *val_len)
+{
+    (void)o;
+    (void)key;
+    (void)key_len;
+    (void)val;
+    (void)val_len;
+    return DURO_ENOSYS;
+}
+
+int duro_storage_put(struct duro_object *o, const void *key, size_t key_len, const void *val,
+                     size_t val_len)
+{
+    (void)o;
+    (void)key;
+    (void)key_len;
+    (void)val;
+    (void)val_len;
+    return DURO_ENOSYS;
+}
+
+int duro_storage_delete(struct duro_object *o, const void *key, size_t key_len)
+{
+    (void)o;
+    (void)key;
+    (void)key_len;
+    return DURO_ENOSYS;
+}
+
+int duro_storage_delete_all(struct duro_object *o)
+{
+    (void)o;
+    return DURO_ENOSYS;
+}
+
+int duro_storage_list(struct duro_object *o, const struct duro_list_opts *opts, duro_kv_fn *fn,
+                      void *arg)
+{
+    (void)o;
+    (void)opts;
+    (void)fn;
+    (void)arg;
+    return DURO_ENOSYS;
+}
+
+int duro_sql_exec(struct duro_object *o, const char *sql, size_t sql_len,
+                  const struct duro_sql_value *params, size_t nparams, duro_row_fn *fn, void *arg)
+{
+    (void)o;
+    (void)sql;
+    (void)sql_len;
+    (void)params;
+    (void)nparams;
+    (void)fn;
+    (void)arg;
+    return DURO_ENOSYS;
+}
+
+int duro_storage_transaction(struct duro_object *o, int (*fn)(struct duro_object *o, void *arg),
+                             void *arg)
+{
+    (void)o;
+    (void)fn;
+    (void)arg;
+    return DURO_ENOSYS;
+}
+
+uint64_t duro_storage_size(struct duro_object *o)
+{
+    (void)o;
+    return 0;
+}
+
+int duro_alarm_set(struct duro_object *o, int64_t epoch_ms)
+{
+    (void)o;
+    (void)epoch_ms;
+    return DURO_ENOSYS;
+}
+
+int64_t duro_alarm_get(struct duro_object *o)
+{
+    (void)o;
+    return 0;
+}
+
+int duro_alarm_delete(struct duro_object *o)
+{
+    (void)o;
+    return DURO_ENOSYS;
 }

@@ -1,6 +1,7 @@
-#include "worker/classes.h"
+#include "worker/class_loader.h"
 
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,19 +43,34 @@ static int load_one(struct loaded_class *lc, const struct conf_class *k, char *e
         dlclose(h);
         return -1;
     }
-    if (src->api_version != DURO_CLASS_API_VERSION) {
-        snprintf(err, cap, "[class %s] '%s' was built for class API version %u; this duro has %u",
-                 k->name, k->path, src->api_version, DURO_CLASS_API_VERSION);
+    if (src->api_version < DURO_CLASS_API_VERSION_MIN || src->api_version > DURO_CLASS_API_VERSION) {
+        snprintf(err, cap, "[class %s] '%s' was built for class API version %u; this duro loads "
+                 "versions %u to %u", k->name, k->path, src->api_version,
+                 DURO_CLASS_API_VERSION_MIN, DURO_CLASS_API_VERSION);
         dlclose(h);
         return -1;
     }
-    struct duro_class *cls = malloc(sizeof *cls + strlen(k->name) + 1);
+    /* Copy only the fields the class's version has: a version 1 struct ends at on_error, and
+     * a later one says its size. What it lacks stays NULL. */
+    size_t have = offsetof(struct duro_class, struct_size);
+    if (src->api_version >= 2) {
+        if (src->struct_size < offsetof(struct duro_class, on_request)) {
+            snprintf(err, cap, "[class %s] '%s' declares version %u but struct_size %zu",
+                     k->name, k->path, src->api_version, src->struct_size);
+            dlclose(h);
+            return -1;
+        }
+        have = src->struct_size < sizeof(struct duro_class) ? src->struct_size
+                                                            : sizeof(struct duro_class);
+    }
+    struct duro_class *cls = calloc(1, sizeof *cls + strlen(k->name) + 1);
     if (cls == NULL) {
         snprintf(err, cap, "[class %s] out of memory", k->name);
         dlclose(h);
         return -1;
     }
-    *cls = *src;
+    memcpy(cls, src, have);
+    cls->struct_size = sizeof *cls;
     char *name = (char *)(cls + 1);
     memcpy(name, k->name, strlen(k->name) + 1);
     cls->name = name; /* known by its section, as the gateway routes it */

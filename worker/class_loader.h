@@ -1,12 +1,12 @@
-/* worker/classes.h: the classes a worker knows: the built-ins (seed, echo, chat) and those
+/* worker/class_loader.h: the classes a worker knows: the built-ins (seed, echo, chat) and those
  * loaded with dlopen from the shared objects named in [class NAME] sections. */
-#ifndef DURO_CLASSES_H
-#define DURO_CLASSES_H
+#ifndef DURO_CLASS_LOADER_H
+#define DURO_CLASS_LOADER_H
 
 #include <stddef.h>
 
 #include "common/conf.h"
-#include "worker/class.h"
+#include "duro/class.h"
 
 struct worker;
 
