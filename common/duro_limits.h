@@ -53,6 +53,7 @@
 #define DURO_TAG_MAX_BYTES                   256u
 #define DURO_ATTACHMENT_MAX_BYTES          16384u   /* per socket, survives hibernation */
 #define DURO_AUTO_RESPONSE_MAX_BYTES        2048u   /* request and response each */
+#define DURO_AUTO_RULES_MAX_COUNT             16u   /* auto-response rules per object */
 #define DURO_ROUTE_PATTERN_MAX_BYTES         512u
 
 /* ---- cluster ---- */

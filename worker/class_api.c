@@ -76,10 +76,19 @@ int duro_close(struct duro_socket *ws, uint16_t code, const char *reason, size_t
 int duro_socket_add_tag(struct duro_socket *ws, const char *tag, size_t len)
 {
     struct session *s = sess(ws);
-    if (!s->connecting) {
+    if (s->obj == NULL || s->closing || (!s->connecting && !s->accepted)) {
         return DURO_ESTATE;
     }
-    return object_tag_socket(s->obj, s, tag, len) == 0 ? 0 : DURO_ELIMIT;
+    return object_tag_socket(s->obj, s, tag, len);
+}
+
+int duro_socket_remove_tag(struct duro_socket *ws, const char *tag, size_t len)
+{
+    struct session *s = sess(ws);
+    if (s->obj == NULL) {
+        return DURO_ESTATE;
+    }
+    return object_untag_socket(s->obj, s, tag, len);
 }
 
 /* True when `proto` is one of the comma-separated tokens of the offered header value. */
@@ -259,38 +268,58 @@ size_t duro_object_broadcast(struct duro_object *o, const char *tag, size_t tag_
     return sent;
 }
 
+static int rule_args_ok(int req_kind, const void *req, size_t req_len, int resp_kind,
+                        const void *resp, size_t resp_len)
+{
+    if ((req_kind != DURO_TEXT && req_kind != DURO_BINARY) ||
+        (resp_kind != DURO_TEXT && resp_kind != DURO_BINARY) ||
+        (req == NULL && req_len > 0) || (resp == NULL && resp_len > 0)) {
+        return DURO_EINVAL;
+    }
+    if (req_len > DURO_AUTO_RESPONSE_MAX_BYTES || resp_len > DURO_AUTO_RESPONSE_MAX_BYTES) {
+        return DURO_ELIMIT;
+    }
+    if ((req_kind == DURO_TEXT && !utf8_valid(req, req_len)) ||
+        (resp_kind == DURO_TEXT && !utf8_valid(resp, resp_len))) {
+        return DURO_EINVAL;
+    }
+    return 0;
+}
+
 int duro_object_set_auto_response(struct duro_object *o, const char *request, size_t req_len,
                                   const char *response, size_t resp_len)
 {
     struct object *ob = obj(o);
     if (request == NULL) {
-        free(ob->auto_req);
-        free(ob->auto_resp);
-        ob->auto_req = ob->auto_resp = NULL;
-        ob->auto_req_len = ob->auto_resp_len = 0;
+        object_auto_response_clear(ob);
         return 0;
     }
-    if (req_len > DURO_AUTO_RESPONSE_MAX_BYTES || resp_len > DURO_AUTO_RESPONSE_MAX_BYTES ||
-        !utf8_valid((const uint8_t *)request, req_len) ||
-        !utf8_valid((const uint8_t *)response, resp_len)) {
-        return DURO_EINVAL;
+    int rc = rule_args_ok(DURO_TEXT, request, req_len, DURO_TEXT, response, resp_len);
+    if (rc != 0) {
+        return rc;
     }
-    char *rq = malloc(req_len + 1);
-    char *rs = malloc(resp_len + 1);
-    if (rq == NULL || rs == NULL) {
-        free(rq);
-        free(rs);
-        return DURO_ENOMEM;
+    /* Version 1's one pair: it replaces every rule. */
+    object_auto_response_clear(ob);
+    return object_auto_response_add(ob, DURO_TEXT, request, req_len, DURO_TEXT, response,
+                                    resp_len);
+}
+
+int duro_object_add_auto_response(struct duro_object *o, int req_kind, const void *request,
+                                  size_t req_len, int resp_kind, const void *response,
+                                  size_t resp_len)
+{
+    int rc = rule_args_ok(req_kind, request, req_len, resp_kind, response, resp_len);
+    if (rc != 0) {
+        return rc;
     }
-    memcpy(rq, request, req_len);
-    memcpy(rs, response, resp_len);
-    free(ob->auto_req);
-    free(ob->auto_resp);
-    ob->auto_req = rq;
-    ob->auto_resp = rs;
-    ob->auto_req_len = (uint16_t)req_len;
-    ob->auto_resp_len = (uint16_t)resp_len;
-    return 0;
+    return object_auto_response_add(obj(o), req_kind, request, req_len, resp_kind, response,
+                                    resp_len);
+}
+
+int duro_object_remove_auto_response(struct duro_object *o, int req_kind, const void *request,
+                                     size_t req_len)
+{
+    return object_auto_response_remove(obj(o), req_kind, request, req_len);
 }
 
 size_t duro_object_open_count(const struct duro_object *o)
@@ -314,35 +343,6 @@ const char *duro_object_id(const struct duro_object *o)
 /* ---- version 2 calls whose subsystems this worker does not have yet ----
  * A class built against version 2 links and runs; these answer DURO_ENOSYS (or "nothing"),
  * as the header documents for a worker without storage. */
-
-int duro_socket_remove_tag(struct duro_socket *ws, const char *tag, size_t len)
-{
-    (void)ws;
-    (void)tag;
-    (void)len;
-    return DURO_ENOSYS;
-}
-
-int duro_object_add_auto_response(struct duro_object *o, int req_kind, const void *request,
-                                  size_t req_len, int resp_kind, const void *response,
-                                  size_t resp_len)
-{
-    if (req_kind != DURO_TEXT || resp_kind != DURO_TEXT) {
-        return DURO_ENOSYS;
-    }
-    return duro_object_set_auto_response(o, request, req_len, response, resp_len);
-}
-
-int duro_object_remove_auto_response(struct duro_object *o, int req_kind, const void *request,
-                                     size_t req_len)
-{
-    struct object *ob = obj(o);
-    if (req_kind != DURO_TEXT || ob->auto_req == NULL || ob->auto_req_len != req_len ||
-        memcmp(ob->auto_req, request, req_len) != 0) {
-        return DURO_ENOTFOUND;
-    }
-    return duro_object_set_auto_response(o, NULL, 0, NULL, 0);
-}
 
 int duro_response_header(struct duro_response *res, const char *name, size_t name_len,
                          const char *value, size_t value_len)

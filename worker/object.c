@@ -107,8 +107,8 @@ static void free_object(uv_handle_t *h)
 {
     struct object *o = h->data;
     free(o->tags);
-    free(o->auto_req);
-    free(o->auto_resp);
+    object_auto_response_clear(o);
+    free(o->rules);
     free(o);
 }
 
@@ -288,7 +288,7 @@ static int tags_reserve(struct object *o)
 int object_tag_socket(struct object *o, struct session *s, const char *tag, size_t len)
 {
     if (len == 0 || len > DURO_TAG_MAX_BYTES) {
-        return -1;
+        return DURO_ELIMIT;
     }
     for (uint8_t i = 0; i < s->ntags; i++) {
         struct tag_entry *e = s->tags[i].entry;
@@ -297,16 +297,16 @@ int object_tag_socket(struct object *o, struct session *s, const char *tag, size
         }
     }
     if (s->ntags >= DURO_TAGS_MAX_COUNT) {
-        return -1;
+        return DURO_ELIMIT;
     }
     if (s->tags == NULL) {
         s->tags = calloc(DURO_TAGS_MAX_COUNT, sizeof *s->tags);
         if (s->tags == NULL) {
-            return -1;
+            return DURO_ENOMEM;
         }
     }
     if (tags_reserve(o) != 0) {
-        return -1;
+        return DURO_ENOMEM;
     }
     int found;
     uint32_t slot = tag_slot(o, tag, len, &found);
@@ -314,7 +314,7 @@ int object_tag_socket(struct object *o, struct session *s, const char *tag, size
     if (!found) {
         e = calloc(1, sizeof *e + len + 1);
         if (e == NULL) {
-            return -1;
+            return DURO_ENOMEM;
         }
         e->len = (uint16_t)len;
         memcpy(e->tag, tag, len);
@@ -350,26 +350,58 @@ static void tag_entry_remove(struct object *o, struct tag_entry *e)
     }
 }
 
+/* Unlinks member `m` from its entry's list, dropping the entry when it was the last. */
+static void member_unlink(struct object *o, struct tag_member *m)
+{
+    struct tag_entry *e = m->entry;
+    if (m->prev != NULL) {
+        m->prev->next = m->next;
+    } else {
+        e->members = m->next;
+    }
+    if (m->next != NULL) {
+        m->next->prev = m->prev;
+    }
+    if (--e->count == 0) {
+        tag_entry_remove(o, e);
+    }
+}
+
 static void untag(struct object *o, struct session *s)
 {
     for (uint8_t i = 0; i < s->ntags; i++) {
-        struct tag_member *m = &s->tags[i];
-        struct tag_entry *e = m->entry;
-        if (m->prev != NULL) {
-            m->prev->next = m->next;
-        } else {
-            e->members = m->next;
-        }
-        if (m->next != NULL) {
-            m->next->prev = m->prev;
-        }
-        if (--e->count == 0) {
-            tag_entry_remove(o, e);
-        }
+        member_unlink(o, &s->tags[i]);
     }
     free(s->tags);
     s->tags = NULL;
     s->ntags = 0;
+}
+
+int object_untag_socket(struct object *o, struct session *s, const char *tag, size_t len)
+{
+    for (uint8_t i = 0; i < s->ntags; i++) {
+        struct tag_member *m = &s->tags[i];
+        if (m->entry->len != len || memcmp(m->entry->tag, tag, len) != 0) {
+            continue;
+        }
+        member_unlink(o, m);
+        /* Keep the socket's members dense: the last one moves into the hole, and its
+         * neighbours in its entry's list are pointed at its new place. */
+        struct tag_member *last = &s->tags[--s->ntags];
+        if (last != m) {
+            *m = *last;
+            if (m->prev != NULL) {
+                m->prev->next = m;
+            } else {
+                m->entry->members = m;
+            }
+            if (m->next != NULL) {
+                m->next->prev = m;
+            }
+        }
+        return 0;
+    }
+    return DURO_ENOTFOUND;
 }
 
 size_t object_sockets_with_tag(const struct object *o, const char *tag, size_t len,
@@ -418,7 +450,76 @@ void object_remove_socket(struct object *o, struct session *s)
     }
 }
 
-int object_auto_response_matches(const struct object *o, const uint8_t *data, size_t len)
+const struct auto_rule *object_auto_response_find(const struct object *o, int kind,
+                                                  const uint8_t *data, size_t len)
 {
-    return o->auto_req != NULL && o->auto_req_len == len && memcmp(o->auto_req, data, len) == 0;
+    for (uint8_t i = 0; i < o->nrules; i++) {
+        const struct auto_rule *r = &o->rules[i];
+        if (r->req_kind == kind && r->req_len == len && memcmp(r->req, data, len) == 0) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static int rule_index(const struct object *o, int kind, const void *req, size_t len)
+{
+    for (uint8_t i = 0; i < o->nrules; i++) {
+        const struct auto_rule *r = &o->rules[i];
+        if (r->req_kind == kind && r->req_len == len && memcmp(r->req, req, len) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+int object_auto_response_add(struct object *o, int req_kind, const void *req, size_t req_len,
+                             int resp_kind, const void *resp, size_t resp_len)
+{
+    int at = rule_index(o, req_kind, req, req_len);
+    if (at < 0 && o->nrules >= DURO_AUTO_RULES_MAX_COUNT) {
+        return DURO_ELIMIT;
+    }
+    if (o->rules == NULL) {
+        o->rules = calloc(DURO_AUTO_RULES_MAX_COUNT, sizeof *o->rules);
+        if (o->rules == NULL) {
+            return DURO_ENOMEM;
+        }
+    }
+    uint8_t *bytes = malloc(req_len + resp_len + 1);
+    if (bytes == NULL) {
+        return DURO_ENOMEM;
+    }
+    memcpy(bytes, req, req_len);
+    memcpy(bytes + req_len, resp, resp_len);
+    struct auto_rule *r = &o->rules[at < 0 ? o->nrules++ : at];
+    free(r->req);
+    r->req_kind = (uint8_t)req_kind;
+    r->resp_kind = (uint8_t)resp_kind;
+    r->req = bytes;
+    r->resp = bytes + req_len;
+    r->req_len = (uint16_t)req_len;
+    r->resp_len = (uint16_t)resp_len;
+    return 0;
+}
+
+int object_auto_response_remove(struct object *o, int req_kind, const void *req, size_t req_len)
+{
+    int at = rule_index(o, req_kind, req, req_len);
+    if (at < 0) {
+        return DURO_ENOTFOUND;
+    }
+    free(o->rules[at].req);
+    o->rules[at] = o->rules[--o->nrules];
+    memset(&o->rules[o->nrules], 0, sizeof o->rules[0]);
+    return 0;
+}
+
+void object_auto_response_clear(struct object *o)
+{
+    for (uint8_t i = 0; i < o->nrules; i++) {
+        free(o->rules[i].req);
+        memset(&o->rules[i], 0, sizeof o->rules[i]);
+    }
+    o->nrules = 0;
 }

@@ -37,6 +37,16 @@ struct tag_member {
     struct tag_entry *entry;
 };
 
+/* One auto-response rule: a message of `req_kind` equal to `req` is answered with `resp`. */
+struct auto_rule {
+    uint8_t req_kind;        /* DURO_TEXT or DURO_BINARY */
+    uint8_t resp_kind;
+    uint16_t req_len;
+    uint16_t resp_len;
+    uint8_t *req;            /* one allocation: req bytes, then resp bytes */
+    uint8_t *resp;
+};
+
 struct object {
     struct registry *reg;
     const struct duro_class *cls;
@@ -52,10 +62,8 @@ struct object {
     struct tag_entry **tags; /* tag -> its sockets, an open hash table; NULL until first tag */
     uint32_t tags_cap;
     uint32_t tags_used;
-    char *auto_req;          /* auto-response pair, or NULL */
-    char *auto_resp;
-    uint16_t auto_req_len;
-    uint16_t auto_resp_len;
+    struct auto_rule *rules; /* DURO_AUTO_RULES_MAX_COUNT slots, NULL until the first rule */
+    uint8_t nrules;
     char id[DURO_OBJECT_ID_HEX_BYTES + 1];
     size_t name_len;
     char name[];             /* NUL-terminated */
@@ -99,14 +107,31 @@ void object_add_socket(struct object *o, struct session *s);
 /* Removes `s` with its tags. The object then waits for its idle time to be destroyed. */
 void object_remove_socket(struct object *o, struct session *s);
 
-/* Adds `tag` to `s` (at accept). Returns 0 (also for a duplicate, which is dropped) or -1. */
+/* Adds `tag` to `s` (at accept or later). Returns 0 (also for a duplicate, which is dropped),
+ * DURO_ELIMIT (empty, too long, or the socket has DURO_TAGS_MAX_COUNT) or DURO_ENOMEM. */
 int object_tag_socket(struct object *o, struct session *s, const char *tag, size_t len);
+
+/* Removes `tag` from `s`, keeping the tag index consistent. Returns 0 or DURO_ENOTFOUND. */
+int object_untag_socket(struct object *o, struct session *s, const char *tag, size_t len);
 
 /* The open sockets with `tag`; see duro_object_sockets. */
 size_t object_sockets_with_tag(const struct object *o, const char *tag, size_t len,
                                struct duro_socket **out, size_t cap);
 
-/* True when `data` is exactly the object's auto-response request. */
-int object_auto_response_matches(const struct object *o, const uint8_t *data, size_t len);
+/* The auto-response rule that answers a message of `kind` (DURO_TEXT/DURO_BINARY) equal to
+ * `data`, or NULL. */
+const struct auto_rule *object_auto_response_find(const struct object *o, int kind,
+                                                  const uint8_t *data, size_t len);
+
+/* Adds (or replaces: same kind and request) a rule. Returns 0, DURO_ELIMIT (over
+ * DURO_AUTO_RULES_MAX_COUNT) or DURO_ENOMEM. Sizes and UTF-8 are the caller's to check. */
+int object_auto_response_add(struct object *o, int req_kind, const void *req, size_t req_len,
+                             int resp_kind, const void *resp, size_t resp_len);
+
+/* Removes the rule for (kind, request). Returns 0 or DURO_ENOTFOUND. */
+int object_auto_response_remove(struct object *o, int req_kind, const void *req, size_t req_len);
+
+/* Removes every rule. */
+void object_auto_response_clear(struct object *o);
 
 #endif

@@ -80,10 +80,14 @@ static void deliver(struct session *s, uint8_t opcode, const uint8_t *data, size
     if (s->close_sent) {
         return; /* closing: RFC 6455 lets us discard data frames */
     }
-    if (opcode == WSLAY_TEXT_FRAME && object_auto_response_matches(o, data, len)) {
+    const struct auto_rule *rule = o->nrules == 0 ? NULL
+        : object_auto_response_find(o, opcode == WSLAY_BINARY_FRAME ? DURO_BINARY : DURO_TEXT,
+                                    data, len);
+    if (rule != NULL) {
         /* Answered by duro: the object is not woken and on_message is not called. */
-        struct duro_iov iov = { o->auto_resp, o->auto_resp_len };
-        if (session_frame(s, WSLAY_TEXT_FRAME, &iov, 1, 0) != 0) {
+        struct duro_iov iov = { rule->resp, rule->resp_len };
+        uint8_t op = rule->resp_kind == DURO_BINARY ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME;
+        if (session_frame(s, op, &iov, 1, 0) != 0) {
             session_fail(s, CLOSE_POLICY, "outbound buffer over limit");
             return;
         }

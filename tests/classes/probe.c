@@ -8,6 +8,10 @@
  *   attachsize:N        -> sets an attachment of N bytes; "ok" or "error"
  *   attachment          -> the attachment
  *   auto:REQ=RESP       -> sets the object's auto-response; "ok" or "error"
+ *   autot:REQ=RESP      -> adds a text rule (v2); "ok" or "error:CODE"
+ *   autob:REQ=RESP      -> adds a binary rule: binary REQ answered with binary RESP (v2)
+ *   autorm:REQ          -> removes the text rule for REQ (v2); "ok" or "error:CODE"
+ *   tag+:TAG / tag-:TAG -> adds / removes a tag after accept (v2); "ok" or "error:CODE"
  *   autotime            -> "autotime:MS" of this socket's last auto-response (0 if none)
  *   bcast:TAG:TEXT      -> broadcasts TEXT to sockets with TAG ("bcast::TEXT" for all); replies
  *                          "sent:N"
@@ -161,6 +165,22 @@ static void probe_message(struct duro_object *obj, void *state, struct duro_sock
                                                (const char *)eq + 1, (size_t)(d + len - eq - 1));
         }
         n = snprintf(out, sizeof out, "%s", rc == 0 ? "ok" : "error");
+    } else if (is(d, len, "autot:") || is(d, len, "autob:")) {
+        const uint8_t *eq = memchr(d + 6, '=', len - 6);
+        int kind = d[4] == 'b' ? DURO_BINARY : DURO_TEXT;
+        int rc = DURO_EINVAL;
+        if (eq != NULL) {
+            rc = duro_object_add_auto_response(obj, kind, d + 6, (size_t)(eq - d - 6), kind,
+                                               eq + 1, (size_t)(d + len - eq - 1));
+        }
+        n = rc == 0 ? snprintf(out, sizeof out, "ok") : snprintf(out, sizeof out, "error:%d", rc);
+    } else if (is(d, len, "autorm:")) {
+        int rc = duro_object_remove_auto_response(obj, DURO_TEXT, d + 7, len - 7);
+        n = rc == 0 ? snprintf(out, sizeof out, "ok") : snprintf(out, sizeof out, "error:%d", rc);
+    } else if (is(d, len, "tag+:") || is(d, len, "tag-:")) {
+        int rc = d[3] == '+' ? duro_socket_add_tag(ws, (const char *)d + 5, len - 5)
+                             : duro_socket_remove_tag(ws, (const char *)d + 5, len - 5);
+        n = rc == 0 ? snprintf(out, sizeof out, "ok") : snprintf(out, sizeof out, "error:%d", rc);
     } else if (is(d, len, "autotime") && len == 8) {
         n = snprintf(out, sizeof out, "autotime:%llu",
                      (unsigned long long)duro_socket_auto_response_time(ws));

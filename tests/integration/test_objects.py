@@ -236,6 +236,71 @@ class ObjectsTest(unittest.TestCase):
         c.send(frame(OP_TEXT, b"tags"))
         self.assertEqual(c.read_frame().payload.decode(), ten)
 
+    def test_tags_added_and_removed_after_accept(self):
+        gw = self.gateway(hibernate_ms=200)
+
+        async def run():
+            async with connect(gw.ws_url("/probe/mt?tags=a")) as a, \
+                    connect(gw.ws_url("/probe/mt")) as b:
+                self.assertEqual(await ask(b, "count:x"), "count:0")
+                self.assertEqual(await ask(b, "tag+:x"), "ok")
+                self.assertEqual(await ask(a, "tag+:x"), "ok")
+                self.assertEqual(await ask(a, "tag+:x"), "ok")  # duplicate dropped
+                self.assertEqual(await ask(a, "count:x"), "count:2")
+                self.assertEqual(await ask(a, "tags"), "a,x")
+                self.assertEqual(await ask(a, "tag-:a"), "ok")
+                self.assertEqual(await ask(a, "tags"), "x")
+                self.assertEqual(await ask(a, "count:a"), "count:0")
+                self.assertEqual(await ask(a, "tag-:a"), "error:-6")  # DURO_ENOTFOUND
+                self.assertEqual(await ask(b, "tag-:x"), "ok")
+                self.assertEqual(await ask(b, "count:x"), "count:1")
+                await b.send("bcast:x:to x")  # only a carries x now
+                self.assertEqual(await asyncio.wait_for(b.recv(), 5), "sent:1")
+                self.assertEqual(await asyncio.wait_for(a.recv(), 5), "to x")
+                for i in range(9):
+                    self.assertEqual(await ask(b, f"tag+:t{i}"), "ok")
+                self.assertEqual(await ask(b, "tag+:t9"), "ok")
+                self.assertEqual(await ask(b, "tag+:t10"), "error:-3")  # DURO_ELIMIT: 10 max
+                self.assertEqual(await ask(b, "tag+:"), "error:-3")
+                # tags changed after accept survive hibernation
+                mark = gw.mark()
+                gw.wait_for_line(r"event=hibernate obj=probe/mt\b", 5, mark)
+                self.assertEqual(await ask(a, "tags"), "x")
+                self.assertEqual(await ask(a, "count:t9"), "count:1")
+        run_async(run())
+
+    def test_auto_response_rules_text_and_binary_without_waking(self):
+        gw = self.gateway(hibernate_ms=200)
+
+        async def run():
+            async with connect(gw.ws_url("/probe/ar")) as ws:
+                self.assertEqual(await ask(ws, "autot:ping=pong"), "ok")
+                self.assertEqual(await ask(ws, "autot:status=fine"), "ok")
+                self.assertEqual(await ask(ws, "autob:\x01=\x02"), "ok")
+                for i in range(13):
+                    self.assertEqual(await ask(ws, f"autot:r{i}=a{i}"), "ok")
+                self.assertEqual(await ask(ws, "autot:r99=x"), "error:-3")  # 16 rules max
+                self.assertEqual(await ask(ws, "autot:ping=PONG"), "ok")  # replaces, no 17th
+                self.assertEqual(await ask(ws, "autorm:r12"), "ok")
+                self.assertEqual(await ask(ws, "autorm:r12"), "error:-6")
+                mark = gw.mark()
+                gw.wait_for_line(r"event=hibernate obj=probe/ar\b", 5, mark)
+                after = gw.mark()
+                self.assertEqual(await ask(ws, "ping"), "PONG")
+                self.assertEqual(await ask(ws, "status"), "fine")
+                self.assertEqual(await ask(ws, "r0"), "a0")
+                await ws.send(b"\x01")
+                self.assertEqual(await asyncio.wait_for(ws.recv(), 5), b"\x02")
+                self.assertFalse([l for l in gw.lines[after:] if "event=wake" in l],
+                                 gw.lines[after:])
+                # a binary message equal to a text rule's request is not answered by the rule:
+                # it wakes the object and reaches on_message
+                await ws.send(b"ping")
+                self.assertEqual(await asyncio.wait_for(ws.recv(), 5), "binary")
+                self.assertTrue(int((await ask(ws, "autotime")).split(":")[1]) > 0)
+                gw.wait_for_line(r"event=wake obj=probe/ar\b", 5, after)
+        run_async(run())
+
     def test_attachment_limit(self):
         gw = self.gateway()
 
