@@ -39,6 +39,15 @@
 #define DURO_WS_PROTOCOL_MAX_BYTES           256u   /* offered subprotocols, forwarded as is */
 #define DURO_OBJECT_SOCKETS_MAX_COUNT      32768u   /* further upgrades: 503 */
 #define DURO_HIBERNATE_AFTER_MS_DEFAULT    10000u
+/* permessage-deflate (RFC 7692): zlib buffers start small, grow as a message needs, and are
+ * kept between messages up to the KEEP size. */
+#define DURO_DEFLATE_BUF_MIN_BYTES          4096u
+#define DURO_DEFLATE_BUF_KEEP_BYTES        65536u
+#define DURO_DEFLATE_MIN_BYTES_DEFAULT        64u   /* smaller messages go uncompressed */
+#define DURO_DEFLATE_WINDOW_BITS_DEFAULT      10u   /* takeover mode's window per socket */
+#define DURO_DEFLATE_LEVEL                     3    /* zlib level: speed over the last percent */
+#define DURO_DEFLATE_MEM_LEVEL_SHARED          8    /* the worker's one stateless compressor */
+#define DURO_DEFLATE_MEM_LEVEL_TAKEOVER        4    /* per socket: small, since every socket pays */
 #define DURO_ACT_POOL_MAX_COUNT             1024u   /* spare active-socket states kept for reuse */
 
 /* ---- objects and routes ---- */
