@@ -6,7 +6,7 @@
 #   tests/fuzz/run.sh build [TARGET]   build only
 #   tests/fuzz/run.sh list             the targets
 #
-# Targets: http_route handshake msg conf session. Seeds are in tests/fuzz/corpus/TARGET/ (read
+# Targets: http_route handshake msg conf session pmd. Seeds are in tests/fuzz/corpus/TARGET/ (read
 # only); new inputs go to $DURO_FUZZ_DIR/corpus/TARGET, crashes to $DURO_FUZZ_DIR/crashes/.
 # DURO_FUZZ_DIR defaults to build-fuzz/ at the repository root (git-ignored). Needs clang with
 # libFuzzer (Debian 12: apt-get install clang) plus duro's own build dependencies.
@@ -18,7 +18,7 @@ here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 out="${DURO_FUZZ_DIR:-$repo/build-fuzz}"
 cc="${DURO_FUZZ_CC:-clang}"
-targets=(http_route handshake msg conf session)
+targets=(http_route handshake msg conf session pmd)
 
 llhttp_src=/usr/share/llhttp
 llhttp_inc=/usr/share/include/llhttp
@@ -30,7 +30,7 @@ usage() {
 
 flags=(-g -O1 -fno-omit-frame-pointer -std=c17 -D_GNU_SOURCE '-DDURO_VERSION="fuzz"'
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -I"$repo" -I"$llhttp_inc" -w)
+       -I"$repo" -I"$repo/include" -I"$llhttp_inc" -w)
 
 sources_for() {
     local t=$1
@@ -44,6 +44,8 @@ sources_for() {
              "$repo/common/wskey.c ${llhttp[*]}" ;;
     msg)
         echo "$here/fuzz_msg.c $repo/common/msg.c" ;;
+    pmd)
+        echo "$here/fuzz_pmd.c $repo/worker/pmd.c" ;;
     conf)
         echo "$here/fuzz_conf.c $repo/common/conf.c $repo/common/log.c $repo/gateway/router.c" ;;
     session)
@@ -67,8 +69,9 @@ libs_for() {
     case "$1" in
     http_route | handshake) echo "-lnettle -linih" ;;
     msg) echo "" ;;
+    pmd) echo "-lz" ;;
     conf) echo "-linih" ;;
-    session) echo "-luv -lwslay -linih -lxxhash -lnettle -ldl -lm" ;;
+    session) echo "-luv -lwslay -linih -lxxhash -lnettle -ldl -lm -lz" ;;
     esac
 }
 
