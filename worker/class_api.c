@@ -7,6 +7,7 @@
 #include "duro/class.h"
 #include "worker/object.h"
 #include "worker/session.h"
+#include "worker/tx.h"
 
 
 static struct session *sess(struct duro_socket *ws)
@@ -32,20 +33,20 @@ static const struct object *cobj(const struct duro_object *o)
 int duro_sendv(struct duro_socket *ws, int binary, const struct duro_iov *iov, size_t n)
 {
     struct session *s = sess(ws);
-    if (s->close_sent || s->closing || s->failed || !s->accepted) {
+    if (!session_can_send(s)) {
         return DURO_ESTATE;
     }
     uint8_t opcode = binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME;
-    if (session_frame(s, opcode, iov, n, 0) != 0) {
+    if (tx_frame(s, opcode, iov, n, 0) != 0) {
         log_warn("session", "conn=%llu obj=%s/%s event=slow_consumer buffered=%zu limit=%u",
                  (unsigned long long)s->conn_id, s->obj->cls->name, s->obj->name,
-                 session_buffered(s), s->w->conf.outbound_max_bytes);
+                 tx_buffered(s), s->w->conf.outbound_max_bytes);
         session_fail(s, DURO_CLOSE_POLICY, "outbound buffer over limit");
         return DURO_ESLOW;
     }
     s->msgs_out++;
     s->w->metrics.v[M_MSGS_OUT]++;
-    session_flush_soon(s);
+    tx_flush_soon(s);
     return 0;
 }
 
@@ -61,7 +62,7 @@ int duro_close(struct duro_socket *ws, uint16_t code, const char *reason, size_t
     if (!s->accepted) {
         return DURO_ESTATE; /* during on_connect: refuse by returning an HTTP status instead */
     }
-    if (s->close_sent || s->closing) {
+    if (session_closing(s)) {
         return DURO_ESTATE;
     }
     if (!session_close_code_valid(code) || reason_len > DURO_WS_CLOSE_REASON_MAX_BYTES ||
@@ -76,7 +77,8 @@ int duro_close(struct duro_socket *ws, uint16_t code, const char *reason, size_t
 int duro_socket_add_tag(struct duro_socket *ws, const char *tag, size_t len)
 {
     struct session *s = sess(ws);
-    if (s->obj == NULL || s->closing || (!s->connecting && !s->accepted)) {
+    if (s->obj == NULL || s->state == SESSION_DESTROYED ||
+        (s->state != SESSION_HANDSHAKE && !s->accepted)) {
         return DURO_ESTATE;
     }
     return object_tag_socket(s->obj, s, tag, len);
@@ -114,7 +116,7 @@ static int offered(const struct msg_span *list, const char *proto, size_t len)
 int duro_socket_set_protocol(struct duro_socket *ws, const char *proto, size_t len)
 {
     struct session *s = sess(ws);
-    if (!s->connecting || s->w->offered == NULL || len > DURO_WS_PROTOCOL_MAX_BYTES ||
+    if (s->state != SESSION_HANDSHAKE || s->w->offered == NULL || len > DURO_WS_PROTOCOL_MAX_BYTES ||
         !offered(s->w->offered, proto, len)) {
         return DURO_EINVAL;
     }
@@ -170,7 +172,7 @@ const void *duro_socket_attachment(const struct duro_socket *ws, size_t *len)
 
 size_t duro_socket_buffered(const struct duro_socket *ws)
 {
-    return session_buffered(csess(ws));
+    return tx_buffered(csess(ws));
 }
 
 uint64_t duro_socket_auto_response_time(const struct duro_socket *ws)
@@ -203,7 +205,7 @@ static size_t frame_once(struct worker *w, struct obuf *out, int binary, const v
 {
     struct duro_iov iov = { data, len };
     out->len = 0;
-    if (session_frame_into(w, out, binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, &iov, 1) != 0) {
+    if (tx_frame_into(w, out, binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, &iov, 1) != 0) {
         return 0;
     }
     return out->len;
@@ -211,10 +213,10 @@ static size_t frame_once(struct worker *w, struct obuf *out, int binary, const v
 
 static int send_frame(struct session *s, const uint8_t *frame, size_t flen, size_t payload)
 {
-    if (!s->counted || !s->accepted || s->close_sent || s->closing || s->failed) {
+    if (!s->counted || !session_can_send(s)) {
         return 0;
     }
-    if (session_queue(s, frame, flen) != 0) {
+    if (tx_queue(s, frame, flen, 0) != 0) {
         session_fail(s, DURO_CLOSE_POLICY, "outbound buffer over limit");
         return 0;
     }
@@ -222,7 +224,7 @@ static int send_frame(struct session *s, const uint8_t *frame, size_t flen, size
     s->bytes_out += payload;
     s->w->metrics.v[M_MSGS_OUT]++;
     s->w->metrics.v[M_BYTES_OUT] += payload;
-    session_flush_soon(s);
+    tx_flush_soon(s);
     return 1;
 }
 

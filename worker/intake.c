@@ -7,6 +7,7 @@
 #include "common/chan.h"
 #include "common/log.h"
 #include "worker/class_loader.h"
+#include "worker/handshake.h"
 #include "worker/report.h"
 #include "worker/session.h"
 
@@ -60,7 +61,7 @@ static void on_msg(struct chan *ch, const struct msg *m, void *arg)
         log_error("intake", "event=unexpected_message type=%d", (int)m->type);
         exit(1);
     }
-    session_start(w, ch, &m->u.handoff);
+    handshake_start(w, ch, &m->u.handoff);
 }
 
 static void on_closed(struct chan *ch, int status, void *arg)

@@ -237,8 +237,6 @@ void object_add_socket(struct object *o, struct session *s)
     }
     o->sockets = s;
     o->nsockets++;
-    o->open_count++;
-    s->counted = 1;
 }
 
 /* ---- tags: an open-addressing table of entries, each with its list of members ---- */

@@ -101,7 +101,7 @@ void registry_each_socket(struct registry *reg, void (*fn)(struct session *s, vo
  * before every class callback. */
 void object_wake(struct object *o);
 
-/* Adds `s` to the object's sockets; it counts as open. */
+/* Adds `s` to the object's sockets. It counts as open only once accepted (session_opened). */
 void object_add_socket(struct object *o, struct session *s);
 
 /* Removes `s` with its tags. The object then waits for its idle time to be destroyed. */

@@ -1,56 +1,57 @@
-/* worker/session.h: one WebSocket connection in a worker.
+/* worker/session.h: one WebSocket connection in a worker: its lifetime and close handshake.
  *
- * A session is split in two so that idle sockets stay small (DESIGN.md 4: idle and hibernated
- * sockets hold no read buffer):
+ * A connection passes through four modules, one way:
+ *   handshake.c  takes the hand-off, lets the class accept or refuse, writes the 101 or the refusal;
+ *   session.c    (this) the read loop, events from the decoder to the object, the close handshake,
+ *                the close timer, the pool of active-socket states, and the end of the connection;
+ *   ws_rx.c      the frame decoder: bytes in, events out (no calls back);
+ *   tx.c         framing and the flush queue: everything the session and the class send.
+ *
+ * A session is split in two so that idle sockets stay small (docs: idle and hibernated sockets
+ * hold no read buffer):
  *  - struct session, always present: the libuv handle, the object membership, tags and
- *    attachment, counters. About 400 bytes.
- *  - struct session_act, present only while the socket is active: the wslay frame context
- *    (which carries wslay's 4 KiB input buffer), a partial frame or message, output waiting to
- *    be written, a close handshake in progress. When a read leaves nothing pending, the act goes
- *    back to the worker's pool and the next read takes one again.
- * Reads use the worker's one shared buffer; wslay consumes it synchronously. Outgoing frames are
- * framed by the worker's shared wslay context straight into the act's output buffer, and
- * everything one read produces goes out in one write. */
+ *    attachment, counters.
+ *  - struct session_act, present only while the socket is active: the decoder (which carries
+ *    wslay's 4 KiB input buffer), a partial frame or message, output waiting to be written, a
+ *    close handshake in progress. When a read leaves nothing pending, the act goes back to the
+ *    worker's pool and the next read takes one again.
+ * Reads use the worker's one shared buffer; the decoder consumes it synchronously. */
 #ifndef DURO_SESSION_H
 #define DURO_SESSION_H
 
 #include <stdint.h>
 #include <uv.h>
-#include <wslay/wslay.h>
 
 #include "common/msg.h"
-#include "common/utf8.h"
 #include "duro/class.h"
 #include "worker/worker.h"
+#include "worker/ws_rx.h"
 
 struct object;
 struct tag_member;
+
+/* Where a connection is. Moves only forward, except OPEN -> CLOSE_SENT -> CLOSE_RECEIVED. */
+enum session_state {
+    SESSION_HANDSHAKE,      /* descriptor taken; inside on_connect: tags and protocol may be set */
+    SESSION_REFUSED,        /* a refusal is queued: FIN once written, then close */
+    SESSION_OPEN,           /* 101 queued, joined its object: messages flow */
+    SESSION_CLOSE_SENT,     /* our close frame is queued; waiting for the client's (close timer) */
+    SESSION_CLOSE_RECEIVED, /* the client's close frame arrived; TCP closes once ours is written */
+    SESSION_FAILED,         /* protocol error or overload: close frame sent, frames no longer
+                             * parsed, FIN once written, then the client's FIN or the timer */
+    SESSION_PEER_DONE,      /* EOF from the client: write what is queued, then close */
+    SESSION_DESTROYED,      /* uv_close issued: nothing more happens; freed in its callback */
+};
 
 struct session_act {
     struct session *s;           /* NULL while in the pool */
     struct session_act *next;    /* pool link */
     struct session_act *to_prev, *to_next; /* the worker's close-timeout list */
     uint64_t deadline_ms;        /* 0: not in the timeout list */
-    uv_write_t wreq;
     uv_shutdown_t sreq;
-
-    wslay_frame_context_ptr rx;
-    const uint8_t *in;           /* bytes lent by the current read, not yet given to wslay */
-    size_t in_len;
-    uint64_t fed;                /* bytes handed to wslay ... */
-    uint64_t framed;             /* ... and bytes of the frames it has returned whole */
-    uint8_t tail[14];            /* the last bytes handed to wslay: a pending frame header */
-
-    uint64_t frame_left;         /* payload bytes of the current frame still to come */
-    uint8_t frame_opcode;
-    uint8_t frame_fin;
-    uint8_t in_frame;
-    uint8_t msg_opcode;          /* data message in progress: WSLAY_TEXT_FRAME/_BINARY_FRAME */
-    struct utf8_state utf8;
-    struct obuf msg;             /* a message split over frames or reads */
-    uint8_t ctrl_len;
-    uint8_t ctrl[DURO_WS_CONTROL_MAX_BYTES];
-
+    struct ws_rx rx;             /* the decoder */
+    /* Owned by tx.c: */
+    uv_write_t wreq;
     struct obuf out;             /* framed bytes not yet written */
     struct obuf wb;              /* bytes of the write in flight */
 };
@@ -61,7 +62,7 @@ struct session {
     struct object *obj;
     struct session *oprev, *onext; /* the object's sockets */
     struct session_act *act;       /* NULL while idle */
-    struct tag_member *tags;       /* DURO_TAGS_MAX_COUNT at most, fixed at accept */
+    struct tag_member *tags;
     uint8_t *attachment;
     uint64_t conn_id;
     uint64_t opened_ms;
@@ -69,60 +70,54 @@ struct session {
     uint64_t bytes_in, bytes_out;
     uint32_t msgs_in, msgs_out;
     uint32_t attachment_len;
-    uint16_t code_sent;
+    uint16_t code_sent;            /* 0 until our close frame is queued */
     uint16_t code_recv;
     uint8_t ntags;
-    unsigned counted : 1;        /* counts as open for the seed */
-    unsigned accepted : 1;       /* 101 queued, joined its object */
-    unsigned connecting : 1;     /* inside on_connect: tags and protocol may be set */
-    unsigned writing : 1;
-    unsigned close_sent : 1;
-    unsigned close_received : 1;
-    unsigned failed : 1;         /* protocol error: frames are no longer parsed */
-    unsigned finishing : 1;      /* after the output drains: shutdown, linger, close */
-    unsigned shut : 1;           /* uv_shutdown issued */
-    unsigned closing : 1;        /* uv_close issued */
+    enum session_state state;
+    unsigned accepted : 1;       /* the 101 was queued: on_close is owed, the gauge counts it */
+    unsigned counted : 1;        /* counts as open: accepted and neither side has closed */
     unsigned notified : 1;       /* on_close or on_error has run */
-    unsigned flush_queued : 1;   /* in the worker's end-of-iteration flush list */
-    unsigned peer_done : 1;      /* EOF from the client: write what is queued, then close */
+    unsigned shut : 1;           /* uv_shutdown issued */
+    unsigned writing : 1;        /* tx: a uv_write is in flight */
+    unsigned flush_queued : 1;   /* tx: in the worker's end-of-iteration flush list */
     char *protocol;              /* chosen subprotocol, only during the handshake */
 };
 
-/* ---- for intake and main ---- */
-
-/* Takes over the connection of a MSG_HANDOFF being delivered on `ch`: accepts the descriptor,
- * lets the object's class accept or refuse, writes the 101 (or the refusal), and processes the
- * early bytes. Errors are answered to the client and logged here. */
-void session_start(struct worker *w, struct chan *ch, const struct msg_handoff *h);
+/* ---- for main ---- */
 
 /* Starts the close handshake with 1001 Going Away and `reason` on every open session. */
 void session_close_all(struct worker *w, const char *reason);
 
-/* Sets up the worker's shared sending frame context and close-timeout timer. Returns 0 or -1. */
+/* Sets up the worker's close-timeout timer and the output module. Returns 0 or -1. */
 int session_worker_init(struct worker *w);
 
-/* ---- for ws_rx, api and object ---- */
+/* ---- for handshake ---- */
 
-/* The session's act, taken from the pool when it has none. NULL when memory ran out (the
- * session is then closed). */
+/* A new session for connection `conn_id`, its TCP handle initialised (not yet open), in state
+ * HANDSHAKE, counted in sessions_open. NULL when memory ran out. Once its handle is open, end it
+ * with session_destroy() (the close callback frees it). */
+struct session *session_new(struct worker *w, uint64_t conn_id);
+
+/* Starts reading. Returns 0 or -1. */
+int session_read_start(struct session *s);
+
+/* Marks an accepted session open: state OPEN, counted in its object and in the gauge. */
+void session_opened(struct session *s);
+
+/* Decodes `len` bytes that arrived with the hand-off, as if read. */
+void session_feed(struct session *s, const uint8_t *p, size_t len);
+
+/* ---- for tx, class_api and object ---- */
+
+/* The session's act, taken from the pool when it has none. NULL when memory ran out. */
 struct session_act *session_act(struct session *s);
 
-/* Frames one message of `n` pieces into the output. Returns 0, or -1 when the backlog is past
- * the outbound bound (unless `force`, for control frames) or memory ran out. */
-int session_frame(struct session *s, uint8_t opcode, const struct duro_iov *iov, size_t n,
-                  int force);
+/* Ends the connection now: on_close (1006) if owed, the gauge, uv_close. Idempotent, and safe
+ * from any callback, including the class's own on_close (the session is DESTROYED first). */
+void session_destroy(struct session *s);
 
-/* Frames one message into `out` with the worker's shared wslay context. Returns 0 or -1. */
-int session_frame_into(struct worker *w, struct obuf *out, uint8_t opcode,
-                       const struct duro_iov *iov, size_t n);
-
-/* Queues bytes already framed (a broadcast frames once for all recipients). Same result as
- * session_frame. */
-int session_queue(struct session *s, const uint8_t *bytes, size_t len);
-
-/* Writes what is queued at the end of this loop iteration, together with everything else the
- * iteration produced for this socket (the end of the socket's own read writes its replies). */
-void session_flush_soon(struct session *s);
+/* tx: everything queued was written. Moves the close handshake on, or releases the act. */
+void session_drained(struct session *s);
 
 /* Sends a close frame (once) and starts the close timer. */
 void session_send_close(struct session *s, uint16_t code, const char *reason, size_t len);
@@ -137,12 +132,15 @@ void session_fail(struct session *s, uint16_t code, const char *why);
 /* The socket no longer counts as open. */
 void session_uncount(struct session *s);
 
-/* Bytes queued and not yet written. */
-size_t session_buffered(const struct session *s);
-
 /* Calls the class's on_close once (if the socket was accepted). */
 void session_notify_close(struct session *s, uint16_t code, const char *reason, size_t len,
                           int clean);
+
+/* True while the class may send data frames: accepted, no close frame queued, not failed. */
+int session_can_send(const struct session *s);
+
+/* True once the connection is being closed by us, or gone: no second close frame. */
+int session_closing(const struct session *s);
 
 /* True for the close codes an endpoint may send (RFC 6455 7.4). */
 int session_close_code_valid(uint16_t code);

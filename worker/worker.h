@@ -43,7 +43,6 @@ struct worker {
     /* One read buffer for every session of the loop: wslay consumes it synchronously, so idle
      * sessions hold none. */
     uint8_t read_buf[DURO_WS_READ_BUF_BYTES];
-    int read_buf_busy;
 
     /* One wslay frame context frames every outgoing message of the worker: frames are written
      * whole into the target buffer, so it never holds state between calls. */

@@ -2,37 +2,30 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
-#include "common/log.h"
-#include "worker/object.h"
+#include "duro/class.h"
 
-#define CLOSE_PROTOCOL_ERROR 1002u
-#define CLOSE_NO_STATUS 1005u
-#define CLOSE_INVALID_DATA 1007u
-#define CLOSE_POLICY 1008u
-#define CLOSE_TOO_BIG 1009u
 #define MSG_BUF_KEEP_BYTES 16384u /* a larger assembly buffer is freed after its message */
 
 static ssize_t rx_recv(uint8_t *buf, size_t len, int flags, void *user)
 {
-    struct session_act *a = user;
+    struct ws_rx *d = user;
     (void)flags;
-    if (a->in_len == 0) {
+    if (d->in_len == 0) {
         return -1; /* wslay: "no more for now" */
     }
-    size_t n = a->in_len < len ? a->in_len : len;
-    memcpy(buf, a->in, n);
+    size_t n = d->in_len < len ? d->in_len : len;
+    memcpy(buf, d->in, n);
     /* Keep the last bytes fed: when wslay waits for a payload, they hold the frame's header. */
-    if (n >= sizeof a->tail) {
-        memcpy(a->tail, a->in + n - sizeof a->tail, sizeof a->tail);
+    if (n >= sizeof d->tail) {
+        memcpy(d->tail, d->in + n - sizeof d->tail, sizeof d->tail);
     } else {
-        memmove(a->tail, a->tail + n, sizeof a->tail - n);
-        memcpy(a->tail + sizeof a->tail - n, a->in, n);
+        memmove(d->tail, d->tail + n, sizeof d->tail - n);
+        memcpy(d->tail + sizeof d->tail - n, d->in, n);
     }
-    a->in += n;
-    a->in_len -= n;
-    a->fed += n;
+    d->in += n;
+    d->in_len -= n;
+    d->fed += n;
     return (ssize_t)n;
 }
 
@@ -45,15 +38,78 @@ static ssize_t rx_send(const uint8_t *data, size_t len, int flags, void *user)
     return -1; /* receive contexts never send */
 }
 
-int ws_rx_init(struct session_act *a)
+int ws_rx_init(struct ws_rx *d, size_t message_max_bytes)
 {
     static const struct wslay_frame_callbacks cb = { rx_send, rx_recv, NULL };
-    return wslay_frame_context_init(&a->rx, &cb, a) == 0 ? 0 : -1;
+    d->message_max_bytes = message_max_bytes;
+    return wslay_frame_context_init(&d->ctx, &cb, d) == 0 ? 0 : -1;
 }
 
-int ws_rx_idle(const struct session_act *a)
+void ws_rx_free(struct ws_rx *d)
 {
-    return !a->in_frame && a->msg_opcode == 0 && a->fed == a->framed;
+    if (d->ctx != NULL) {
+        wslay_frame_context_free(d->ctx);
+    }
+    free(d->msg.p);
+    memset(d, 0, sizeof *d);
+}
+
+int ws_rx_reset(struct ws_rx *d)
+{
+    size_t max = d->message_max_bytes;
+    if (!ws_rx_idle(d)) {
+        wslay_frame_context_free(d->ctx);
+        d->ctx = NULL;
+        if (ws_rx_init(d, max) != 0) {
+            ws_rx_free(d);
+            return -1;
+        }
+    }
+    d->in = NULL;
+    d->in_len = 0;
+    d->fed = d->framed = 0;
+    d->in_frame = 0;
+    d->msg_opcode = 0;
+    d->stopped = 0;
+    d->release_msg = 0;
+    d->msg.len = 0;
+    return 0;
+}
+
+void ws_rx_input(struct ws_rx *d, const uint8_t *p, size_t len)
+{
+    d->in = p;
+    d->in_len = len;
+}
+
+void ws_rx_drop_input(struct ws_rx *d)
+{
+    d->in = NULL;
+    d->in_len = 0;
+}
+
+int ws_rx_idle(const struct ws_rx *d)
+{
+    return !d->in_frame && d->msg_opcode == 0 && d->fed == d->framed;
+}
+
+size_t ws_rx_buffered(const struct ws_rx *d)
+{
+    return d->msg.cap;
+}
+
+void ws_rx_trim(struct ws_rx *d, size_t keep)
+{
+    if (d->msg_opcode == 0 && d->msg.cap > keep) {
+        free(d->msg.p);
+        memset(&d->msg, 0, sizeof d->msg);
+    }
+}
+
+int ws_close_code_valid(uint16_t code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+           (code >= 3000 && code <= 4999);
 }
 
 /* A frame's size on the wire: wslay refuses non-minimal length encodings, so the header size
@@ -63,164 +119,103 @@ static uint64_t wire_size(uint64_t payload)
     return 2u + 4u + (payload < 126u ? 0u : payload < 65536u ? 2u : 8u) + payload;
 }
 
-static uint64_t wall_ms(void)
+static enum ws_rx_kind fail(struct ws_rx *d, struct ws_rx_event *ev, uint16_t code,
+                            const char *why)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+    d->stopped = 1;
+    d->in = NULL;
+    d->in_len = 0;
+    ev->kind = WS_RX_ERROR;
+    ev->code = code;
+    ev->why = why;
+    return WS_RX_ERROR;
 }
 
-static void deliver(struct session *s, uint8_t opcode, const uint8_t *data, size_t len)
+static enum ws_rx_kind emit(struct ws_rx_event *ev, enum ws_rx_kind kind, const uint8_t *data,
+                            size_t len)
 {
-    struct object *o = s->obj;
-    s->msgs_in++;
-    s->bytes_in += len;
-    s->w->metrics.v[M_MSGS_IN]++;
-    s->w->metrics.v[M_BYTES_IN] += len;
-    if (s->close_sent) {
-        return; /* closing: RFC 6455 lets us discard data frames */
-    }
-    const struct auto_rule *rule = o->nrules == 0 ? NULL
-        : object_auto_response_find(o, opcode == WSLAY_BINARY_FRAME ? DURO_BINARY : DURO_TEXT,
-                                    data, len);
-    if (rule != NULL) {
-        /* Answered by duro: the object is not woken and on_message is not called. */
-        struct duro_iov iov = { rule->resp, rule->resp_len };
-        uint8_t op = rule->resp_kind == DURO_BINARY ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME;
-        if (session_frame(s, op, &iov, 1, 0) != 0) {
-            session_fail(s, CLOSE_POLICY, "outbound buffer over limit");
-            return;
-        }
-        s->msgs_out++;
-        s->w->metrics.v[M_MSGS_OUT]++;
-        s->last_auto_ms = wall_ms();
-        return;
-    }
-    if (o->cls->on_message != NULL) {
-        object_wake(o);
-        o->cls->on_message((struct duro_object *)o, o->state, (struct duro_socket *)s,
-                           opcode == WSLAY_BINARY_FRAME, data, len);
-    }
+    ev->kind = kind;
+    ev->data = data;
+    ev->len = len;
+    return kind;
 }
 
-static void on_close_frame(struct session *s)
+static enum ws_rx_kind close_frame(struct ws_rx *d, struct ws_rx_event *ev)
 {
-    struct session_act *a = s->act;
-    uint16_t code = CLOSE_NO_STATUS;
-    const char *reason = "";
+    if (d->ctrl_len == 1) {
+        return fail(d, ev, DURO_CLOSE_PROTOCOL, "close frame with a 1-byte payload");
+    }
+    ev->code = DURO_CLOSE_NO_STATUS;
+    const uint8_t *reason = d->ctrl;
     size_t rlen = 0;
-
-    if (a->ctrl_len == 1) {
-        session_fail(s, CLOSE_PROTOCOL_ERROR, "close frame with a 1-byte payload");
-        return;
-    }
-    if (a->ctrl_len >= 2) {
-        code = (uint16_t)((a->ctrl[0] << 8) | a->ctrl[1]);
-        if (!session_close_code_valid(code)) {
-            session_fail(s, CLOSE_PROTOCOL_ERROR, "invalid close code");
-            return;
+    if (d->ctrl_len >= 2) {
+        uint16_t code = (uint16_t)((d->ctrl[0] << 8) | d->ctrl[1]);
+        if (!ws_close_code_valid(code)) {
+            return fail(d, ev, DURO_CLOSE_PROTOCOL, "invalid close code");
         }
-        reason = (const char *)a->ctrl + 2;
-        rlen = a->ctrl_len - 2u;
-        if (!utf8_valid((const uint8_t *)reason, rlen)) {
-            session_fail(s, CLOSE_INVALID_DATA, "close reason is not valid UTF-8");
-            return;
+        reason = d->ctrl + 2;
+        rlen = d->ctrl_len - 2u;
+        if (!utf8_valid(reason, rlen)) {
+            return fail(d, ev, DURO_CLOSE_INVALID_DATA, "close reason is not valid UTF-8");
         }
+        ev->code = code;
     }
-    s->close_received = 1;
-    s->code_recv = code;
-    session_uncount(s);
-    session_notify_close(s, code, reason, rlen, 1); /* also when duro closed first */
-    if (!s->close_sent) {
-        /* The class did not answer: echo the code (RFC 6455 5.5.1). */
-        session_send_close(s, code, "", 0);
-    }
-    session_finish(s);
+    d->stopped = 1; /* nothing follows a close frame (RFC 6455 5.5.1) */
+    d->in = NULL;
+    d->in_len = 0;
+    return emit(ev, WS_RX_CLOSE, reason, rlen);
 }
 
-static void on_control(struct session *s)
+/* The first piece of a new frame: check its header. Returns NEED_MORE (fine) or ERROR. */
+static enum ws_rx_kind frame_start(struct ws_rx *d, const struct wslay_frame_iocb *f,
+                                   struct ws_rx_event *ev)
 {
-    struct session_act *a = s->act;
-    if (a->frame_opcode == WSLAY_PING) {
-        /* Answered here, without waking the object. */
-        if (!s->close_sent) {
-            struct duro_iov iov = { a->ctrl, a->ctrl_len };
-            if (session_frame(s, WSLAY_PONG, &iov, 1, 0) != 0) {
-                session_fail(s, CLOSE_POLICY, "outbound buffer over limit");
-            }
-        }
-    } else if (a->frame_opcode == WSLAY_CONNECTION_CLOSE) {
-        on_close_frame(s);
-    }
-    /* a pong needs nothing */
-}
-
-/* The first piece of a new frame: check its header. Returns 0 or -1 (the session failed). */
-static int frame_start(struct session *s, const struct wslay_frame_iocb *f)
-{
-    struct session_act *a = s->act;
     if (f->rsv != 0) {
-        session_fail(s, CLOSE_PROTOCOL_ERROR, "reserved bits set without a negotiated extension");
-        return -1;
+        return fail(d, ev, DURO_CLOSE_PROTOCOL, "reserved bits set without a negotiated extension");
     }
     if (!f->mask) {
-        session_fail(s, CLOSE_PROTOCOL_ERROR, "unmasked client frame");
-        return -1;
+        return fail(d, ev, DURO_CLOSE_PROTOCOL, "unmasked client frame");
     }
     switch (f->opcode) {
     case WSLAY_CONTINUATION_FRAME:
-        if (a->msg_opcode == 0) {
-            session_fail(s, CLOSE_PROTOCOL_ERROR, "continuation frame without a message");
-            return -1;
+        if (d->msg_opcode == 0) {
+            return fail(d, ev, DURO_CLOSE_PROTOCOL, "continuation frame without a message");
         }
         break;
     case WSLAY_TEXT_FRAME:
     case WSLAY_BINARY_FRAME:
-        if (a->msg_opcode != 0) {
-            session_fail(s, CLOSE_PROTOCOL_ERROR, "new message before the previous one ended");
-            return -1;
+        if (d->msg_opcode != 0) {
+            return fail(d, ev, DURO_CLOSE_PROTOCOL, "new message before the previous one ended");
         }
-        a->msg.len = 0;
-        memset(&a->utf8, 0, sizeof a->utf8);
+        d->msg.len = 0;
+        memset(&d->utf8, 0, sizeof d->utf8);
         break;
     case WSLAY_CONNECTION_CLOSE:
     case WSLAY_PING:
     case WSLAY_PONG:
-        a->ctrl_len = 0;
+        d->ctrl_len = 0;
         break;
     default:
-        session_fail(s, CLOSE_PROTOCOL_ERROR, "unknown opcode");
-        return -1;
+        return fail(d, ev, DURO_CLOSE_PROTOCOL, "unknown opcode");
     }
     if (f->opcode < WSLAY_CONNECTION_CLOSE &&
-        a->msg.len + f->payload_length > s->w->conf.message_max_bytes) {
-        session_fail(s, CLOSE_TOO_BIG, "message too big");
-        return -1;
+        d->msg.len + f->payload_length > d->message_max_bytes) {
+        return fail(d, ev, DURO_CLOSE_TOO_BIG, "message too big");
     }
-    a->in_frame = 1;
-    a->frame_opcode = (uint8_t)f->opcode;
-    a->frame_fin = (uint8_t)f->fin;
-    a->frame_left = f->payload_length;
+    d->in_frame = 1;
+    d->frame_opcode = (uint8_t)f->opcode;
+    d->frame_fin = (uint8_t)f->fin;
+    d->frame_left = f->payload_length;
     if (f->opcode == WSLAY_TEXT_FRAME || f->opcode == WSLAY_BINARY_FRAME) {
-        a->msg_opcode = (uint8_t)f->opcode;
+        d->msg_opcode = (uint8_t)f->opcode;
     }
-    return 0;
+    return WS_RX_NEED_MORE;
 }
 
-static void message_done(struct session_act *a)
+static int msg_append(struct ws_rx *d, const uint8_t *data, size_t len)
 {
-    a->msg_opcode = 0;
-    a->msg.len = 0;
-    if (a->msg.cap > MSG_BUF_KEEP_BYTES) {
-        free(a->msg.p);
-        memset(&a->msg, 0, sizeof a->msg);
-    }
-}
-
-static int msg_append(struct session *s, const uint8_t *data, size_t len)
-{
-    struct obuf *b = &s->act->msg;
-    size_t max = s->w->conf.message_max_bytes;
+    struct obuf *b = &d->msg;
+    size_t max = d->message_max_bytes;
     if (b->len + len > max) {
         return -1; /* the limit was lowered by a reload while the message arrived */
     }
@@ -244,79 +239,77 @@ static int msg_append(struct session *s, const uint8_t *data, size_t len)
     return 0;
 }
 
-/* One piece of a frame's payload (maybe all of it, maybe none). */
-static void frame_data(struct session *s, const struct wslay_frame_iocb *f)
+static enum ws_rx_kind message_end(struct ws_rx *d, struct ws_rx_event *ev, const uint8_t *data,
+                                   size_t len)
 {
-    struct session_act *a = s->act;
+    if (d->msg_opcode == WSLAY_TEXT_FRAME && !utf8_complete(&d->utf8)) {
+        return fail(d, ev, DURO_CLOSE_INVALID_DATA, "text message ends inside a UTF-8 sequence");
+    }
+    enum ws_rx_kind k = d->msg_opcode == WSLAY_TEXT_FRAME ? WS_RX_TEXT : WS_RX_BINARY;
+    d->msg_opcode = 0;
+    return emit(ev, k, data, len);
+}
+
+/* One piece of a frame's payload (maybe all of it, maybe none). */
+static enum ws_rx_kind frame_data(struct ws_rx *d, const struct wslay_frame_iocb *f,
+                                  struct ws_rx_event *ev)
+{
     const uint8_t *data = f->data;
     size_t len = f->data_length;
-    a->frame_left -= len;
-    int last = a->frame_left == 0;
+    d->frame_left -= len;
+    int last = d->frame_left == 0;
     if (last) {
-        a->framed += wire_size(f->payload_length);
-        a->in_frame = 0;
+        d->framed += wire_size(f->payload_length);
+        d->in_frame = 0;
     }
 
-    if (a->frame_opcode >= WSLAY_CONNECTION_CLOSE) {
-        memcpy(a->ctrl + a->ctrl_len, data, len); /* wslay bounds control payloads to 125 */
-        a->ctrl_len = (uint8_t)(a->ctrl_len + len);
-        if (last) {
-            on_control(s);
+    if (d->frame_opcode >= WSLAY_CONNECTION_CLOSE) {
+        memcpy(d->ctrl + d->ctrl_len, data, len); /* wslay bounds control payloads to 125 */
+        d->ctrl_len = (uint8_t)(d->ctrl_len + len);
+        if (!last) {
+            return WS_RX_NEED_MORE;
         }
-        return;
-    }
-    if (a->msg_opcode == WSLAY_TEXT_FRAME && utf8_feed(&a->utf8, data, len) != 0) {
-        session_fail(s, CLOSE_INVALID_DATA, "text message is not valid UTF-8");
-        return;
-    }
-    if (last && a->frame_fin && a->msg.len == 0 && len == f->payload_length) {
-        /* The common case: a whole unfragmented message in one piece, delivered in place. */
-        if (a->msg_opcode == WSLAY_TEXT_FRAME && !utf8_complete(&a->utf8)) {
-            session_fail(s, CLOSE_INVALID_DATA, "text message ends inside a UTF-8 sequence");
-            return;
+        if (d->frame_opcode == WSLAY_PING) {
+            return emit(ev, WS_RX_PING, d->ctrl, d->ctrl_len);
         }
-        uint8_t op = a->msg_opcode;
-        a->msg_opcode = 0;
-        deliver(s, op, data, len);
-        return;
+        if (d->frame_opcode == WSLAY_PONG) {
+            return emit(ev, WS_RX_PONG, d->ctrl, d->ctrl_len);
+        }
+        return close_frame(d, ev);
     }
-    if (len > 0 && msg_append(s, data, len) != 0) {
-        session_fail(s, CLOSE_TOO_BIG, "message too big, or no memory for it");
-        return;
+    if (d->msg_opcode == WSLAY_TEXT_FRAME && utf8_feed(&d->utf8, data, len) != 0) {
+        return fail(d, ev, DURO_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
     }
-    if (!last || !a->frame_fin) {
-        return;
+    if (last && d->frame_fin && d->msg.len == 0 && len == f->payload_length) {
+        /* The common case: a whole unfragmented message in one piece, returned in place. */
+        return message_end(d, ev, data, len);
     }
-    if (a->msg_opcode == WSLAY_TEXT_FRAME && !utf8_complete(&a->utf8)) {
-        session_fail(s, CLOSE_INVALID_DATA, "text message ends inside a UTF-8 sequence");
-        return;
+    if (len > 0 && msg_append(d, data, len) != 0) {
+        return fail(d, ev, DURO_CLOSE_TOO_BIG, "message too big, or no memory for it");
     }
-    uint8_t op = a->msg_opcode;
-    a->msg_opcode = 0;
-    deliver(s, op, a->msg.p, a->msg.len);
-    if (s->act != NULL) {
-        message_done(s->act);
+    if (!last || !d->frame_fin) {
+        return WS_RX_NEED_MORE;
     }
+    d->release_msg = 1;
+    return message_end(d, ev, d->msg.p, d->msg.len);
 }
 
 /* wslay returns a frame only with its first payload byte. A header that says the frame is
  * refused (too big, unmasked, reserved bits...) must not wait for payload that may never come:
  * when wslay waits, the bytes it holds past the last whole frame are a header (a payload byte
- * would have been returned), and they are the last bytes fed. Parse them here. Returns 0, or
- * -1 when the session failed. */
-static int early_header(struct session *s)
+ * would have been returned), and they are the last bytes fed. Parse them here. */
+static enum ws_rx_kind early_header(struct ws_rx *d, struct ws_rx_event *ev)
 {
-    struct session_act *a = s->act;
-    uint64_t held = a->fed - a->framed;
-    if (a->in_frame || held < 2 || held > sizeof a->tail) {
-        return 0;
+    uint64_t held = d->fed - d->framed;
+    if (d->in_frame || held < 2 || held > sizeof d->tail) {
+        return WS_RX_NEED_MORE;
     }
-    const uint8_t *h = a->tail + sizeof a->tail - held;
+    const uint8_t *h = d->tail + sizeof d->tail - held;
     uint64_t len = h[1] & 0x7fu;
     size_t ext = len == 126 ? 2 : len == 127 ? 8 : 0;
     size_t need = 2 + ext + ((h[1] & 0x80u) ? 4 : 0);
     if (held < need) {
-        return 0;
+        return WS_RX_NEED_MORE;
     }
     if (ext > 0) {
         len = 0;
@@ -331,34 +324,39 @@ static int early_header(struct session *s)
         .mask = (uint8_t)(h[1] >> 7),
         .payload_length = len,
     };
-    return frame_start(s, &f);
+    return frame_start(d, &f, ev);
 }
 
-void ws_rx_feed(struct session *s)
+enum ws_rx_kind ws_rx_next(struct ws_rx *d, struct ws_rx_event *ev)
 {
-    while (!s->failed && !s->close_received && !s->closing && s->act != NULL) {
-        struct session_act *a = s->act;
+    memset(ev, 0, sizeof *ev);
+    if (d->release_msg) {
+        d->release_msg = 0;
+        d->msg.len = 0;
+        ws_rx_trim(d, MSG_BUF_KEEP_BYTES);
+    }
+    while (!d->stopped) {
         struct wslay_frame_iocb f;
         memset(&f, 0, sizeof f);
-        ssize_t r = wslay_frame_recv(a->rx, &f);
+        ssize_t r = wslay_frame_recv(d->ctx, &f);
         if (r == WSLAY_ERR_WANT_READ) {
-            if (a->in_len == 0) {
-                (void)early_header(s);
-                break;
+            if (d->in_len == 0) {
+                return early_header(d, ev);
             }
             continue;
         }
         if (r < 0) {
-            session_fail(s, CLOSE_PROTOCOL_ERROR, "malformed frame header");
-            break;
+            return fail(d, ev, DURO_CLOSE_PROTOCOL, "malformed frame header");
         }
-        if (!a->in_frame && frame_start(s, &f) != 0) {
-            break;
+        if (!d->in_frame && frame_start(d, &f, ev) != WS_RX_NEED_MORE) {
+            return WS_RX_ERROR;
         }
-        frame_data(s, &f);
+        enum ws_rx_kind k = frame_data(d, &f, ev);
+        if (k != WS_RX_NEED_MORE) {
+            return k;
+        }
     }
-    if (s->act != NULL) {
-        s->act->in = NULL;
-        s->act->in_len = 0;
-    }
+    d->in = NULL;
+    d->in_len = 0;
+    return WS_RX_NEED_MORE;
 }

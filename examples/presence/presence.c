@@ -42,11 +42,11 @@ static size_t user_from_target(const char *target, size_t len, char *out, size_t
     return 9;
 }
 
-static void announce(struct duro_object *obj, const char *what, const char *name, size_t len)
+static void announce(struct duro_object *obj, const char *what, const char *name, size_t len,
+                     size_t online)
 {
     char line[LINE_MAX_BYTES];
-    int n = snprintf(line, sizeof line, "%s %.*s (%zu online)", what, (int)len, name,
-                     duro_object_open_count(obj));
+    int n = snprintf(line, sizeof line, "%s %.*s (%zu online)", what, (int)len, name, online);
     (void)duro_object_broadcast(obj, NULL, 0, 0, line, (size_t)n);
 }
 
@@ -59,8 +59,9 @@ static int presence_connect(struct duro_object *obj, void *state, struct duro_so
     if (duro_socket_set_attachment(ws, name, n) != 0) {
         return 500;
     }
-    /* The newcomer is not open yet (its 101 follows on_connect): the others hear the join. */
-    announce(obj, "join", name, n);
+    /* The newcomer is not open yet (its 101 follows on_connect), so it neither counts nor hears
+     * the join; it is online as soon as this returns 0. */
+    announce(obj, "join", name, n, duro_object_open_count(obj) + 1);
     return 0;
 }
 
@@ -111,7 +112,7 @@ static void presence_close(struct duro_object *obj, void *state, struct duro_soc
     (void)was_clean;
     size_t nlen;
     const char *name = duro_socket_attachment(ws, &nlen);
-    announce(obj, "leave", name, nlen);
+    announce(obj, "leave", name, nlen, duro_object_open_count(obj));
 }
 
 const struct duro_class duro_class = {

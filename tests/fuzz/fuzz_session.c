@@ -32,6 +32,7 @@
 #include "common/msg.h"
 #include "common/utf8.h"
 #include "worker/object.h"
+#include "worker/handshake.h"
 #include "worker/session.h"
 #include "worker/worker.h"
 #include "tests/fuzz/fuzz_check.h"
@@ -57,7 +58,7 @@ static const char ACCEPT_101[] =
 static struct worker g_w;
 static uint8_t g_out[OUT_CAP];
 
-/* Set by the harness before session_start(); taken by the stub chan_accept(). */
+/* Set by the harness before handshake_start(); taken by the stub chan_accept(). */
 int fuzz_pending_fd = -1;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -224,7 +225,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.target = (struct msg_span){ target, sizeof target - 1 };
     h.peer = (struct msg_span){ peer, sizeof peer - 1 };
     h.early = (struct msg_span){ (const char *)in, early };
-    session_start(&g_w, NULL, &h);
+    handshake_start(&g_w, NULL, &h);
     CHECK(fuzz_pending_fd == -1); /* the session adopted the descriptor */
 
     size_t have = 0, sent = early;

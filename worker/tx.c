@@ -1,0 +1,247 @@
+#include "worker/tx.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "common/log.h"
+#include "worker/session.h"
+
+int tx_reserve(struct obuf *b, size_t extra)
+{
+    size_t need = b->len + extra;
+    if (need <= b->cap) {
+        return 0;
+    }
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) {
+        cap *= 2;
+    }
+    uint8_t *p = realloc(b->p, cap);
+    if (p == NULL) {
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+/* wslay's send callback for the worker's shared frame context: appends to the target buffer.
+ * Room was reserved before framing started, so this cannot fail halfway through a frame. */
+static ssize_t frame_send(const uint8_t *data, size_t len, int flags, void *user)
+{
+    struct worker *w = user;
+    struct obuf *out = w->tx_out;
+    (void)flags;
+    memcpy(out->p + out->len, data, len);
+    out->len += len;
+    return (ssize_t)len;
+}
+
+static ssize_t frame_recv(uint8_t *buf, size_t len, int flags, void *user)
+{
+    (void)buf;
+    (void)len;
+    (void)flags;
+    (void)user;
+    return -1; /* the shared context only sends */
+}
+
+static int frame_genmask(uint8_t *buf, size_t len, void *user)
+{
+    (void)user;
+    memset(buf, 0, len); /* servers never mask */
+    return 0;
+}
+
+static void on_flush_check(uv_check_t *h);
+
+int tx_worker_init(struct worker *w)
+{
+    static const struct wslay_frame_callbacks cb = { frame_send, frame_recv, frame_genmask };
+    if (wslay_frame_context_init(&w->tx, &cb, w) != 0) {
+        return -1;
+    }
+    if (uv_check_init(w->loop, &w->flush_check) != 0) {
+        return -1;
+    }
+    w->flush_check.data = w;
+    return uv_check_start(&w->flush_check, on_flush_check) == 0 ? 0 : -1;
+}
+
+int tx_frame_into(struct worker *w, struct obuf *out, uint8_t opcode,
+                  const struct duro_iov *iov, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += iov[i].len;
+    }
+    if (tx_reserve(out, total + TX_FRAME_HEADER_MAX_BYTES) != 0) {
+        return -1;
+    }
+    struct wslay_frame_iocb iocb = { .fin = 1, .opcode = opcode, .payload_length = total };
+    w->tx_out = out;
+    size_t parts = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (iov[i].len == 0) {
+            continue;
+        }
+        iocb.data = iov[i].base;
+        iocb.data_length = iov[i].len;
+        (void)wslay_frame_send(w->tx, &iocb); /* cannot fail: room was reserved */
+        parts++;
+    }
+    if (parts == 0) {
+        iocb.data = NULL;
+        iocb.data_length = 0;
+        (void)wslay_frame_send(w->tx, &iocb);
+    }
+    w->tx_out = NULL;
+    return 0;
+}
+
+size_t tx_buffered(const struct session *s)
+{
+    return s->act != NULL ? s->act->out.len + s->act->wb.len : 0;
+}
+
+static int room(struct session *s, size_t len, int force)
+{
+    if (!force && tx_buffered(s) > s->w->conf.outbound_max_bytes) {
+        return -1; /* one message may pass the bound; a backlog already past it may not grow */
+    }
+    struct session_act *a = session_act(s);
+    return a != NULL && tx_reserve(&a->out, len) == 0 ? 0 : -1;
+}
+
+int tx_frame(struct session *s, uint8_t opcode, const struct duro_iov *iov, size_t n, int force)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += iov[i].len;
+    }
+    if (room(s, total + TX_FRAME_HEADER_MAX_BYTES, force) != 0 ||
+        tx_frame_into(s->w, &s->act->out, opcode, iov, n) != 0) {
+        return -1;
+    }
+    s->bytes_out += total;
+    s->w->metrics.v[M_BYTES_OUT] += total;
+    return 0;
+}
+
+int tx_queue(struct session *s, const uint8_t *bytes, size_t len, int force)
+{
+    if (room(s, len, force) != 0) {
+        return -1;
+    }
+    struct obuf *out = &s->act->out;
+    memcpy(out->p + out->len, bytes, len);
+    out->len += len;
+    return 0;
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct session_act *a = req->data;
+    struct session *s = a->s;
+    s->writing = 0;
+    a->wb.len = 0;
+    if (s->state == SESSION_DESTROYED) {
+        return;
+    }
+    if (status < 0) {
+        log_debug("session", "conn=%llu event=write_error err=%s", (unsigned long long)s->conn_id,
+                  uv_err_name(status));
+        session_destroy(s);
+        return;
+    }
+    if (a->out.len > 0) {
+        tx_flush(s);
+    } else {
+        session_drained(s);
+    }
+}
+
+void tx_flush(struct session *s)
+{
+    struct session_act *a = s->act;
+    if (s->writing || s->state == SESSION_DESTROYED || a == NULL) {
+        return;
+    }
+    if (a->out.len == 0) {
+        session_drained(s);
+        return;
+    }
+    uv_buf_t b = uv_buf_init((char *)a->out.p, (unsigned)a->out.len);
+    int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    if (n == (int)a->out.len) {
+        a->out.len = 0;
+        session_drained(s);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        session_destroy(s);
+        return;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    /* The rest goes out from the second buffer while new frames collect in the first. */
+    struct obuf t = a->wb;
+    a->wb = a->out;
+    a->out = t;
+    a->out.len = 0;
+    a->wreq.data = a;
+    b = uv_buf_init((char *)a->wb.p + done, (unsigned)(a->wb.len - done));
+    if (uv_write(&a->wreq, (uv_stream_t *)&s->tcp, &b, 1, on_write) != 0) {
+        session_destroy(s);
+        return;
+    }
+    s->writing = 1;
+}
+
+void tx_flush_soon(struct session *s)
+{
+    struct worker *w = s->w;
+    if (w->current == s || s->flush_queued || s->state == SESSION_DESTROYED) {
+        return;
+    }
+    if (w->flush_n == w->flush_cap) {
+        size_t cap = w->flush_cap ? w->flush_cap * 2 : 64;
+        struct session **q = realloc(w->flush_q, cap * sizeof *q);
+        if (q == NULL) {
+            tx_flush(s); /* no room to defer: write now */
+            return;
+        }
+        w->flush_q = q;
+        w->flush_cap = cap;
+    }
+    w->flush_q[w->flush_n++] = s;
+    s->flush_queued = 1;
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    struct worker *w = h->data;
+    /* tx_flush() may queue nothing new (the sessions are not current), but may destroy: closed
+     * sessions are freed only in the close phase, after this. */
+    for (size_t i = 0; i < w->flush_n; i++) {
+        struct session *s = w->flush_q[i];
+        s->flush_queued = 0;
+        tx_flush(s);
+    }
+    w->flush_n = 0;
+}
+
+void tx_unqueue(struct session *s)
+{
+    struct worker *w = s->w;
+    if (!s->flush_queued) {
+        return;
+    }
+    for (size_t i = 0; i < w->flush_n; i++) {
+        if (w->flush_q[i] == s) {
+            w->flush_q[i] = w->flush_q[--w->flush_n];
+            break;
+        }
+    }
+    s->flush_queued = 0;
+}
