@@ -81,6 +81,11 @@ static void stop(struct chan *ch, int status)
     ch->on_closed(ch, status, ch->arg);
 }
 
+static void free_handle(uv_handle_t *h)
+{
+    free(h); /* a close callback of the right type: calling free through a cast is UB */
+}
+
 /* A handle the current message did not claim: take it and close it, so no fd leaks. */
 static void drop_pending(struct chan *ch)
 {
@@ -92,7 +97,7 @@ static void drop_pending(struct chan *ch)
     if (uv_accept((uv_stream_t *)&ch->pipe, (uv_stream_t *)t) != 0) {
         log_error("chan", "event=drop_pending_failed");
     }
-    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+    uv_close((uv_handle_t *)t, free_handle);
 }
 
 /* Grows the input buffer so a message of `need` bytes fits. Returns 0 or -1. */

@@ -406,6 +406,18 @@ int session_worker_init(struct worker *w)
     return tx_worker_init(w);
 }
 
+void session_worker_close(struct worker *w)
+{
+    uv_close((uv_handle_t *)&w->to_timer, NULL);
+    while (w->act_pool != NULL) {
+        struct session_act *a = w->act_pool;
+        w->act_pool = a->next;
+        act_free(a);
+    }
+    w->act_pool_count = 0;
+    tx_worker_close(w);
+}
+
 /* ---- events from the decoder ---- */
 
 static uint64_t wall_ms(void)

@@ -91,6 +91,10 @@ void session_close_all(struct worker *w, const char *reason);
 /* Sets up the worker's close-timeout timer and the output module. Returns 0 or -1. */
 int session_worker_init(struct worker *w);
 
+/* Closes the timer and check handles of session_worker_init() and frees the act pool. Every
+ * session must be gone (sessions_open == 0); run the loop afterwards to finish the closes. */
+void session_worker_close(struct worker *w);
+
 /* ---- for handshake ---- */
 
 /* A new session for connection `conn_id`, its TCP handle initialised (not yet open), in state

@@ -69,6 +69,18 @@ int tx_worker_init(struct worker *w)
     return uv_check_start(&w->flush_check, on_flush_check) == 0 ? 0 : -1;
 }
 
+void tx_worker_close(struct worker *w)
+{
+    uv_close((uv_handle_t *)&w->flush_check, NULL);
+    if (w->tx != NULL) {
+        wslay_frame_context_free(w->tx);
+        w->tx = NULL;
+    }
+    free(w->flush_q);
+    w->flush_q = NULL;
+    w->flush_n = w->flush_cap = 0;
+}
+
 int tx_frame_into(struct worker *w, struct obuf *out, uint8_t opcode,
                   const struct duro_iov *iov, size_t n)
 {

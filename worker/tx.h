@@ -22,6 +22,9 @@ struct session;
 /* Sets up the worker's shared framing context and the end-of-iteration flush. Returns 0 or -1. */
 int tx_worker_init(struct worker *w);
 
+/* Closes the flush check handle and frees the framing context and the flush queue. */
+void tx_worker_close(struct worker *w);
+
 /* Grows `b` so that `extra` more bytes fit. Returns 0 or -1 (no memory; `b` unchanged). */
 int tx_reserve(struct obuf *b, size_t extra);
 

@@ -20,7 +20,8 @@
  *   close:CODE          -> closes with CODE and reason "probe"
  *   lastclose           -> "lastclose:CODE:CLEAN" as on_close saw the last socket that closed
  * At connect, the query string's tags=a,b,c become tags, proto=1 picks the first offered
- * subprotocol, refuse=STATUS refuses. */
+ * subprotocol, refuse=STATUS refuses, peek=TAG stores "peek:O:S:T" as the attachment: what
+ * duro_object_open_count, duro_object_sockets and a lookup of TAG say inside on_connect. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,6 @@ static const char *param(const struct duro_connect_info *info, const char *key, 
 static int probe_connect(struct duro_object *obj, void *state, struct duro_socket *ws,
                          const struct duro_connect_info *info)
 {
-    (void)obj;
     (void)state;
     size_t len;
     const char *v = param(info, "refuse", &len);
@@ -96,6 +96,16 @@ static int probe_connect(struct duro_object *obj, void *state, struct duro_socke
         }
         len -= n + 1;
         v = comma + 1;
+    }
+    v = param(info, "peek", &len);
+    if (v != NULL) {
+        char peek[96];
+        int n = snprintf(peek, sizeof peek, "peek:%zu:%zu:%zu", duro_object_open_count(obj),
+                         duro_object_sockets(obj, NULL, 0, NULL, 0),
+                         duro_object_sockets(obj, v, len, NULL, 0));
+        if (duro_socket_set_attachment(ws, peek, (size_t)n) != 0) {
+            return 500;
+        }
     }
     if (param(info, "proto", &len) != NULL && info->protocols_len > 0) {
         const char *p = info->protocols;

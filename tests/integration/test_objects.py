@@ -223,6 +223,18 @@ class ObjectsTest(unittest.TestCase):
                 self.assertEqual(await ask(a, "count:b"), "count:1")
         run_async(run())
 
+    def test_socket_in_on_connect_is_not_open_yet(self):
+        """Issue 10 defect 5: inside on_connect the socket is in none of the three views."""
+        gw = self.gateway()
+
+        async def run():
+            async with connect(gw.ws_url("/probe/pk?tags=p&peek=p")) as a:
+                self.assertEqual(await ask(a, "attachment"), "peek:0:0:0")
+                async with connect(gw.ws_url("/probe/pk?tags=p&peek=p")) as b:
+                    self.assertEqual(await ask(b, "attachment"), "peek:1:1:1")
+                    self.assertEqual(await ask(b, "count:p"), "count:2")
+        run_async(run())
+
     def test_tag_limits_refused_cleanly(self):
         gw = self.gateway()
         eleven = ",".join(f"t{i}" for i in range(11))
