@@ -9,7 +9,8 @@
 #define LOG_LINE_MAX_BYTES 2048
 #define LOG_BATCH_BYTES PIPE_BUF
 
-static const char *const level_names[] = { "debug", "info", "warn", "error" };
+const char *const log_level_names[] = { "debug", "info", "warn", "error", NULL };
+const char *const log_format_names[] = { "text", "json", NULL };
 
 static struct {
     char proc[16];
@@ -48,8 +49,8 @@ void log_set_level(enum log_level min_level)
 
 int log_level_parse(const char *s)
 {
-    for (int i = 0; i < (int)(sizeof level_names / sizeof level_names[0]); i++) {
-        if (strcmp(s, level_names[i]) == 0) {
+    for (int i = 0; i < (int)(sizeof log_level_names / sizeof log_level_names[0] - 1); i++) {
+        if (strcmp(s, log_level_names[i]) == 0) {
             return i;
         }
     }
@@ -87,7 +88,7 @@ void log_always(const char *mod, const char *fmt, ...)
 static void emit(enum log_level lvl, const char *mod, const char *fmt, va_list ap)
 {
     char line[LOG_LINE_MAX_BYTES];
-    int n = snprintf(line, sizeof line, "level=%s proc=%s pid=%d mod=%s ", level_names[lvl],
+    int n = snprintf(line, sizeof line, "level=%s proc=%s pid=%d mod=%s ", log_level_names[lvl],
                      logger.proc, logger.pid ? logger.pid : (int)getpid(), mod);
     if (n < 0) {
         return;

@@ -10,6 +10,13 @@
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 
+/* [server] log_format: text is `key=value ...`, json one object per line with the same keys. */
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 };
+
+/* The level and format names, in enum order, NULL-terminated (the config table uses them). */
+extern const char *const log_level_names[];
+extern const char *const log_format_names[];
+
 /* Sets the process tag ("gateway", "worker") and the lowest level printed. */
 void log_init(const char *proc, enum log_level min_level);
 
