@@ -702,6 +702,12 @@ int conf_parse(struct conf *c, const char *text, const char *origin, char *err, 
     return 0;
 }
 
+void conf_apply_log(const struct conf *c)
+{
+    log_set_level((enum log_level)c->log_level);
+    log_configure(c->log_timestamps, (enum log_format)c->log_format);
+}
+
 char *conf_read_file(const char *path, char *err, size_t err_cap)
 {
     FILE *f = fopen(path, "rb");

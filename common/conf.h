@@ -151,6 +151,9 @@ extern const char conf_default_text[];
 int conf_parse(struct conf *c, const char *text, const char *origin, char *err, size_t err_cap)
     __attribute__((warn_unused_result));
 
+/* Applies the [server] log_* keys to the logger (log_set_level and log_configure). */
+void conf_apply_log(const struct conf *c);
+
 /* Reads `path` (at most DURO_CONFIG_MAX_BYTES) into a NUL-terminated malloc'd string.
  * Returns it, or NULL with `err` set. The caller frees it. */
 char *conf_read_file(const char *path, char *err, size_t err_cap);

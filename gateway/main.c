@@ -148,7 +148,7 @@ static void on_reload(uv_signal_t *sig, int signum)
     next.admin_port = gw->conf.admin_port;
     next.workers = gw->conf.workers;
     gw->conf = next;
-    log_set_level((enum log_level)gw->conf.log_level);
+    conf_apply_log(&gw->conf);
     if (gw->conf_text != conf_default_text) {
         free(gw->conf_text);
     }
@@ -340,6 +340,7 @@ int main(int argc, char **argv)
         gw.conf.workers = (unsigned)n;
     }
     log_init("gateway", (enum log_level)gw.conf.log_level);
+    conf_apply_log(&gw.conf);
     if (find_worker(&gw, worker_bin) != 0) {
         log_error("main", "event=no_worker_binary path=%s hint=\"use --worker-bin PATH\"",
                   gw.worker_path);
