@@ -1,64 +1,128 @@
 #include "common/conf.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
 
-#define ROUTE_SECTION "route "
-
 const char *const conf_builtin_classes[] = { "seed", "echo", "chat" };
 const unsigned conf_builtin_classes_count =
     sizeof conf_builtin_classes / sizeof conf_builtin_classes[0];
 
-#define CLASS_SECTION "class "
-#define NODE_SECTION "node "
+static const char *const ownership_words[] = { "warn", "refuse", NULL };
 
-struct parse {
-    struct conf *c;
-    char err[256];       /* first semantic error; inih gives its line */
-    int routes_replaced; /* the text's first route section cleared the defaults */
-    int cur_route;       /* index of the route section being read, or -1 */
-    const char *next;    /* the reader's position in the text */
-    int line;            /* line being parsed, counted as inih counts them */
-    int section_line;    /* line of the last [section] header */
-    int err_line;        /* line of err, 0 while err is empty */
-    int route_line[DURO_ROUTES_MAX_COUNT]; /* header line of each route read from the text */
+/* ---- the key table: one row per key ---- */
+
+#define FIELD(type, m) offsetof(type, m), sizeof(((type *)0)->m)
+#define PORT(type, m) offsetof(type, m)
+#define LEN(type, m) (uint32_t)(sizeof(((type *)0)->m) - 1)
+
+#define U32(sec, key, m, lo, hi, def) \
+    { sec, key, CONF_U32, CONF_SCOPE_CONF, FIELD(struct conf, m), 0, lo, hi, def, NULL, NULL }
+#define BOOL(sec, key, m, def) \
+    { sec, key, CONF_BOOL, CONF_SCOPE_CONF, FIELD(struct conf, m), 0, 0, 1, def, NULL, NULL }
+#define WORDS(sec, key, m, words, def) \
+    { sec, key, CONF_WORDS, CONF_SCOPE_CONF, FIELD(struct conf, m), 0, 0, 0, def, NULL, words }
+#define ADDR(sec, key, type, m, port, def) \
+    { sec, key, type, CONF_SCOPE_CONF, FIELD(struct conf, m), PORT(struct conf, port), 0, 0, 0, \
+      def, NULL }
+#define TEXT(scope, st, sec, key, type, m, lo, def) \
+    { sec, key, type, scope, FIELD(st, m), 0, lo, LEN(st, m), 0, def, NULL }
+
+const struct conf_key conf_keys[] = {
+    ADDR("server", "listen", CONF_BIND, listen_host, listen_port, "127.0.0.1:8787"),
+    BOOL("server", "reuseport", reuseport, 0),
+    U32("server", "workers", workers, 0, DURO_WORKERS_MAX_COUNT, 0),
+    ADDR("server", "admin", CONF_BIND_OFF, admin_host, admin_port, "127.0.0.1:9787"),
+    U32("server", "drain_timeout_ms", drain_timeout_ms, DURO_TIMEOUT_MS_MIN, DURO_TIMEOUT_MS_MAX,
+        DURO_DRAIN_TIMEOUT_MS_DEFAULT),
+    U32("server", "heartbeat_timeout_ms", heartbeat_timeout_ms, DURO_HEARTBEAT_TIMEOUT_MS_MIN,
+        DURO_TIMEOUT_MS_MAX, DURO_HEARTBEAT_TIMEOUT_MS_DEFAULT),
+    WORDS("server", "log_level", log_level, log_level_names, LOG_INFO),
+    BOOL("server", "log_timestamps", log_timestamps, 1),
+    WORDS("server", "log_format", log_format, log_format_names, LOG_FORMAT_TEXT),
+
+    U32("http", "head_max_bytes", head_max_bytes, DURO_HTTP_HEAD_MAX_BYTES_MIN,
+        DURO_HTTP_HEAD_MAX_BYTES_MAX, DURO_HTTP_HEAD_MAX_BYTES_DEFAULT),
+    U32("http", "headers_max_count", headers_max_count, 1, DURO_HTTP_HEADERS_MAX_COUNT_MAX,
+        DURO_HTTP_HEADERS_MAX_COUNT_DEFAULT),
+    U32("http", "target_max_bytes", target_max_bytes, DURO_HTTP_TARGET_MAX_BYTES_MIN,
+        DURO_HTTP_HEAD_MAX_BYTES_MAX, DURO_HTTP_TARGET_MAX_BYTES_DEFAULT),
+    U32("http", "head_timeout_ms", head_timeout_ms, DURO_TIMEOUT_MS_MIN, DURO_TIMEOUT_MS_MAX,
+        DURO_HEAD_TIMEOUT_MS_DEFAULT),
+    U32("http", "keepalive_timeout_ms", keepalive_timeout_ms, DURO_TIMEOUT_MS_MIN,
+        DURO_TIMEOUT_MS_MAX, DURO_KEEPALIVE_TIMEOUT_MS_DEFAULT),
+
+    U32("websocket", "message_max_bytes", message_max_bytes, 1, DURO_WS_MESSAGE_MAX_BYTES_MAX,
+        DURO_WS_MESSAGE_MAX_BYTES_DEFAULT),
+    U32("websocket", "close_timeout_ms", close_timeout_ms, DURO_TIMEOUT_MS_MIN,
+        DURO_TIMEOUT_MS_MAX, DURO_WS_CLOSE_TIMEOUT_MS_DEFAULT),
+    U32("websocket", "outbound_max_bytes", outbound_max_bytes, DURO_WS_OUTBOUND_MIN_BYTES,
+        DURO_WS_MESSAGE_MAX_BYTES_MAX, DURO_WS_OUTBOUND_MAX_BYTES_DEFAULT),
+
+    U32("objects", "hibernate_after_ms", hibernate_after_ms, DURO_TIMEOUT_MS_MIN,
+        DURO_TIMEOUT_MS_MAX, DURO_HIBERNATE_AFTER_MS_DEFAULT),
+    U32("objects", "sockets_max_count", sockets_max_count, 1, DURO_OBJECT_SOCKETS_MAX_COUNT,
+        DURO_OBJECT_SOCKETS_MAX_COUNT),
+
+    TEXT(CONF_SCOPE_CONF, struct conf, "cluster", "self", CONF_NAME, self, 0, ""),
+    WORDS("cluster", "ownership", ownership, ownership_words, OWNERSHIP_WARN),
+    ADDR("cluster", "balancer_listen", CONF_HOSTPORT, balancer_host, balancer_port,
+         "127.0.0.1:8080"),
+    TEXT(CONF_SCOPE_CONF, struct conf, "cluster", "tls_cert", CONF_STRING, tls_cert, 0, ""),
+
+    { "route", "match", CONF_MATCH, CONF_SCOPE_ROUTE, FIELD(struct conf_route, value),
+      offsetof(struct conf_route, match), 1, LEN(struct conf_route, value), 0, NULL, NULL },
+    TEXT(CONF_SCOPE_ROUTE, struct conf_route, "route", "class", CONF_STRING, cls, 1, NULL),
+    TEXT(CONF_SCOPE_ROUTE, struct conf_route, "route", "object", CONF_STRING, object, 1, NULL),
+
+    TEXT(CONF_SCOPE_CLASS, struct conf_class, "class", "path", CONF_STRING, path, 1, NULL),
+    TEXT(CONF_SCOPE_CLASS, struct conf_class, "class", "symbol", CONF_STRING, symbol, 1,
+         "duro_class"),
+
+    { "node", "address", CONF_HOSTPORT, CONF_SCOPE_NODE, FIELD(struct conf_node, host),
+      offsetof(struct conf_node, port), 0, 0, 0, NULL, NULL },
+    { "node", "admin", CONF_HOSTPORT, CONF_SCOPE_NODE, FIELD(struct conf_node, admin_host),
+      offsetof(struct conf_node, admin_port), 0, 0, 0, NULL, NULL },
 };
+const unsigned conf_keys_count = sizeof conf_keys / sizeof conf_keys[0];
 
-static void conf_defaults(struct conf *c)
+_Static_assert(sizeof(unsigned) == sizeof(uint32_t), "[server] workers is read as a uint32_t");
+
+const struct conf_key *conf_key_find(const char *section, const char *name)
 {
-    memset(c, 0, sizeof *c);
-    snprintf(c->listen_host, sizeof c->listen_host, "127.0.0.1");
-    c->listen_port = 8787;
-    c->workers = 0;
-    snprintf(c->admin_host, sizeof c->admin_host, "127.0.0.1");
-    c->admin_port = 9787;
-    c->drain_timeout_ms = DURO_DRAIN_TIMEOUT_MS_DEFAULT;
-    c->heartbeat_timeout_ms = DURO_HEARTBEAT_TIMEOUT_MS_DEFAULT;
-    snprintf(c->balancer_host, sizeof c->balancer_host, "127.0.0.1");
-    c->balancer_port = 8080;
-    c->log_level = LOG_INFO;
-    c->head_max_bytes = DURO_HTTP_HEAD_MAX_BYTES_DEFAULT;
-    c->headers_max_count = DURO_HTTP_HEADERS_MAX_COUNT_DEFAULT;
-    c->target_max_bytes = DURO_HTTP_TARGET_MAX_BYTES_DEFAULT;
-    c->head_timeout_ms = DURO_HEAD_TIMEOUT_MS_DEFAULT;
-    c->keepalive_timeout_ms = DURO_KEEPALIVE_TIMEOUT_MS_DEFAULT;
-    c->message_max_bytes = DURO_WS_MESSAGE_MAX_BYTES_DEFAULT;
-    c->close_timeout_ms = DURO_WS_CLOSE_TIMEOUT_MS_DEFAULT;
-    c->outbound_max_bytes = DURO_WS_OUTBOUND_MAX_BYTES_DEFAULT;
-    c->hibernate_after_ms = DURO_HIBERNATE_AFTER_MS_DEFAULT;
-    c->sockets_max_count = DURO_OBJECT_SOCKETS_MAX_COUNT;
-    c->nroutes = 1;
-    struct conf_route *r = &c->routes[0];
-    snprintf(r->name, sizeof r->name, "seed");
-    r->match = ROUTE_SUFFIX;
-    snprintf(r->value, sizeof r->value, "/websocket");
-    snprintf(r->cls, sizeof r->cls, "seed");
-    snprintf(r->object, sizeof r->object, "foo");
+    for (unsigned i = 0; i < conf_keys_count; i++) {
+        if (strcmp(conf_keys[i].section, section) == 0 && strcmp(conf_keys[i].name, name) == 0) {
+            return &conf_keys[i];
+        }
+    }
+    return NULL;
+}
+
+int conf_key_default(const struct conf_key *k, char *out, size_t cap)
+{
+    switch (k->type) {
+    case CONF_U32:
+        snprintf(out, cap, "%u", (unsigned)k->def_num);
+        return 0;
+    case CONF_BOOL:
+        snprintf(out, cap, "%s", k->def_num ? "true" : "false");
+        return 0;
+    case CONF_WORDS:
+        snprintf(out, cap, "%s", k->words[k->def_num]);
+        return 0;
+    default:
+        if (k->def_text == NULL) {
+            return -1;
+        }
+        snprintf(out, cap, "%s", k->def_text);
+        return 0;
+    }
 }
 
 int conf_parse_hostport(const char *s, char *host, size_t host_cap, uint16_t *port)
@@ -97,118 +161,391 @@ int conf_parse_hostport(const char *s, char *host, size_t host_cap, uint16_t *po
     return 0;
 }
 
-static int fail(struct parse *ps, const char *fmt, const char *a, const char *b)
+
+int conf_parse_bind(const char *s, char *host, size_t host_cap, uint16_t *port)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (conf_parse_hostport(s, host, host_cap, port) != 0) {
+        return -1;
+    }
+    if (inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1) {
+        return -1;
+    }
+    return 0;
+}
+
+/* The node named `name`, created when absent. */
+static struct conf_node *node_slot(struct conf *c, const char *name);
+
+#define ROUTE_SECTION "route "
+#define CLASS_SECTION "class "
+#define NODE_SECTION "node "
+
+/* The line of each part of a route, for errors found once the route is complete. */
+enum { RL_HEADER, RL_MATCH, RL_CLASS, RL_OBJECT, RL_COUNT };
+
+struct parse {
+    struct conf *c;
+    char err[320];       /* first semantic error; inih gives its line */
+    int routes_replaced; /* the text's first route section cleared the defaults */
+    int cur_route;       /* index of the route section being read, or -1 */
+    const char *next;    /* the reader's position in the text */
+    int line;            /* line being parsed, counted as inih counts them */
+    int err_line;        /* line of err, 0 while err is empty */
+    int route_line[DURO_ROUTES_MAX_COUNT][RL_COUNT];
+    int class_line[DURO_CLASSES_MAX_COUNT]; /* header line of each [class] */
+    int node_line[DURO_NODES_MAX_COUNT];    /* header line of each [node] */
+};
+
+static int fail(struct parse *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(struct parse *ps, const char *fmt, ...)
 {
     if (ps->err[0] == '\0') {
-        snprintf(ps->err, sizeof ps->err, fmt, a, b);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ps->err, sizeof ps->err, fmt, ap);
+        va_end(ap);
         ps->err_line = ps->line;
     }
     return 0;
 }
 
-static int set_u32(struct parse *ps, const char *section, const char *key, const char *value,
-                   uint32_t *dst, uint32_t lo, uint32_t hi)
+/* "a, b or c" from a NULL-terminated word list. */
+static void join_words(const char *const *w, char *out, size_t cap)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(value, &end, 10);
-    if (value[0] == '\0' || value[0] == '-' || *end != '\0' || errno != 0 || v < lo || v > hi) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "[%s] %s: '%s' is not a whole number between %u and %u",
-                 section, key, value, lo, hi);
-        return fail(ps, "%s%s", msg, "");
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; w[i] != NULL; i++) {
+        const char *sep = i == 0 ? "" : w[i + 1] == NULL ? " or " : ", ";
+        int m = snprintf(out + n, cap - n, "%s%s", sep, w[i]);
+        if (m < 0 || (size_t)m >= cap - n) {
+            return;
+        }
+        n += (size_t)m;
     }
-    *dst = (uint32_t)v;
-    return 1;
 }
 
-static int route_key(struct parse *ps, const char *section, const char *key, const char *value)
+static int set_match(struct parse *ps, const struct conf_key *k, char *base, const char *section,
+                     const char *value)
 {
-    struct conf_route *r = &ps->c->routes[ps->cur_route];
+    static const struct {
+        const char *word;
+        enum route_match m;
+    } kinds[] = { { "exact ", ROUTE_EXACT }, { "prefix ", ROUTE_PREFIX },
+                  { "suffix ", ROUTE_SUFFIX }, { "path ", ROUTE_PATTERN } };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t wl = strlen(kinds[i].word);
+        if (strncmp(value, kinds[i].word, wl) == 0) {
+            const char *v = value + wl;
+            if (v[0] == '\0' || strlen(v) > k->hi) {
+                return fail(ps, "[%s] match: the value is empty or longer than %u bytes", section,
+                            (unsigned)k->hi);
+            }
+            *(enum route_match *)(base + k->off2) = kinds[i].m;
+            snprintf(base + k->off, k->size, "%s", v);
+            return 1;
+        }
+    }
+    return fail(ps, "[%s] match: '%s' must be 'exact|prefix|suffix|path VALUE'", section, value);
+}
 
-    if (strcmp(key, "match") == 0) {
-        static const struct {
-            const char *word;
-            enum route_match m;
-        } kinds[] = { { "exact ", ROUTE_EXACT }, { "prefix ", ROUTE_PREFIX },
-                      { "suffix ", ROUTE_SUFFIX }, { "path ", ROUTE_PATTERN } };
-        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-            size_t wl = strlen(kinds[i].word);
-            if (strncmp(value, kinds[i].word, wl) == 0) {
-                const char *v = value + wl;
-                if (v[0] == '\0' || strlen(v) > DURO_ROUTE_PATTERN_MAX_BYTES) {
-                    return fail(ps, "[%s] match: the value is empty or longer than 512 bytes",
-                                section, "");
-                }
-                r->match = kinds[i].m;
-                snprintf(r->value, sizeof r->value, "%s", v);
+/* Applies `value` to the key `k` of the struct at `base`. Returns 1, or 0 with ps->err set. */
+static int set_value(struct parse *ps, const struct conf_key *k, void *base_, const char *section,
+                     const char *value)
+{
+    char *base = base_;
+    char *field = base + k->off;
+    switch (k->type) {
+    case CONF_U32: {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(value, &end, 10);
+        if (value[0] == '\0' || value[0] == '-' || *end != '\0' || errno != 0 || v < k->lo ||
+            v > k->hi) {
+            return fail(ps, "[%s] %s: '%s' is not a whole number between %u and %u", section,
+                        k->name, value, (unsigned)k->lo, (unsigned)k->hi);
+        }
+        *(uint32_t *)(void *)field = (uint32_t)v;
+        return 1;
+    }
+    case CONF_BOOL:
+        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+            return fail(ps, "[%s] %s: '%s' is not true or false", section, k->name, value);
+        }
+        *(int *)(void *)field = strcmp(value, "true") == 0;
+        return 1;
+    case CONF_WORDS:
+        for (int i = 0; k->words[i] != NULL; i++) {
+            if (strcmp(value, k->words[i]) == 0) {
+                *(int *)(void *)field = i;
                 return 1;
             }
         }
-        return fail(ps, "[%s] match: '%s' must be 'exact|prefix|suffix|path VALUE'", section,
-                    value);
-    }
-    if (strcmp(key, "class") == 0) {
-        if (value[0] == '\0' || strlen(value) > DURO_CLASS_NAME_MAX_BYTES) {
-            return fail(ps, "[%s] class: '%s' is empty or too long", section, value);
+        char list[128];
+        join_words(k->words, list, sizeof list);
+        return fail(ps, "[%s] %s: '%s' is not %s", section, k->name, value, list);
+    case CONF_STRING:
+    case CONF_NAME: {
+        size_t len = strlen(value);
+        if (len < k->lo || len > k->hi) {
+            return fail(ps, "[%s] %s: must be %u to %u bytes, not %zu", section, k->name,
+                        (unsigned)k->lo, (unsigned)k->hi, len);
         }
-        snprintf(r->cls, sizeof r->cls, "%s", value);
+        for (size_t i = 0; k->type == CONF_NAME && i < len; i++) {
+            char ch = value[i];
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_')) {
+                return fail(ps, "[%s] %s: '%s' is not a name of letters, digits, - and _",
+                            section, k->name, value);
+            }
+        }
+        memcpy(field, value, len + 1);
         return 1;
     }
-    if (strcmp(key, "object") == 0) {
-        if (value[0] == '\0' || strlen(value) > DURO_OBJECT_NAME_MAX_BYTES) {
-            return fail(ps, "[%s] object: '%s' is empty or longer than 256 bytes", section,
-                        value);
+    case CONF_BIND_OFF:
+        if (strcmp(value, "off") == 0) {
+            field[0] = '\0';
+            *(uint16_t *)(void *)(base + k->off2) = 0;
+            return 1;
         }
-        snprintf(r->object, sizeof r->object, "%s", value);
+        /* fall through */
+    case CONF_BIND:
+        if (conf_parse_bind(value, field, k->size, (uint16_t *)(void *)(base + k->off2)) != 0) {
+            return fail(ps, "[%s] %s: '%s' is not IP:PORT%s (a numeric IPv4 address, or [IPv6]; "
+                        "names are not resolved)", section, k->name, value,
+                        k->type == CONF_BIND_OFF ? " or off" : "");
+        }
         return 1;
+    case CONF_HOSTPORT:
+        if (conf_parse_hostport(value, field, k->size, (uint16_t *)(void *)(base + k->off2)) !=
+            0) {
+            return fail(ps, "[%s] %s: '%s' is not HOST:PORT", section, k->name, value);
+        }
+        return 1;
+    case CONF_MATCH:
+        return set_match(ps, k, base, section, value);
     }
-    return fail(ps, "[%s] unknown key '%s'", section, key);
+    return fail(ps, "[%s] %s: unhandled key type", section, k->name);
 }
 
-static int class_key(struct parse *ps, const char *section, const char *key, const char *value)
+static void conf_defaults(struct conf *c)
+{
+    memset(c, 0, sizeof *c);
+    for (unsigned i = 0; i < conf_keys_count; i++) {
+        const struct conf_key *k = &conf_keys[i];
+        char text[64];
+        if (k->scope == CONF_SCOPE_CONF && conf_key_default(k, text, sizeof text) == 0) {
+            struct parse ps = { .c = c };
+            int ok = set_value(&ps, k, c, k->section, text);
+            (void)ok; /* the table's defaults are valid: test_conf checks every one */
+        }
+    }
+    c->nroutes = 1;
+    struct conf_route *r = &c->routes[0];
+    snprintf(r->name, sizeof r->name, "seed");
+    r->match = ROUTE_SUFFIX;
+    snprintf(r->value, sizeof r->value, "/websocket");
+    snprintf(r->cls, sizeof r->cls, "seed");
+    snprintf(r->object, sizeof r->object, "foo");
+}
+
+/* Repeated sections' entries are created when their header is read, so that a section without
+ * keys still exists (and is reported when it lacks a required key). */
+
+static void open_route(struct parse *ps, const char *section)
+{
+    struct conf *c = ps->c;
+    const char *rname = section + sizeof ROUTE_SECTION - 1;
+
+    ps->cur_route = -1;
+    if (!ps->routes_replaced) {
+        c->nroutes = 0;
+        ps->routes_replaced = 1;
+    }
+    for (unsigned i = 0; i < c->nroutes; i++) {
+        if (strcmp(c->routes[i].name, rname) == 0) {
+            fail(ps, "[%s] route '%s' is defined twice", section, rname);
+            return;
+        }
+    }
+    if (c->nroutes == DURO_ROUTES_MAX_COUNT) {
+        fail(ps, "[%s] more than %u routes", section, DURO_ROUTES_MAX_COUNT);
+        return;
+    }
+    if (rname[0] == '\0' || strlen(rname) >= sizeof c->routes[0].name) {
+        fail(ps, "[%s] a route needs a name of 1 to %zu bytes", section,
+             sizeof c->routes[0].name - 1);
+        return;
+    }
+    ps->cur_route = (int)c->nroutes++;
+    memset(ps->route_line[ps->cur_route], 0, sizeof ps->route_line[0]);
+    ps->route_line[ps->cur_route][RL_HEADER] = ps->line;
+    struct conf_route *r = &c->routes[ps->cur_route];
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, sizeof r->name, "%s", rname);
+    r->match = ROUTE_SUFFIX;
+}
+
+static struct conf_class *class_slot(struct parse *ps, const char *section)
 {
     struct conf *c = ps->c;
     const char *cname = section + sizeof CLASS_SECTION - 1;
-    struct conf_class *k = NULL;
 
     for (unsigned i = 0; i < c->nclasses; i++) {
         if (strcmp(c->classes[i].name, cname) == 0) {
-            k = &c->classes[i];
+            return &c->classes[i];
         }
     }
-    if (k == NULL) {
-        if (cname[0] == '\0' || strlen(cname) > DURO_CLASS_NAME_MAX_BYTES) {
-            return fail(ps, "[%s] a class needs a name of 1 to 64 bytes%s", section, "");
-        }
-        for (unsigned i = 0; i < conf_builtin_classes_count; i++) {
-            if (strcmp(cname, conf_builtin_classes[i]) == 0) {
-                return fail(ps, "[%s] '%s' is a built-in class", section, cname);
-            }
-        }
-        if (c->nclasses == DURO_CLASSES_MAX_COUNT) {
-            return fail(ps, "[%s] more than %s classes", section, "16");
-        }
-        k = &c->classes[c->nclasses++];
-        memset(k, 0, sizeof *k);
-        snprintf(k->name, sizeof k->name, "%s", cname);
-        snprintf(k->symbol, sizeof k->symbol, "duro_class");
+    if (cname[0] == '\0' || strlen(cname) > DURO_CLASS_NAME_MAX_BYTES) {
+        fail(ps, "[%s] a class needs a name of 1 to %u bytes", section,
+             DURO_CLASS_NAME_MAX_BYTES);
+        return NULL;
     }
-    if (strcmp(key, "path") == 0) {
-        if (value[0] == '\0' || strlen(value) > DURO_CLASS_PATH_MAX_BYTES) {
-            return fail(ps, "[%s] path: empty or longer than 180 bytes%s", section, "");
+    for (unsigned i = 0; i < conf_builtin_classes_count; i++) {
+        if (strcmp(cname, conf_builtin_classes[i]) == 0) {
+            fail(ps, "[%s] '%s' is a built-in class", section, cname);
+            return NULL;
         }
-        snprintf(k->path, sizeof k->path, "%s", value);
-        return 1;
     }
-    if (strcmp(key, "symbol") == 0) {
-        if (value[0] == '\0' || strlen(value) > DURO_CLASS_SYMBOL_MAX_BYTES) {
-            return fail(ps, "[%s] symbol: empty or longer than 128 bytes%s", section, "");
+    if (c->nclasses == DURO_CLASSES_MAX_COUNT) {
+        fail(ps, "[%s] more than %u classes", section, DURO_CLASSES_MAX_COUNT);
+        return NULL;
+    }
+    ps->class_line[c->nclasses] = ps->line;
+    struct conf_class *k = &c->classes[c->nclasses++];
+    memset(k, 0, sizeof *k);
+    snprintf(k->name, sizeof k->name, "%s", cname);
+    snprintf(k->symbol, sizeof k->symbol, "%s", conf_key_find("class", "symbol")->def_text);
+    return k;
+}
+
+static struct conf_node *node_section(struct parse *ps, const char *section)
+{
+    unsigned before = ps->c->nnodes;
+    struct conf_node *n = node_slot(ps->c, section + sizeof NODE_SECTION - 1);
+    if (n == NULL) {
+        fail(ps, "[%s] a node name is 1 to %u letters, digits, - or _ (at most %u nodes)",
+             section, DURO_NODE_NAME_MAX_BYTES, DURO_NODES_MAX_COUNT);
+        return NULL;
+    }
+    if (ps->c->nnodes != before) {
+        ps->node_line[before] = ps->line;
+    }
+    return n;
+}
+
+static int starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Called by the reader for each "[section]" line, before inih sees it. */
+static void on_section(struct parse *ps, const char *section)
+{
+    ps->cur_route = -1;
+    if (starts(section, ROUTE_SECTION)) {
+        open_route(ps, section);
+    } else if (starts(section, CLASS_SECTION)) {
+        class_slot(ps, section);
+    } else if (starts(section, NODE_SECTION)) {
+        node_section(ps, section);
+    }
+}
+
+static int on_key(void *user, const char *section, const char *key, const char *value)
+{
+    struct parse *ps = user;
+    struct conf *c = ps->c;
+    const char *kind = section;
+    enum conf_scope scope = CONF_SCOPE_CONF;
+    void *base = c;
+
+    if (starts(section, ROUTE_SECTION)) {
+        if (ps->cur_route < 0) {
+            return 0; /* the header's error is already recorded */
         }
-        snprintf(k->symbol, sizeof k->symbol, "%s", value);
-        return 1;
+        kind = "route";
+        scope = CONF_SCOPE_ROUTE;
+        base = &c->routes[ps->cur_route];
+    } else if (starts(section, CLASS_SECTION)) {
+        kind = "class";
+        scope = CONF_SCOPE_CLASS;
+        base = class_slot(ps, section);
+    } else if (starts(section, NODE_SECTION)) {
+        kind = "node";
+        scope = CONF_SCOPE_NODE;
+        base = node_section(ps, section);
     }
-    return fail(ps, "[%s] unknown key '%s'", section, key);
+    if (base == NULL) {
+        return 0;
+    }
+    int known_section = 0;
+    for (unsigned i = 0; i < conf_keys_count; i++) {
+        known_section |= conf_keys[i].scope == scope && strcmp(conf_keys[i].section, kind) == 0;
+    }
+    if (!known_section) {
+        return fail(ps, "unknown section [%s]", section);
+    }
+    const struct conf_key *k = conf_key_find(kind, key);
+    if (k == NULL || k->scope != scope) {
+        return fail(ps, "[%s] unknown key '%s'", section, key);
+    }
+    if (scope == CONF_SCOPE_ROUTE) {
+        int *lines = ps->route_line[ps->cur_route];
+        lines[k->type == CONF_MATCH ? RL_MATCH : strcmp(key, "class") == 0 ? RL_CLASS
+                                                                            : RL_OBJECT] =
+            ps->line;
+    }
+    return set_value(ps, k, base, section, value);
+}
+
+/* A complete route's own checks. Returns 0, or -1 with `msg` set and *part the RL_* whose line
+ * the error names. */
+static int check_route(const struct conf *c, const struct conf_route *r, char *msg, size_t cap,
+                       int *part)
+{
+    int known = 0;
+    for (unsigned i = 0; i < conf_builtin_classes_count; i++) {
+        known |= strcmp(r->cls, conf_builtin_classes[i]) == 0;
+    }
+    for (unsigned i = 0; i < c->nclasses; i++) {
+        known |= strcmp(r->cls, c->classes[i].name) == 0;
+    }
+    *part = RL_HEADER;
+    if (r->value[0] == '\0') {
+        snprintf(msg, cap, "[route %s] has no match", r->name);
+        return -1;
+    }
+    if (r->cls[0] == '\0' || r->object[0] == '\0') {
+        snprintf(msg, cap, "[route %s] needs both class and object", r->name);
+        return -1;
+    }
+    if (!known) {
+        *part = RL_CLASS;
+        snprintf(msg, cap,
+                 "[route %s] class '%s' is neither built in (seed, echo, chat) nor a [class] "
+                 "section",
+                 r->name, r->cls);
+        return -1;
+    }
+    const char *ph = strstr(r->value, "{name}");
+    int uses_name = strcmp(r->object, "{name}") == 0;
+    if (r->match == ROUTE_PATTERN) {
+        if (ph == NULL || strstr(ph + 1, "{name}") != NULL || r->value[0] != '/' ||
+            (ph[6] != '\0' && ph[6] != '/') || ph[-1] != '/') {
+            *part = RL_MATCH;
+            snprintf(msg, cap,
+                     "[route %s] path '%s' must start with '/' and hold one {name} segment",
+                     r->name, r->value);
+            return -1;
+        }
+    } else if (uses_name) {
+        *part = RL_OBJECT;
+        snprintf(msg, cap, "[route %s] object {name} needs a 'path' match", r->name);
+        return -1;
+    }
+    return 0;
 }
 
 static int node_name_ok(const char *n)
@@ -282,250 +619,6 @@ int conf_add_node(struct conf *c, const char *spec, char *err, size_t err_cap)
     return 0;
 }
 
-static int node_key(struct parse *ps, const char *section, const char *key, const char *value)
-{
-    struct conf_node *n = node_slot(ps->c, section + sizeof NODE_SECTION - 1);
-    if (n == NULL) {
-        return fail(ps, "[%s] a node name is 1 to 32 letters, digits, - or _ (at most 64 "
-                        "nodes)%s", section, "");
-    }
-    if (strcmp(key, "address") == 0) {
-        if (conf_parse_hostport(value, n->host, sizeof n->host, &n->port) != 0) {
-            return fail(ps, "[%s] address: '%s' is not HOST:PORT", section, value);
-        }
-        return 1;
-    }
-    if (strcmp(key, "admin") == 0) {
-        if (conf_parse_hostport(value, n->admin_host, sizeof n->admin_host, &n->admin_port) != 0) {
-            return fail(ps, "[%s] admin: '%s' is not HOST:PORT", section, value);
-        }
-        return 1;
-    }
-    return fail(ps, "[%s] unknown key '%s'", section, key);
-}
-
-static int cluster_key(struct parse *ps, const char *key, const char *value)
-{
-    struct conf *c = ps->c;
-    if (strcmp(key, "self") == 0) {
-        if (!node_name_ok(value)) {
-            return fail(ps, "[cluster] self: '%s' is not a node name%s", value, "");
-        }
-        snprintf(c->self, sizeof c->self, "%s", value);
-        return 1;
-    }
-    if (strcmp(key, "ownership") == 0) {
-        if (strcmp(value, "warn") == 0) {
-            c->ownership = OWNERSHIP_WARN;
-        } else if (strcmp(value, "refuse") == 0) {
-            c->ownership = OWNERSHIP_REFUSE;
-        } else {
-            return fail(ps, "[cluster] ownership: '%s' is not warn or refuse%s", value, "");
-        }
-        return 1;
-    }
-    if (strcmp(key, "balancer_listen") == 0) {
-        if (conf_parse_hostport(value, c->balancer_host, sizeof c->balancer_host,
-                                &c->balancer_port) != 0) {
-            return fail(ps, "[cluster] balancer_listen: '%s' is not HOST:PORT%s", value, "");
-        }
-        return 1;
-    }
-    if (strcmp(key, "tls_cert") == 0) {
-        if (strlen(value) > DURO_CLASS_PATH_MAX_BYTES) {
-            return fail(ps, "[cluster] tls_cert: longer than 180 bytes%s%s", "", "");
-        }
-        snprintf(c->tls_cert, sizeof c->tls_cert, "%s", value);
-        return 1;
-    }
-    return fail(ps, "[cluster] unknown key '%s'%s", key, "");
-}
-
-static int on_key(void *user, const char *section, const char *key, const char *value)
-{
-    struct parse *ps = user;
-    struct conf *c = ps->c;
-
-    if (strncmp(section, ROUTE_SECTION, sizeof ROUTE_SECTION - 1) == 0) {
-        const char *rname = section + sizeof ROUTE_SECTION - 1;
-        /* A new header, even one naming the route just read, starts a new route. */
-        if (ps->cur_route < 0 || ps->route_line[ps->cur_route] != ps->section_line) {
-            if (!ps->routes_replaced) {
-                c->nroutes = 0;
-                ps->routes_replaced = 1;
-            }
-            for (unsigned i = 0; i < c->nroutes; i++) {
-                if (strcmp(c->routes[i].name, rname) == 0) {
-                    return fail(ps, "[%s] route '%s' is defined twice", section, rname);
-                }
-            }
-            if (c->nroutes == DURO_ROUTES_MAX_COUNT) {
-                return fail(ps, "[%s] more than %s routes", section, "64");
-            }
-            if (rname[0] == '\0' || strlen(rname) >= sizeof c->routes[0].name) {
-                return fail(ps, "[%s] a route needs a name of 1 to 63 bytes%s", section, "");
-            }
-            ps->cur_route = (int)c->nroutes++;
-            ps->route_line[ps->cur_route] = ps->section_line;
-            memset(&c->routes[ps->cur_route], 0, sizeof c->routes[0]);
-            snprintf(c->routes[ps->cur_route].name, sizeof c->routes[0].name, "%s", rname);
-            c->routes[ps->cur_route].match = ROUTE_SUFFIX;
-        }
-        return route_key(ps, section, key, value);
-    }
-    ps->cur_route = -1;
-
-    if (strncmp(section, CLASS_SECTION, sizeof CLASS_SECTION - 1) == 0) {
-        return class_key(ps, section, key, value);
-    }
-    if (strncmp(section, NODE_SECTION, sizeof NODE_SECTION - 1) == 0) {
-        return node_key(ps, section, key, value);
-    }
-    if (strcmp(section, "cluster") == 0) {
-        return cluster_key(ps, key, value);
-    }
-    if (strcmp(section, "server") == 0) {
-        if (strcmp(key, "listen") == 0) {
-            if (conf_parse_hostport(value, c->listen_host, sizeof c->listen_host,
-                                    &c->listen_port) != 0) {
-                return fail(ps, "[server] listen: '%s' is not HOST:PORT%s", value, "");
-            }
-            return 1;
-        }
-        if (strcmp(key, "admin") == 0) {
-            if (strcmp(value, "off") == 0) {
-                c->admin_host[0] = '\0';
-                c->admin_port = 0;
-                return 1;
-            }
-            if (conf_parse_hostport(value, c->admin_host, sizeof c->admin_host,
-                                    &c->admin_port) != 0) {
-                return fail(ps, "[server] admin: '%s' is not HOST:PORT or off%s", value, "");
-            }
-            return 1;
-        }
-        if (strcmp(key, "reuseport") == 0) {
-            if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
-                return fail(ps, "[server] reuseport: '%s' is not true or false%s", value, "");
-            }
-            c->reuseport = strcmp(value, "true") == 0;
-            return 1;
-        }
-        if (strcmp(key, "drain_timeout_ms") == 0) {
-            return set_u32(ps, section, key, value, &c->drain_timeout_ms, DURO_TIMEOUT_MS_MIN,
-                           DURO_TIMEOUT_MS_MAX);
-        }
-        if (strcmp(key, "heartbeat_timeout_ms") == 0) {
-            return set_u32(ps, section, key, value, &c->heartbeat_timeout_ms,
-                           DURO_HEARTBEAT_TIMEOUT_MS_MIN, DURO_TIMEOUT_MS_MAX);
-        }
-        if (strcmp(key, "workers") == 0) {
-            uint32_t n;
-            if (!set_u32(ps, section, key, value, &n, 0, DURO_WORKERS_MAX_COUNT)) {
-                return 0;
-            }
-            c->workers = n;
-            return 1;
-        }
-        if (strcmp(key, "log_level") == 0) {
-            int lvl = log_level_parse(value);
-            if (lvl < 0) {
-                return fail(ps, "[server] log_level: '%s' is not debug, info, warn or error%s",
-                            value, "");
-            }
-            c->log_level = lvl;
-            return 1;
-        }
-    } else if (strcmp(section, "http") == 0) {
-        if (strcmp(key, "head_max_bytes") == 0) {
-            return set_u32(ps, section, key, value, &c->head_max_bytes,
-                           DURO_HTTP_HEAD_MAX_BYTES_MIN, DURO_HTTP_HEAD_MAX_BYTES_MAX);
-        }
-        if (strcmp(key, "headers_max_count") == 0) {
-            return set_u32(ps, section, key, value, &c->headers_max_count, 1,
-                           DURO_HTTP_HEADERS_MAX_COUNT_MAX);
-        }
-        if (strcmp(key, "target_max_bytes") == 0) {
-            return set_u32(ps, section, key, value, &c->target_max_bytes,
-                           DURO_HTTP_TARGET_MAX_BYTES_MIN, DURO_HTTP_HEAD_MAX_BYTES_MAX);
-        }
-        if (strcmp(key, "head_timeout_ms") == 0) {
-            return set_u32(ps, section, key, value, &c->head_timeout_ms, DURO_TIMEOUT_MS_MIN,
-                           DURO_TIMEOUT_MS_MAX);
-        }
-        if (strcmp(key, "keepalive_timeout_ms") == 0) {
-            return set_u32(ps, section, key, value, &c->keepalive_timeout_ms,
-                           DURO_TIMEOUT_MS_MIN, DURO_TIMEOUT_MS_MAX);
-        }
-    } else if (strcmp(section, "websocket") == 0) {
-        if (strcmp(key, "message_max_bytes") == 0) {
-            return set_u32(ps, section, key, value, &c->message_max_bytes, 1,
-                           DURO_WS_MESSAGE_MAX_BYTES_MAX);
-        }
-        if (strcmp(key, "close_timeout_ms") == 0) {
-            return set_u32(ps, section, key, value, &c->close_timeout_ms, DURO_TIMEOUT_MS_MIN,
-                           DURO_TIMEOUT_MS_MAX);
-        }
-        if (strcmp(key, "outbound_max_bytes") == 0) {
-            return set_u32(ps, section, key, value, &c->outbound_max_bytes,
-                           DURO_WS_OUTBOUND_MIN_BYTES, DURO_WS_MESSAGE_MAX_BYTES_MAX);
-        }
-    } else if (strcmp(section, "objects") == 0) {
-        if (strcmp(key, "hibernate_after_ms") == 0) {
-            return set_u32(ps, section, key, value, &c->hibernate_after_ms, DURO_TIMEOUT_MS_MIN,
-                           DURO_TIMEOUT_MS_MAX);
-        }
-        if (strcmp(key, "sockets_max_count") == 0) {
-            return set_u32(ps, section, key, value, &c->sockets_max_count, 1,
-                           DURO_OBJECT_SOCKETS_MAX_COUNT);
-        }
-    } else {
-        return fail(ps, "unknown section [%s]%s", section, "");
-    }
-    return fail(ps, "[%s] unknown key '%s'", section, key);
-}
-
-static int check_route(const struct conf *c, const struct conf_route *r, char *msg, size_t cap)
-{
-    int known = 0;
-    for (unsigned i = 0; i < conf_builtin_classes_count; i++) {
-        known |= strcmp(r->cls, conf_builtin_classes[i]) == 0;
-    }
-    for (unsigned i = 0; i < c->nclasses; i++) {
-        known |= strcmp(r->cls, c->classes[i].name) == 0;
-    }
-    if (r->value[0] == '\0') {
-        snprintf(msg, cap, "[route %s] has no match", r->name);
-        return -1;
-    }
-    if (r->cls[0] == '\0' || r->object[0] == '\0') {
-        snprintf(msg, cap, "[route %s] needs both class and object", r->name);
-        return -1;
-    }
-    if (!known) {
-        snprintf(msg, cap,
-                 "[route %s] class '%s' is neither built in (seed, echo, chat) nor a [class] "
-                 "section",
-                 r->name, r->cls);
-        return -1;
-    }
-    const char *ph = strstr(r->value, "{name}");
-    int uses_name = strcmp(r->object, "{name}") == 0;
-    if (r->match == ROUTE_PATTERN) {
-        if (ph == NULL || strstr(ph + 1, "{name}") != NULL || r->value[0] != '/' ||
-            (ph[6] != '\0' && ph[6] != '/') || ph[-1] != '/') {
-            snprintf(msg, cap,
-                     "[route %s] path '%s' must start with '/' and hold one {name} segment",
-                     r->name, r->value);
-            return -1;
-        }
-    } else if (uses_name) {
-        snprintf(msg, cap, "[route %s] object {name} needs a 'path' match", r->name);
-        return -1;
-    }
-    return 0;
-}
-
 /* inih's reader: one line per call, so the handler knows its line. libinih reads at most
  * `num` - 1 bytes a line and would parse the rest of a longer line as a line of its own. */
 static char *read_line(char *str, int num, void *stream)
@@ -549,16 +642,22 @@ static char *read_line(char *str, int num, void *stream)
     str[len] = '\0';
     ps->next = p + len;
     const char *q = str + strspn(str, " \t");
-    if (*q == '[') {
-        ps->section_line = ps->line;
+    const char *close = *q == '[' ? strchr(q, ']') : NULL;
+    if (close != NULL) {
+        char section[256];
+        snprintf(section, sizeof section, "%.*s", (int)(close - q - 1), q + 1);
+        on_section(ps, section);
     }
     return str;
 }
 
 int conf_parse(struct conf *c, const char *text, const char *origin, char *err, size_t err_cap)
 {
-    struct parse ps = { .c = c, .err = "", .routes_replaced = 0, .cur_route = -1 };
+    static struct parse ps; /* large (the route lines); conf_parse is not reentrant anyway */
 
+    memset(&ps, 0, sizeof ps);
+    ps.c = c;
+    ps.cur_route = -1;
     conf_defaults(c);
     ps.next = text;
     int line = ini_parse_stream(read_line, &ps, on_key, &ps);
@@ -573,13 +672,16 @@ int conf_parse(struct conf *c, const char *text, const char *origin, char *err, 
     }
     for (unsigned i = 0; i < c->nclasses; i++) {
         if (c->classes[i].path[0] == '\0') {
-            snprintf(err, err_cap, "%s: [class %s] needs a path", origin, c->classes[i].name);
+            snprintf(err, err_cap,
+                     "%s:%d: [class %s] has no 'path' key: path = the shared object (.so) to "
+                     "load", origin, ps.class_line[i], c->classes[i].name);
             return -1;
         }
     }
     for (unsigned i = 0; i < c->nnodes; i++) {
         if (c->nodes[i].port == 0 && c->nodes[i].host[0] == '\0') {
-            snprintf(err, err_cap, "%s: [node %s] needs an address", origin, c->nodes[i].name);
+            snprintf(err, err_cap, "%s:%d: [node %s] has no 'address' key (HOST:PORT)", origin,
+                     ps.node_line[i], c->nodes[i].name);
             return -1;
         }
     }
@@ -589,12 +691,21 @@ int conf_parse(struct conf *c, const char *text, const char *origin, char *err, 
     }
     for (unsigned i = 0; i < c->nroutes; i++) {
         char msg[320];
-        if (check_route(c, &c->routes[i], msg, sizeof msg) != 0) {
-            snprintf(err, err_cap, "%s:%d: %s", origin, ps.route_line[i], msg);
+        int part;
+        if (check_route(c, &c->routes[i], msg, sizeof msg, &part) != 0) {
+            int at = ps.route_line[i][part] != 0 ? ps.route_line[i][part]
+                                                 : ps.route_line[i][RL_HEADER];
+            snprintf(err, err_cap, "%s:%d: %s", origin, at, msg);
             return -1;
         }
     }
     return 0;
+}
+
+void conf_apply_log(const struct conf *c)
+{
+    log_set_level((enum log_level)c->log_level);
+    log_configure(c->log_timestamps, (enum log_format)c->log_format);
 }
 
 char *conf_read_file(const char *path, char *err, size_t err_cap)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "common/duro_limits.h"
+#include "common/log.h"
 
 enum route_match {
     ROUTE_EXACT = 0,   /* target == value */
@@ -57,6 +58,8 @@ struct conf {
     uint32_t drain_timeout_ms;
     uint32_t heartbeat_timeout_ms;
     int log_level;             /* enum log_level */
+    int log_timestamps;        /* ts= on every line (off for journald, which stamps its own) */
+    int log_format;            /* enum log_format */
 
     uint32_t head_max_bytes;
     uint32_t headers_max_count;
@@ -85,6 +88,51 @@ struct conf {
     char tls_cert[DURO_CLASS_PATH_MAX_BYTES + 1]; /* PEM for HAProxy TLS termination, or "" */
 };
 
+/* ---- the key table ----
+ * Every key of every section is one row of conf_keys[]: the INI parser, the defaults, --check
+ * and the test that config/duro.ini documents every key all read it. Adding a key is one row
+ * (plus the struct field and its line in config/duro.ini). */
+
+enum conf_type {
+    CONF_U32,      /* whole number in [lo, hi], uint32_t field */
+    CONF_BOOL,     /* true | false, int field */
+    CONF_WORDS,    /* one of words[] (NULL-terminated), int field = its index */
+    CONF_STRING,   /* text of lo to hi bytes, char[] field of size hi + 1 */
+    CONF_BIND,     /* numeric "IP:PORT" or "[V6]:PORT" that duro binds; char[64] + port field */
+    CONF_BIND_OFF, /* CONF_BIND, or "off" (host "" and port 0) */
+    CONF_HOSTPORT, /* "HOST:PORT", names allowed (used by HAProxy, not bound by duro) */
+    CONF_NAME,     /* lo to hi letters, digits, - and _ (a node name), char[] field */
+    CONF_MATCH,    /* a route's "exact|prefix|suffix|path VALUE": char[] value, int match at off2 */
+};
+
+/* Which struct a key's offsets point into: the repeated sections ([route NAME], [class NAME],
+ * [node NAME]) have one struct per section. */
+enum conf_scope { CONF_SCOPE_CONF, CONF_SCOPE_ROUTE, CONF_SCOPE_CLASS, CONF_SCOPE_NODE };
+
+struct conf_key {
+    const char *section;        /* "server", ... or "route", "class", "node" for [KIND NAME] */
+    const char *name;
+    enum conf_type type;
+    enum conf_scope scope;
+    size_t off;                 /* offsetof the field (the host for CONF_BIND/HOSTPORT) */
+    size_t size;                /* sizeof the field */
+    size_t off2;                /* CONF_BIND/HOSTPORT: offsetof the uint16_t port */
+    uint32_t lo, hi;            /* CONF_U32 bounds; CONF_STRING length bounds */
+    uint32_t def_num;           /* default of CONF_U32, CONF_BOOL and CONF_WORDS (an index) */
+    const char *def_text;       /* default of the text types; NULL: no default (required) */
+    const char *const *words;   /* CONF_WORDS */
+};
+
+extern const struct conf_key conf_keys[];
+extern const unsigned conf_keys_count;
+
+/* Writes `k`'s default as config/duro.ini writes it ("16384", "true", "info", "127.0.0.1:8787").
+ * Returns 0, or -1 when the key has no default (a required key, such as a route's class). */
+int conf_key_default(const struct conf_key *k, char *out, size_t cap);
+
+/* The row for [section] key, or NULL. `section` is the bare kind for repeated sections. */
+const struct conf_key *conf_key_find(const char *section, const char *name);
+
 /* Parses "NAME=HOST:PORT" or "NAME=HOST:PORT,ADMINHOST:ADMINPORT" (the --node flag) into a new
  * node of `c`. Returns 0, or -1 with `err` set. */
 int conf_add_node(struct conf *c, const char *spec, char *err, size_t err_cap);
@@ -103,11 +151,19 @@ extern const char conf_default_text[];
 int conf_parse(struct conf *c, const char *text, const char *origin, char *err, size_t err_cap)
     __attribute__((warn_unused_result));
 
+/* Applies the [server] log_* keys to the logger (log_set_level and log_configure). */
+void conf_apply_log(const struct conf *c);
+
 /* Reads `path` (at most DURO_CONFIG_MAX_BYTES) into a NUL-terminated malloc'd string.
  * Returns it, or NULL with `err` set. The caller frees it. */
 char *conf_read_file(const char *path, char *err, size_t err_cap);
 
 /* Splits "HOST:PORT" or "[V6]:PORT" into host and port. Returns 0 or -1. */
 int conf_parse_hostport(const char *s, char *host, size_t host_cap, uint16_t *port);
+
+/* conf_parse_hostport for an address duro binds: the host must be a numeric IPv4 or IPv6
+ * address (names are refused, not resolved: --check and start-up agree, and start-up never
+ * waits on DNS). Returns 0 or -1. */
+int conf_parse_bind(const char *s, char *host, size_t host_cap, uint16_t *port);
 
 #endif

@@ -84,6 +84,10 @@
 #define DURO_CONFIG_MAX_BYTES            (1u << 20)
 #define DURO_WORKER_CHANNEL_FD                 3    /* workers find their channel here */
 
+/* ---- logs ---- */
+#define DURO_LOG_LINE_MAX_BYTES             2048u   /* a longer line is cut */
+#define DURO_LOG_BATCH_BYTES                4096u   /* one write(2); PIPE_BUF: never interleaved */
+
 /* ---- IPC messages ---- */
 #define DURO_MSG_HEADER_BYTES                 12u   /* magic(4) version(2) type(2) length(4) */
 #define DURO_OBJECTS_JSON_MAX_BYTES      (8u << 20)  /* one worker's /objects answer */

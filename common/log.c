@@ -4,20 +4,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#define LOG_LINE_MAX_BYTES 2048
-#define LOG_BATCH_BYTES PIPE_BUF
+#include "common/duro_limits.h"
 
-static const char *const level_names[] = { "debug", "info", "warn", "error" };
+_Static_assert(DURO_LOG_BATCH_BYTES <= PIPE_BUF, "a batch must be one atomic pipe write");
+
+const char *const log_level_names[] = { "debug", "info", "warn", "error", NULL };
+const char *const log_format_names[] = { "text", "json", NULL };
+
+/* The keys the formatter writes itself; a caller's pair with one of these names is renamed. */
+static const char *const owned_keys[] = { "ts", "level", "proc", "pid", "mod" };
 
 static struct {
     char proc[16];
     int pid;
     enum log_level min;
+    int timestamps;
+    enum log_format format;
+    long long ts_sec;           /* the second ts_prefix was formatted for */
+    char ts_prefix[24];         /* "2026-12-01T22:55:01." */
     size_t len;
-    char batch[LOG_BATCH_BYTES];
-} logger = { "duro", 0, LOG_INFO, 0, "" };
+    char batch[DURO_LOG_BATCH_BYTES];
+} logger = { "duro", 0, LOG_INFO, 1, LOG_FORMAT_TEXT, -1, "", 0, "" };
 
 void log_flush(void)
 {
@@ -46,10 +56,16 @@ void log_set_level(enum log_level min_level)
     logger.min = min_level;
 }
 
+void log_configure(int timestamps, enum log_format format)
+{
+    logger.timestamps = timestamps;
+    logger.format = format;
+}
+
 int log_level_parse(const char *s)
 {
-    for (int i = 0; i < (int)(sizeof level_names / sizeof level_names[0]); i++) {
-        if (strcmp(s, level_names[i]) == 0) {
+    for (int i = 0; log_level_names[i] != NULL; i++) {
+        if (strcmp(s, log_level_names[i]) == 0) {
             return i;
         }
     }
@@ -59,6 +75,267 @@ int log_level_parse(const char *s)
 int log_enabled(enum log_level lvl)
 {
     return lvl >= logger.min;
+}
+
+/* ---- the formatter ---- */
+
+struct out {
+    char *p;
+    size_t cap; /* room for the text, the '\n' excluded */
+    size_t len;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+    if (n > o->cap - o->len) {
+        n = o->cap - o->len; /* a line too long is cut, never split */
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+static void puts_(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+/* Writes `v` (n bytes) escaped for a JSON string, or for a text value in double quotes. */
+static void put_escaped(struct out *o, const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        char esc[8];
+        if (ch == '"' || ch == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)ch;
+            put(o, esc, 2);
+        } else if (ch == '\n') {
+            put(o, "\\n", 2);
+        } else if (ch == '\r') {
+            put(o, "\\r", 2);
+        } else if (ch == '\t') {
+            put(o, "\\t", 2);
+        } else if (ch < 0x20 || ch == 0x7f) {
+            snprintf(esc, sizeof esc, "\\u%04x", ch);
+            put(o, esc, 6);
+        } else {
+            put(o, v + i, 1);
+        }
+    }
+}
+
+static int needs_quotes(const char *v, size_t n)
+{
+    if (n == 0) {
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch <= 0x20 || ch == '"' || ch == '\\' || ch == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_integer(const char *v, size_t n)
+{
+    size_t i = v[0] == '-' ? 1 : 0;
+    if (n == i || n - i > 15 || (v[i] == '0' && n - i > 1)) {
+        return 0;
+    }
+    for (; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* One pair: `key` (klen bytes, already unique) and its raw value. */
+static void put_pair(struct out *o, enum log_format fmt, int first, const char *key, size_t klen,
+                     const char *v, size_t vlen, int quoted)
+{
+    if (fmt == LOG_FORMAT_JSON) {
+        puts_(o, first ? "{\"" : ",\"");
+        put_escaped(o, key, klen);
+        puts_(o, "\":");
+        if (is_integer(v, vlen)) {
+            put(o, v, vlen);
+        } else {
+            puts_(o, "\"");
+            put_escaped(o, v, vlen);
+            puts_(o, "\"");
+        }
+        return;
+    }
+    if (!first) {
+        puts_(o, " ");
+    }
+    put(o, key, klen);
+    puts_(o, "=");
+    if (quoted || needs_quotes(v, vlen)) {
+        puts_(o, "\"");
+        put_escaped(o, v, vlen);
+        puts_(o, "\"");
+    } else {
+        put(o, v, vlen);
+    }
+}
+
+#define SEEN_MAX_COUNT 48
+
+/* The keys already on the line, copied (a renamed key has no other home). */
+struct seen {
+    unsigned n;
+    size_t used;
+    const char *key[SEEN_MAX_COUNT];
+    size_t len[SEEN_MAX_COUNT];
+    char arena[1024];
+};
+
+static int seen_has(const struct seen *s, const char *k, size_t n)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        if (s->len[i] == n && memcmp(s->key[i], k, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void seen_add(struct seen *s, const char *k, size_t n)
+{
+    if (s->n < SEEN_MAX_COUNT && n <= sizeof s->arena - s->used) {
+        memcpy(s->arena + s->used, k, n);
+        s->key[s->n] = s->arena + s->used;
+        s->len[s->n++] = n;
+        s->used += n;
+    }
+}
+
+/* A caller's pair; a key already on the line is written as key_2, key_3, ... */
+static void caller_pair(struct out *o, enum log_format fmt, struct seen *s, const char *k,
+                        size_t klen, const char *v, size_t vlen, int quoted)
+{
+    char renamed[80];
+    const char *key = k;
+    size_t n = klen;
+    for (int i = 2; seen_has(s, key, n) && i < SEEN_MAX_COUNT + 2; i++) {
+        int m = snprintf(renamed, sizeof renamed, "%.*s_%d", (int)(klen > 64 ? 64 : klen), k, i);
+        key = renamed;
+        n = (size_t)m;
+    }
+    put_pair(o, fmt, 0, key, n, v, vlen, quoted);
+    seen_add(s, key, n);
+}
+
+/* Splits the caller's text into `key=value` pairs: a value runs to the next space, or is
+ * "quoted" up to a quote followed by a space or the end. Words without '=' go to "msg". */
+static void caller_pairs(struct out *o, enum log_format fmt, struct seen *s, const char *msg)
+{
+    const char *p = msg;
+    char words[256];
+    size_t wlen = 0;
+
+    while (*p != '\0') {
+        p += strspn(p, " ");
+        if (*p == '\0') {
+            break;
+        }
+        const char *k = p;
+        size_t klen = strcspn(p, "= ");
+        if (k[klen] != '=' || klen == 0) {
+            size_t w = strcspn(p, " ");
+            if (wlen + w + 1 < sizeof words) {
+                if (wlen > 0) {
+                    words[wlen++] = ' ';
+                }
+                memcpy(words + wlen, p, w);
+                wlen += w;
+            }
+            p += w;
+            continue;
+        }
+        const char *v = k + klen + 1;
+        size_t vlen;
+        int quoted = *v == '"';
+        if (quoted) {
+            const char *q = v + 1;
+            while (*q != '\0' && !(*q == '"' && (q[1] == ' ' || q[1] == '\0'))) {
+                q++;
+            }
+            vlen = (size_t)(q - v - 1);
+            p = *q == '"' ? q + 1 : q;
+            v++;
+        } else {
+            vlen = strcspn(v, " ");
+            p = v + vlen;
+        }
+        caller_pair(o, fmt, s, k, klen, v, vlen, quoted);
+    }
+    if (wlen > 0) {
+        caller_pair(o, fmt, s, "msg", 3, words, wlen, 0);
+    }
+}
+
+size_t log_format_line(char *out, size_t cap, enum log_format fmt, const char *ts,
+                       enum log_level lvl, const char *proc, int pid, const char *mod,
+                       const char *msg)
+{
+    if (cap < 3) {
+        return 0;
+    }
+    struct out o = { out, cap - 2, 0 }; /* room for '}' and '\n' */
+    struct seen s;
+
+    s.n = 0;
+    s.used = 0;
+    char pidtext[16];
+    int first = 1;
+
+    for (size_t i = 0; i < sizeof owned_keys / sizeof owned_keys[0]; i++) {
+        seen_add(&s, owned_keys[i], strlen(owned_keys[i]));
+    }
+    if (ts != NULL) {
+        put_pair(&o, fmt, first, "ts", 2, ts, strlen(ts), 0);
+        first = 0;
+    }
+    snprintf(pidtext, sizeof pidtext, "%d", pid);
+    put_pair(&o, fmt, first, "level", 5, log_level_names[lvl], strlen(log_level_names[lvl]), 0);
+    put_pair(&o, fmt, 0, "proc", 4, proc, strlen(proc), 0);
+    put_pair(&o, fmt, 0, "pid", 3, pidtext, strlen(pidtext), 0);
+    put_pair(&o, fmt, 0, "mod", 3, mod, strlen(mod), 0);
+    caller_pairs(&o, fmt, &s, msg);
+    if (fmt == LOG_FORMAT_JSON) {
+        if (o.len == o.cap) {
+            /* cut inside a value: back up to the last complete pair */
+            while (o.len > 0 && out[o.len - 1] != ',') {
+                o.len--;
+            }
+            if (o.len > 0) {
+                o.len--;
+            }
+        }
+        out[o.len++] = '}';
+    }
+    out[o.len++] = '\n';
+    return o.len;
+}
+
+/* "2026-12-01T22:55:01.123Z": the date part is formatted once a second. */
+static void timestamp(char *out, size_t cap)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if ((long long)now.tv_sec != logger.ts_sec) {
+        struct tm tm;
+        time_t t = now.tv_sec;
+        gmtime_r(&t, &tm);
+        strftime(logger.ts_prefix, sizeof logger.ts_prefix, "%Y-%m-%dT%H:%M:%S.", &tm);
+        logger.ts_sec = (long long)now.tv_sec;
+    }
+    snprintf(out, cap, "%s%03dZ", logger.ts_prefix, (int)(now.tv_nsec / 1000000L) % 1000);
 }
 
 static void emit(enum log_level lvl, const char *mod, const char *fmt, va_list ap)
@@ -86,18 +363,19 @@ void log_always(const char *mod, const char *fmt, ...)
 
 static void emit(enum log_level lvl, const char *mod, const char *fmt, va_list ap)
 {
-    char line[LOG_LINE_MAX_BYTES];
-    int n = snprintf(line, sizeof line, "level=%s proc=%s pid=%d mod=%s ", level_names[lvl],
-                     logger.proc, logger.pid ? logger.pid : (int)getpid(), mod);
-    if (n < 0) {
-        return;
+    char msg[DURO_LOG_LINE_MAX_BYTES];
+    char line[DURO_LOG_LINE_MAX_BYTES];
+    char ts[48];
+
+    if (vsnprintf(msg, sizeof msg, fmt, ap) < 0) {
+        msg[0] = '\0';
     }
-    size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
-    int m = vsnprintf(line + len, sizeof line - len, fmt, ap);
-    if (m > 0) {
-        len += (size_t)m < sizeof line - len ? (size_t)m : sizeof line - len - 1;
+    if (logger.timestamps) {
+        timestamp(ts, sizeof ts);
     }
-    line[len++] = '\n';
+    size_t len = log_format_line(line, sizeof line, logger.format,
+                                 logger.timestamps ? ts : NULL, lvl, logger.proc,
+                                 logger.pid ? logger.pid : (int)getpid(), mod, msg);
     if (logger.len + len > sizeof logger.batch) {
         log_flush();
     }

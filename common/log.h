@@ -1,17 +1,42 @@
-/* common/log.h: one `key=value` line per event on stderr.
+/* common/log.h: one line per event on stderr, `key=value` text or one JSON object.
  *
- * Every line starts `level=L proc=P pid=N mod=M` and continues with the caller's key=value text.
+ * Every line starts `ts=T level=L proc=P pid=N mod=M` (ts: RFC 3339 UTC with milliseconds,
+ * left out when timestamps are off) and continues with the caller's key=value pairs. The
+ * formatter owns ts, level, proc, pid and mod: a caller's pair with one of these names, or a
+ * name already on the line, is written as NAME_2 (NAME_3, ...), so no key appears twice.
  * The logger is one of the two pieces of global state (with signal flags): it is set once at
  * start by log_init() and read by every module. */
 #ifndef DURO_LOG_H
 #define DURO_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 
+/* [server] log_format: text is `key=value ...`, json one object per line with the same keys. */
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 };
+
+/* The level and format names, in enum order, NULL-terminated (the config table uses them). */
+extern const char *const log_level_names[];
+extern const char *const log_format_names[];
+
 /* Sets the process tag ("gateway", "worker") and the lowest level printed. */
 void log_init(const char *proc, enum log_level min_level);
+
+/* [server] log_timestamps and log_format: whether lines carry ts=, and text or JSON. The
+ * defaults (before any call) are timestamps on, text. */
+void log_configure(int timestamps, enum log_format format);
+
+/* The formatter, pure: writes one line (with its '\n') into `out` and returns its length.
+ * `ts` is NULL for no timestamp. `msg` is the caller's text: `key=value` pairs separated by
+ * spaces; a value is a word or "double quoted" (up to a quote followed by a space or the end);
+ * words without '=' are gathered into one `msg` pair. Values are escaped as each format needs
+ * (quotes, backslashes and control characters; text quotes a value holding a space, '=' or a
+ * quote). A line longer than `cap` is cut (JSON: after its last complete pair), never split. */
+size_t log_format_line(char *out, size_t cap, enum log_format fmt, const char *ts,
+                       enum log_level lvl, const char *proc, int pid, const char *mod,
+                       const char *msg);
 
 /* Changes the lowest level printed. */
 void log_set_level(enum log_level min_level);

@@ -148,7 +148,7 @@ static void on_reload(uv_signal_t *sig, int signum)
     next.admin_port = gw->conf.admin_port;
     next.workers = gw->conf.workers;
     gw->conf = next;
-    log_set_level((enum log_level)gw->conf.log_level);
+    conf_apply_log(&gw->conf);
     if (gw->conf_text != conf_default_text) {
         free(gw->conf_text);
     }
@@ -288,7 +288,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "duro-gateway: config: %s\n", err);
         return EXIT_USAGE;
     }
-    if (listen != NULL && conf_parse_hostport(listen, gw.conf.listen_host,
+    if (listen != NULL && conf_parse_bind(listen, gw.conf.listen_host,
                                               sizeof gw.conf.listen_host,
                                               &gw.conf.listen_port) != 0) {
         fprintf(stderr, "duro-gateway: --listen: '%s' is not HOST:PORT\n", listen);
@@ -297,7 +297,7 @@ int main(int argc, char **argv)
     if (admin != NULL) {
         if (strcmp(admin, "off") == 0) {
             gw.conf.admin_host[0] = '\0';
-        } else if (conf_parse_hostport(admin, gw.conf.admin_host, sizeof gw.conf.admin_host,
+        } else if (conf_parse_bind(admin, gw.conf.admin_host, sizeof gw.conf.admin_host,
                                        &gw.conf.admin_port) != 0) {
             fprintf(stderr, "duro-gateway: --admin: '%s' is not HOST:PORT or off\n", admin);
             return EXIT_USAGE;
@@ -340,6 +340,7 @@ int main(int argc, char **argv)
         gw.conf.workers = (unsigned)n;
     }
     log_init("gateway", (enum log_level)gw.conf.log_level);
+    conf_apply_log(&gw.conf);
     if (find_worker(&gw, worker_bin) != 0) {
         log_error("main", "event=no_worker_binary path=%s hint=\"use --worker-bin PATH\"",
                   gw.worker_path);

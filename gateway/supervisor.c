@@ -83,8 +83,8 @@ static void on_chan_msg(struct chan *ch, const struct msg *m, void *arg)
     struct slot *sl = arg;
     (void)ch;
     if (m->type != MSG_STATS && m->type != MSG_OBJECTS) {
-        log_error("supervisor", "worker=%u pid=%d event=unexpected_message type=%d", sl->index,
-                  sl->pid, (int)m->type);
+        log_error("supervisor", "worker=%u worker_pid=%d event=unexpected_message type=%d",
+                  sl->index, sl->pid, (int)m->type);
         uv_process_kill(&sl->proc, SIGKILL);
         return;
     }
@@ -100,8 +100,8 @@ static void on_chan_closed(struct chan *ch, int status, void *arg)
     struct slot *sl = arg;
     (void)ch;
     if (status != 0) {
-        log_error("supervisor", "worker=%u pid=%d event=channel_error err=%s", sl->index, sl->pid,
-                  uv_err_name(status));
+        log_error("supervisor", "worker=%u worker_pid=%d event=channel_error err=%s", sl->index,
+                  sl->pid, uv_err_name(status));
     }
     /* The process is gone or broken: make sure it is gone; on_worker_exit restarts it. */
     if (sl->running) {
@@ -154,14 +154,14 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
         sl->ch = NULL;
     }
     if (s->stopping) {
-        log_info("supervisor", "event=worker_stopped worker=%u pid=%d status=%lld signal=%d",
+        log_info("supervisor", "event=worker_stopped worker=%u worker_pid=%d status=%lld signal=%d",
                  sl->index, sl->pid, (long long)status, signal);
     } else {
         uint64_t now = uv_now(s->gw->loop);
         s->gw->metrics.v[M_WORKER_RESTARTS]++;
         schedule_restart(sl);
         log_warn("supervisor",
-                 "event=worker_exited worker=%u pid=%d status=%lld signal=%d uptime_ms=%llu "
+                 "event=worker_exited worker=%u worker_pid=%d status=%lld signal=%d uptime_ms=%llu "
                  "restart_in_ms=%u",
                  sl->index, sl->pid, (long long)status, signal,
                  (unsigned long long)(now - sl->started_ms), sl->backoff_ms);
@@ -223,7 +223,8 @@ static void spawn(struct slot *sl)
     size_t n = buf ? msg_encode_config(buf, need, &mc) : 0;
     if (n == 0 || chan_start(ch, on_chan_msg, on_chan_closed, sl) != 0 ||
         chan_send(ch, buf, n, NULL, NULL, NULL) != 0) {
-        log_error("supervisor", "worker=%u pid=%d event=config_send_failed", sl->index, sl->pid);
+        log_error("supervisor", "worker=%u worker_pid=%d event=config_send_failed", sl->index,
+                  sl->pid);
         free(buf);
         chan_close(ch);
         uv_process_kill(&sl->proc, SIGKILL);
@@ -231,7 +232,7 @@ static void spawn(struct slot *sl)
     }
     free(buf);
     sl->ch = ch;
-    log_info("supervisor", "event=worker_spawned worker=%u pid=%d", sl->index, sl->pid);
+    log_info("supervisor", "event=worker_spawned worker=%u worker_pid=%d", sl->index, sl->pid);
 }
 
 static int send_query(struct slot *sl, uint64_t seq, uint32_t what)
@@ -254,8 +255,8 @@ static void on_heartbeat(uv_timer_t *t)
             continue;
         }
         if (now - sl->last_answer_ms > s->gw->conf.heartbeat_timeout_ms) {
-            log_warn("supervisor", "event=worker_hung worker=%u pid=%d silent_ms=%llu", sl->index,
-                     sl->pid, (unsigned long long)(now - sl->last_answer_ms));
+            log_warn("supervisor", "event=worker_hung worker=%u worker_pid=%d silent_ms=%llu",
+                     sl->index, sl->pid, (unsigned long long)(now - sl->last_answer_ms));
             sl->killed_hung = 1;
             uv_process_kill(&sl->proc, SIGKILL);
             continue;
@@ -343,7 +344,7 @@ static void on_stop_timeout(uv_timer_t *t)
     for (unsigned i = 0; i < s->n; i++) {
         struct slot *sl = &s->slots[i];
         if (sl->running && !uv_is_closing((uv_handle_t *)&sl->proc)) {
-            log_warn("supervisor", "event=worker_kill worker=%u pid=%d reason=stop_timeout",
+            log_warn("supervisor", "event=worker_kill worker=%u worker_pid=%d reason=stop_timeout",
                      sl->index, sl->pid);
             uv_process_kill(&sl->proc, SIGKILL);
         }

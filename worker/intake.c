@@ -41,7 +41,7 @@ static void on_msg(struct chan *ch, const struct msg *m, void *arg)
             }
             /* a reload: the classes loaded so far stay; sockets are not dropped */
         }
-        log_set_level((enum log_level)w->conf.log_level);
+        conf_apply_log(&w->conf);
         w->slot = c->slot;
         w->nslots = c->nslots;
         w->configured = 1;

@@ -61,7 +61,7 @@ object = foo
 
 SANITIZER_RE = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
                           r"SUMMARY: (Address|Undefined|Leak)Sanitizer|WARNING: AddressSanitizer")
-SPAWNED_RE = re.compile(r"event=worker_spawned\b.*\bpid=(\d+)")
+SPAWNED_RE = re.compile(r"event=worker_spawned\b.*\bworker_pid=(\d+)")
 
 
 class Fail(AssertionError):

@@ -49,7 +49,7 @@ SANITIZER_RE = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime
                           r"SUMMARY: (Address|Undefined|Leak)Sanitizer")
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
-SPAWNED_RE = re.compile(r"event=worker_spawned\b(?=.*\sworker=(\d+)\b)(?=.*\spid=(\d+)\b)")
+SPAWNED_RE = re.compile(r"event=worker_spawned\b(?=.*\sworker=(\d+)\b)(?=.*\sworker_pid=(\d+)\b)")
 
 
 def _check_binaries():

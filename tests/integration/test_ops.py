@@ -148,7 +148,7 @@ class AdminTest(unittest.TestCase):
         self.assertEqual(status, 503, body)
         self.assertEqual(json.loads(body)["down"], [1])
         os.unlink(block)
-        gw.wait_for_line(r"event=worker_spawned worker=1 pid=(?!%d\b)" % victim, 15, mark)
+        gw.wait_for_line(r"event=worker_spawned worker=1 worker_pid=(?!%d\b)" % victim, 15, mark)
         wait_until(lambda: admin_get(gw, "/healthz")[0] == 200, 5, "/healthz 200")
 
 
@@ -335,7 +335,7 @@ object = {name}
                 await asyncio.wait_for(ws.wait_closed(), 5)
                 self.assertEqual(ws.close_code, 1006)
             await asyncio.to_thread(gw.wait_for_line,
-                                    r"event=worker_spawned worker=0 pid=(?!%d\b)" % victim, 5,
+                                    r"event=worker_spawned worker=0 worker_pid=(?!%d\b)" % victim, 5,
                                     mark2)
             back = time.monotonic() - t0
             async with connect(gw.ws_url(f"/room/{rooms[0]}")) as again:
@@ -359,7 +359,7 @@ object = {name}
         os.kill(victim, signal.SIGSTOP)
         self.addCleanup(lambda: pid_alive(victim) and os.kill(victim, signal.SIGKILL))
         t0 = time.monotonic()
-        gw.wait_for_line(r"event=worker_hung worker=1 pid=%d\b" % victim, 5, mark)
+        gw.wait_for_line(r"event=worker_hung worker=1 worker_pid=%d\b" % victim, 5, mark)
         gw.wait_for_line(r"event=worker_spawned worker=1 ", 5, mark)
         self.assertGreaterEqual(time.monotonic() - t0, 0.9)
         wait_until(lambda: not pid_alive(victim), 5, "the stopped worker to be gone")

@@ -84,10 +84,10 @@ class PoolTest(unittest.TestCase):
         other = gw.workers[1 - slot][-1]
         mark = gw.mark()
         os.kill(pid, signal.SIGKILL)
-        gw.wait_for_line(rf"event=worker_exited worker={slot} pid={pid}\b.*\bsignal=9\b",
+        gw.wait_for_line(rf"event=worker_exited worker={slot} worker_pid={pid}\b.*\bsignal=9\b",
                          start=mark)
         seen_503 = self.serve_after_outage(gw)
-        m = gw.wait_for_line(rf"event=worker_spawned worker={slot} pid=(\d+)\b", start=mark)
+        m = gw.wait_for_line(rf"event=worker_spawned worker={slot} worker_pid=(\d+)\b", start=mark)
         new_pid = int(m.group(1))
         self.assertNotEqual(new_pid, pid)
         self.assertTrue(pid_alive(new_pid))

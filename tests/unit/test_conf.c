@@ -396,7 +396,8 @@ static void route_limits(void **state)
     }
 
     snprintf(text + n, sizeof text - n, "[route one_more]\nmatch = exact /x\n");
-    expect_error_line(text, "routes", 4 * DURO_ROUTES_MAX_COUNT + 2);
+    /* The section that is one too many is named by its header line. */
+    expect_error_line(text, "routes", 4 * DURO_ROUTES_MAX_COUNT + 1);
 }
 
 static void route_values_are_checked(void **state)
@@ -409,7 +410,7 @@ static void route_values_are_checked(void **state)
     expect_error_line("[route a]\nmatch = exact /a\nclass = seed\nobject = x\n"
                       "[route b]\nmatch = exact /b\nclass = seed\nobject = y\n"
                       "[route a]\nclass = echo\n",
-                      "twice", 10);
+                      "twice", 9);
     static const char *const bad_paths[] = { "rooms/{name}", "/rooms/x{name}",
                                              "/rooms/{name}x", "/a/{name}/{name}", "/rooms" };
     for (size_t i = 0; i < sizeof bad_paths / sizeof bad_paths[0]; i++) {
@@ -584,6 +585,185 @@ static void read_file_bounds(void **state)
     assert_int_equal(count_open_fds(), fds);
 }
 
+/* ---- the key table ---- */
+
+/* One documented key of config/duro.ini: "key = value" under a section, commented out or not. */
+struct doc_key {
+    char section[64];
+    char name[64];
+    char value[256];
+    int line;
+};
+
+/* Reads every "key = value" line of the embedded duro.ini, including the commented examples
+ * ("; key = value"), with the section it sits in ("[route seed]" and "; [class presence]" give
+ * "route" and "class"). Returns the count. */
+static size_t doc_keys(struct doc_key *out, size_t cap)
+{
+    char section[64] = "";
+    size_t n = 0;
+    int line = 0;
+
+    for (const char *p = conf_default_text; *p != '\0' && n < cap; line++) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+        char buf[512];
+        snprintf(buf, sizeof buf, "%.*s", (int)len, p);
+        p += len + (nl != NULL);
+        char *q = buf;
+        if (*q == ';') {
+            q++;
+            q += strspn(q, " ");
+        }
+        char *comment = strstr(q, "  ;");
+        if (comment != NULL) {
+            *comment = '\0';
+        }
+        if (*q == '[') {
+            size_t w = strcspn(q + 1, " ]");
+            snprintf(section, sizeof section, "%.*s", (int)w, q + 1);
+            continue;
+        }
+        size_t klen = strspn(q, "abcdefghijklmnopqrstuvwxyz_");
+        if (klen == 0 || strncmp(q + klen, " = ", 3) != 0) {
+            continue;
+        }
+        struct doc_key *d = &out[n++];
+        snprintf(d->section, sizeof d->section, "%s", section);
+        snprintf(d->name, sizeof d->name, "%.*s", (int)klen, q);
+        char *v = q + klen + 3;
+        size_t vlen = strlen(v);
+        while (vlen > 0 && v[vlen - 1] == ' ') {
+            v[--vlen] = '\0';
+        }
+        snprintf(d->value, sizeof d->value, "%s", v);
+        d->line = line + 1;
+    }
+    return n;
+}
+
+static void duro_ini_documents_every_key_with_its_default(void **state)
+{
+    (void)state;
+    static struct doc_key docs[256];
+    size_t n = doc_keys(docs, sizeof docs / sizeof docs[0]);
+
+    assert_true(n > 10);
+    for (size_t i = 0; i < n; i++) {
+        if (conf_key_find(docs[i].section, docs[i].name) == NULL) {
+            fail_msg("duro.ini:%d documents [%s] %s, which is not a key", docs[i].line,
+                     docs[i].section, docs[i].name);
+        }
+    }
+    for (unsigned i = 0; i < conf_keys_count; i++) {
+        const struct conf_key *k = &conf_keys[i];
+        char def[256];
+        int has_default = conf_key_default(k, def, sizeof def) == 0 && def[0] != '\0';
+        int found = 0;
+        for (size_t j = 0; j < n; j++) {
+            if (strcmp(docs[j].section, k->section) == 0 && strcmp(docs[j].name, k->name) == 0 &&
+                (!has_default || strcmp(docs[j].value, def) == 0)) {
+                found = 1;
+            }
+        }
+        if (!found) {
+            fail_msg("duro.ini does not document [%s] %s%s%s", k->section, k->name,
+                     has_default ? " = " : "", has_default ? def : "");
+        }
+    }
+}
+
+/* Every default in the table is a value its own key accepts, and the defaults are what an empty
+ * config gives. */
+static void table_defaults_parse(void **state)
+{
+    (void)state;
+    char err[ERR_CAP];
+    for (unsigned i = 0; i < conf_keys_count; i++) {
+        const struct conf_key *k = &conf_keys[i];
+        char def[256];
+        char text[512];
+        if (conf_key_default(k, def, sizeof def) != 0 || k->scope != CONF_SCOPE_CONF) {
+            continue;
+        }
+        if (k->type == CONF_U32) {
+            assert_int_equal(k->size, sizeof(uint32_t));
+        }
+        snprintf(text, sizeof text, "[%s]\n%s = %s\n", k->section, k->name, def);
+        if (parse(text, err) != 0) {
+            fail_msg("default of [%s] %s refused: %s", k->section, k->name, err);
+        }
+        assert_int_equal(parse("", err), 0);
+        memcpy(&want, &got, sizeof want);
+        assert_int_equal(parse(text, err), 0);
+        if (memcmp(&want, &got, sizeof want) != 0) {
+            fail_msg("[%s] %s = %s differs from the built-in default", k->section, k->name, def);
+        }
+    }
+}
+
+static void log_keys_set_their_fields(void **state)
+{
+    (void)state;
+    parse_ok("");
+    assert_int_equal(got.log_timestamps, 1);
+    assert_int_equal(got.log_format, LOG_FORMAT_TEXT);
+    parse_ok("[server]\nlog_timestamps = false\nlog_format = json\n");
+    assert_int_equal(got.log_timestamps, 0);
+    assert_int_equal(got.log_format, LOG_FORMAT_JSON);
+    expect_error_line("[server]\n\nlog_format = xml\n", "text or json", 3);
+    expect_error_line("[server]\nlog_timestamps = yes\n", "log_timestamps", 2);
+}
+
+/* Route checks that concern one key name that key's line, not the [route] header. */
+static void route_errors_name_the_key_line(void **state)
+{
+    (void)state;
+    expect_error_line("[route a]\nmatch = exact /a\nclass = nope\nobject = x\n", "nope", 3);
+    expect_error_line("[route a]\nobject = {name}\nclass = seed\nmatch = exact /a\n", "{name}", 2);
+    expect_error_line("[route a]\nclass = seed\n\nmatch = path /r/x\nobject = {name}\n", "path",
+                      4);
+    /* a missing key has no line of its own: the header is named */
+    expect_error_line("[server]\nworkers = 1\n[route a]\nmatch = prefix /a\nobject = x\n",
+                      "class", 3);
+}
+
+static void class_without_path_says_so(void **state)
+{
+    (void)state;
+    expect_error_line("[server]\nworkers = 1\n[class k]\nsymbol = x\n", "'path'", 3);
+    /* a section with no key at all still exists, and is reported the same way */
+    expect_error_line("[class k]\n[route a]\nmatch = exact /a\nclass = k\nobject = x\n",
+                      "'path'", 1);
+    expect_error_line("[node n]\n", "'address'", 1);
+    /* an empty route is reported instead of being skipped */
+    expect_error_line("[route a]\n[route b]\nmatch = exact /b\nclass = seed\nobject = y\n",
+                      "route a", 1);
+}
+
+/* --check and start-up use the same parser: a name where duro binds is refused, with a clear
+ * message, rather than accepted and failing with EINVAL at bind time. */
+static void bind_addresses_are_numeric(void **state)
+{
+    (void)state;
+    static const char *const names[] = { "localhost:8787", "example.com:80", "[localhost]:1" };
+    char text[128];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(text, sizeof text, "[server]\nlisten = %s\n", names[i]);
+        expect_error_line(text, "names are not resolved", 2);
+        snprintf(text, sizeof text, "[server]\n\nadmin = %s\n", names[i]);
+        expect_error_line(text, "names are not resolved", 3);
+    }
+    char host[64];
+    uint16_t port;
+    assert_int_equal(conf_parse_bind("localhost:1", host, sizeof host, &port), -1);
+    assert_int_equal(conf_parse_bind("10.1.2.3:1", host, sizeof host, &port), 0);
+    assert_int_equal(conf_parse_bind("[::1]:2", host, sizeof host, &port), 0);
+    assert_int_equal(port, 2);
+    /* HAProxy resolves names itself: node addresses may be names */
+    parse_ok("[node a]\naddress = node-a.example:8787\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -609,6 +789,12 @@ int main(void)
         cmocka_unit_test(hostport_respects_host_capacity),
         cmocka_unit_test(read_file),
         cmocka_unit_test(read_file_bounds),
+        cmocka_unit_test(duro_ini_documents_every_key_with_its_default),
+        cmocka_unit_test(table_defaults_parse),
+        cmocka_unit_test(log_keys_set_their_fields),
+        cmocka_unit_test(route_errors_name_the_key_line),
+        cmocka_unit_test(class_without_path_says_so),
+        cmocka_unit_test(bind_addresses_are_numeric),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
