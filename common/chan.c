@@ -3,18 +3,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 
-#define CHAN_READ_INITIAL_BYTES 65536u
+/* The largest input buffer: one whole message of the largest size. */
+#define CHAN_IN_MAX_BYTES ((size_t)DURO_MSG_HEADER_BYTES + DURO_MSG_BODY_MAX_BYTES)
 
 struct chan {
     uv_pipe_t pipe;
     chan_msg_fn *on_msg;
     chan_closed_fn *on_closed;
     void *arg;
-    uint8_t *in;         /* received bytes not yet decoded */
-    size_t in_len;
-    size_t in_cap;
+    struct buf in;       /* received bytes not yet decoded */
     int accepted;        /* the current MSG_HANDOFF's handle was taken */
     int closing;
     int stopped;         /* on_closed has run */
@@ -64,11 +64,11 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     struct chan *ch = h->data;
     (void)suggested;
 
-    if (ch->in == NULL) {
-        ch->in = malloc(CHAN_READ_INITIAL_BYTES);
-        ch->in_cap = ch->in ? CHAN_READ_INITIAL_BYTES : 0;
+    if (ch->in.cap == 0 && buf_init(&ch->in, DURO_CHAN_READ_INITIAL_BYTES) != 0) {
+        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS to on_read */
+        return;
     }
-    *buf = uv_buf_init((char *)ch->in + ch->in_len, (unsigned)(ch->in_cap - ch->in_len));
+    *buf = uv_buf_init((char *)ch->in.p + ch->in.len, (unsigned)buf_room(&ch->in));
 }
 
 static void stop(struct chan *ch, int status)
@@ -100,21 +100,6 @@ static void drop_pending(struct chan *ch)
     uv_close((uv_handle_t *)t, free_handle);
 }
 
-/* Grows the input buffer so a message of `need` bytes fits. Returns 0 or -1. */
-static int reserve(struct chan *ch, size_t need)
-{
-    if (need <= ch->in_cap) {
-        return 0;
-    }
-    uint8_t *p = realloc(ch->in, need);
-    if (p == NULL) {
-        return -1;
-    }
-    ch->in = p;
-    ch->in_cap = need;
-    return 0;
-}
-
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct chan *ch = s->data;
@@ -124,18 +109,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         stop(ch, nread == UV_EOF ? 0 : (int)nread);
         return;
     }
-    ch->in_len += (size_t)nread;
+    buf_commit(&ch->in, (size_t)nread);
     size_t off = 0;
     while (!ch->stopped && !ch->closing) {
         struct msg m;
         size_t used = 0;
-        enum msg_result r = msg_decode(ch->in + off, ch->in_len - off, &m, &used);
+        enum msg_result r = msg_decode(ch->in.p + off, ch->in.len - off, &m, &used);
         if (r == MSG_NEED_MORE) {
             break;
         }
         if (r == MSG_BAD) {
-            log_error("chan", "event=bad_message bytes=%zu first=%02x", ch->in_len - off,
-                      ch->in_len > off ? ch->in[off] : 0);
+            log_error("chan", "event=bad_message bytes=%zu first=%02x", ch->in.len - off,
+                      ch->in.len > off ? ch->in.p[off] : 0);
             stop(ch, UV_EPROTO);
             return;
         }
@@ -155,18 +140,25 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (ch->closing || ch->stopped) {
         return;
     }
-    memmove(ch->in, ch->in + off, ch->in_len - off);
-    ch->in_len -= off;
+    buf_consume(&ch->in, off);
+    /* A large message (an /objects answer) is not worth keeping its buffer for. */
+    if (ch->in.len < DURO_CHAN_READ_INITIAL_BYTES / 4) {
+        buf_shrink(&ch->in, DURO_CHAN_READ_INITIAL_BYTES);
+    }
     /* Make room for the whole of the next message, as announced by its header. */
-    size_t want = ch->in_len + CHAN_READ_INITIAL_BYTES / 4;
-    if (ch->in_len >= DURO_MSG_HEADER_BYTES) {
-        uint32_t body = ((uint32_t)ch->in[8] << 24) | ((uint32_t)ch->in[9] << 16) |
-                        ((uint32_t)ch->in[10] << 8) | ch->in[11];
+    const uint8_t *in = ch->in.p;
+    size_t want = ch->in.len + DURO_CHAN_READ_INITIAL_BYTES / 4;
+    if (ch->in.len >= DURO_MSG_HEADER_BYTES) {
+        uint32_t body = ((uint32_t)in[8] << 24) | ((uint32_t)in[9] << 16) |
+                        ((uint32_t)in[10] << 8) | in[11];
         if (body <= DURO_MSG_BODY_MAX_BYTES && DURO_MSG_HEADER_BYTES + (size_t)body > want) {
             want = DURO_MSG_HEADER_BYTES + (size_t)body;
         }
     }
-    if (reserve(ch, want) != 0) {
+    if (want > CHAN_IN_MAX_BYTES) {
+        want = CHAN_IN_MAX_BYTES;
+    }
+    if (want > ch->in.len && buf_reserve(&ch->in, want - ch->in.len, CHAN_IN_MAX_BYTES) != 0) {
         log_error("chan", "event=oom want=%zu", want);
         stop(ch, UV_ENOMEM);
     }
@@ -228,7 +220,7 @@ int chan_send(struct chan *ch, const uint8_t *bytes, size_t len, uv_stream_t *ha
 static void on_pipe_closed(uv_handle_t *h)
 {
     struct chan *ch = h->data;
-    free(ch->in);
+    buf_free(&ch->in);
     free(ch);
 }
 

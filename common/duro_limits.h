@@ -84,6 +84,10 @@
 #define DURO_CONFIG_MAX_BYTES            (1u << 20)
 #define DURO_WORKER_CHANNEL_FD                 3    /* workers find their channel here */
 
+/* ---- buffers (common/buf) ---- */
+#define DURO_BUF_MIN_BYTES                   256u   /* first allocation of a growing buffer */
+#define DURO_CHAN_READ_INITIAL_BYTES       65536u   /* an IPC channel's first read buffer */
+
 /* ---- logs ---- */
 #define DURO_LOG_LINE_MAX_BYTES             2048u   /* a longer line is cut */
 #define DURO_LOG_BATCH_BYTES                4096u   /* one write(2); PIPE_BUF: never interleaved */
