@@ -35,10 +35,10 @@ static const char *const ownership_words[] = { "warn", "refuse", NULL };
     { sec, key, type, scope, FIELD(st, m), 0, lo, LEN(st, m), 0, def, NULL }
 
 const struct conf_key conf_keys[] = {
-    ADDR("server", "listen", CONF_BIND, listen_host, listen_port, "127.0.0.1:8787"),
+    ADDR("server", "listen", CONF_BIND, listen_host, listen_port, DURO_LISTEN_DEFAULT),
     BOOL("server", "reuseport", reuseport, 0),
     U32("server", "workers", workers, 0, DURO_WORKERS_MAX_COUNT, 0),
-    ADDR("server", "admin", CONF_BIND_OFF, admin_host, admin_port, "127.0.0.1:9787"),
+    ADDR("server", "admin", CONF_BIND_OFF, admin_host, admin_port, DURO_ADMIN_DEFAULT),
     U32("server", "drain_timeout_ms", drain_timeout_ms, DURO_TIMEOUT_MS_MIN, DURO_TIMEOUT_MS_MAX,
         DURO_DRAIN_TIMEOUT_MS_DEFAULT),
     U32("server", "heartbeat_timeout_ms", heartbeat_timeout_ms, DURO_HEARTBEAT_TIMEOUT_MS_MIN,
@@ -73,7 +73,7 @@ const struct conf_key conf_keys[] = {
     TEXT(CONF_SCOPE_CONF, struct conf, "cluster", "self", CONF_NAME, self, 0, ""),
     WORDS("cluster", "ownership", ownership, ownership_words, OWNERSHIP_WARN),
     ADDR("cluster", "balancer_listen", CONF_HOSTPORT, balancer_host, balancer_port,
-         "127.0.0.1:8080"),
+         DURO_BALANCER_LISTEN_DEFAULT),
     TEXT(CONF_SCOPE_CONF, struct conf, "cluster", "tls_cert", CONF_STRING, tls_cert, 0, ""),
 
     { "route", "match", CONF_MATCH, CONF_SCOPE_ROUTE, FIELD(struct conf_route, value),

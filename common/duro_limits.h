@@ -18,6 +18,9 @@
 #define DURO_TIMEOUT_MS_MIN                   10u
 #define DURO_TIMEOUT_MS_MAX             86400000u   /* one day */
 #define DURO_LINGER_MS                      2000u   /* read-and-discard after an error response */
+#define DURO_LINGER_READ_BYTES              4096u   /* one read while lingering, thrown away */
+#define DURO_LISTEN_BACKLOG_COUNT           4096    /* listen(2) backlog of the traffic port */
+#define DURO_LOG_TARGET_MAX_BYTES            200u   /* request-target bytes in an access line */
 #define DURO_GW_OUT_PAUSE_BYTES            65536u   /* pipelined responses queued: stop reading */
 /* Bytes past the request head that the gateway reads and forwards with the hand-off. */
 #define DURO_EARLY_DATA_MAX_BYTES           4096u
@@ -81,7 +84,15 @@
 #define DURO_HEARTBEAT_TIMEOUT_MS_MIN      1000u
 #define DURO_ADMIN_QUERY_TIMEOUT_MS        2000u   /* /metrics and /objects wait this long */
 #define DURO_ADMIN_CONNS_MAX_COUNT           64u
+#define DURO_ADMIN_HEAD_MAX_BYTES          4096u   /* admin request head; beyond it 431 */
+#define DURO_METRICS_TEXT_MAX_BYTES       65536u   /* one /metrics answer */
+#define DURO_REPORT_JSON_INITIAL_BYTES     4096u   /* a worker's /objects JSON starts this big */
 #define DURO_CONFIG_MAX_BYTES            (1u << 20)
+#define DURO_CONFIG_PATH_MAX_BYTES         4096u   /* the config file's path, sent to workers */
+/* The embedded config's addresses (config/duro.ini writes the same). */
+#define DURO_LISTEN_DEFAULT            "127.0.0.1:8787"
+#define DURO_ADMIN_DEFAULT             "127.0.0.1:9787"
+#define DURO_BALANCER_LISTEN_DEFAULT   "127.0.0.1:8080"
 #define DURO_WORKER_CHANNEL_FD                 3    /* workers find their channel here */
 
 /* ---- buffers (common/buf) ---- */

@@ -77,7 +77,7 @@ static int handoff_in_bounds(const struct msg_handoff *h)
 static int config_in_bounds(const struct msg_config *c)
 {
     return c->nslots >= 1 && c->nslots <= DURO_WORKERS_MAX_COUNT && c->slot < c->nslots &&
-           c->path.len <= 4096 && c->text.len <= DURO_CONFIG_MAX_BYTES;
+           c->path.len <= DURO_CONFIG_PATH_MAX_BYTES && c->text.len <= DURO_CONFIG_MAX_BYTES;
 }
 
 size_t msg_handoff_size(const struct msg_handoff *h)

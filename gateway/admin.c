@@ -10,8 +10,6 @@
 #include "gateway/http_req.h"
 #include "gateway/supervisor.h"
 
-#define ADMIN_HEAD_MAX_BYTES 4096u
-#define METRICS_TEXT_MAX_BYTES 65536u
 
 struct admin_conn;
 
@@ -44,7 +42,7 @@ struct admin_conn {
     size_t json_len;
     char *out;              /* the response, owned until written */
     uint32_t in_len;
-    char in[ADMIN_HEAD_MAX_BYTES];
+    char in[DURO_ADMIN_HEAD_MAX_BYTES];
 };
 
 static void on_closed(uv_handle_t *h)
@@ -160,8 +158,8 @@ static void finish_query(struct admin_conn *c)
         }
         m.v[M_WORKERS_UP] = up;
         m.v[M_CONN_OPEN] = gw->open_conns;
-        char *text = malloc(METRICS_TEXT_MAX_BYTES);
-        size_t n = text ? metrics_render(&m, text, METRICS_TEXT_MAX_BYTES) : 0;
+        char *text = malloc(DURO_METRICS_TEXT_MAX_BYTES);
+        size_t n = text ? metrics_render(&m, text, DURO_METRICS_TEXT_MAX_BYTES) : 0;
         if (n == 0) {
             respond_text(c, 503, "metrics unavailable\n");
         } else {
@@ -344,8 +342,8 @@ static void on_connection(uv_stream_t *server, int status)
         conn_close(c);
         return;
     }
-    struct http_limits lim = { ADMIN_HEAD_MAX_BYTES, DURO_HTTP_HEADERS_MAX_COUNT_DEFAULT,
-                               ADMIN_HEAD_MAX_BYTES };
+    struct http_limits lim = { DURO_ADMIN_HEAD_MAX_BYTES, DURO_HTTP_HEADERS_MAX_COUNT_DEFAULT,
+                               DURO_ADMIN_HEAD_MAX_BYTES };
     http_req_init(&c->req, &lim, NULL, NULL);
     uv_timer_start(&c->timer, on_query_timeout, DURO_HEAD_TIMEOUT_MS_DEFAULT, 0);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);

@@ -87,7 +87,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct gw_conn *c = h->data;
     (void)suggested;
-    static char discard[4096]; /* lingering reads are thrown away */
+    static char discard[DURO_LINGER_READ_BYTES]; /* lingering reads are thrown away */
 
     if (c->finishing) {
         *buf = uv_buf_init(discard, sizeof discard);
@@ -252,7 +252,8 @@ static void log_access(struct gw_conn *c, int status, const char *reason)
         /* Asked only when a line needs it: a hand-off does not (one syscall less each). */
         netaddr_peer(&c->tcp, c->peer, sizeof c->peer);
     }
-    int tlen = (int)(c->req.target.len < 200 ? c->req.target.len : 200);
+    int tlen = (int)(c->req.target.len < DURO_LOG_TARGET_MAX_BYTES ? c->req.target.len
+                                                                 : DURO_LOG_TARGET_MAX_BYTES);
     log_info("access", "conn=%llu peer=%s status=%d method=%s target=\"%.*s\"%s%s%s",
              (unsigned long long)c->id, c->peer, status, method_name(c), tlen,
              c->req.target.len ? http_req_str(&c->req, c->req.target) : "",
@@ -588,7 +589,7 @@ int conn_listen(struct gateway *gw, const char *host, uint16_t port)
      * through the hand-off, so no connection needs a setsockopt of its own. */
     if ((rc = uv_tcp_bind(&gw->listener, (struct sockaddr *)&ss, 0)) != 0 ||
         (rc = uv_tcp_nodelay(&gw->listener, 1)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)&gw->listener, 4096, on_connection)) != 0) {
+        (rc = uv_listen((uv_stream_t *)&gw->listener, DURO_LISTEN_BACKLOG_COUNT, on_connection)) != 0) {
         log_error("listener", "event=listen_failed host=%s port=%u err=%s", host, port,
                   uv_strerror(rc));
         return rc;

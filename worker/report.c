@@ -23,7 +23,7 @@ static void put(struct json *j, const char *s, size_t n)
         return;
     }
     if (j->len + n > j->cap) {
-        size_t cap = j->cap ? j->cap * 2 : 4096;
+        size_t cap = j->cap ? j->cap * 2 : DURO_REPORT_JSON_INITIAL_BYTES;
         while (cap < j->len + n) {
             cap *= 2;
         }
