@@ -19,7 +19,7 @@ enum route_match {
 };
 
 struct conf_route {
-    char name[64];
+    char name[DURO_ROUTE_NAME_MAX_BYTES + 1];
     enum route_match match;
     char value[DURO_ROUTE_PATTERN_MAX_BYTES + 1];
     char cls[DURO_CLASS_NAME_MAX_BYTES + 1];
@@ -37,9 +37,9 @@ struct conf_class {
  * check. */
 struct conf_node {
     char name[DURO_NODE_NAME_MAX_BYTES + 1];
-    char host[64];
+    char host[DURO_HOST_MAX_BYTES + 1];
     uint16_t port;
-    char admin_host[64];
+    char admin_host[DURO_HOST_MAX_BYTES + 1];
     uint16_t admin_port;     /* 0: no health check port given (the node's own port is used) */
 };
 
@@ -49,11 +49,11 @@ enum ownership_mode {
 };
 
 struct conf {
-    char listen_host[64];
+    char listen_host[DURO_HOST_MAX_BYTES + 1];
     uint16_t listen_port;
     unsigned workers;          /* 0 in the file means one per CPU; resolved by the gateway */
     int reuseport;             /* SO_REUSEPORT on the listener: several gateways on one port */
-    char admin_host[64];       /* "" when the admin listener is off */
+    char admin_host[DURO_HOST_MAX_BYTES + 1]; /* "" when the admin listener is off */
     uint16_t admin_port;
     uint32_t drain_timeout_ms;
     uint32_t heartbeat_timeout_ms;
@@ -83,7 +83,7 @@ struct conf {
     struct conf_node nodes[DURO_NODES_MAX_COUNT];
     char self[DURO_NODE_NAME_MAX_BYTES + 1]; /* this node's name; "" outside a cluster */
     int ownership;                           /* enum ownership_mode */
-    char balancer_host[64];                  /* the generated HAProxy frontend binds here */
+    char balancer_host[DURO_HOST_MAX_BYTES + 1]; /* the generated HAProxy frontend binds here */
     uint16_t balancer_port;
     char tls_cert[DURO_CLASS_PATH_MAX_BYTES + 1]; /* PEM for HAProxy TLS termination, or "" */
 };
@@ -98,7 +98,7 @@ enum conf_type {
     CONF_BOOL,     /* true | false, int field */
     CONF_WORDS,    /* one of words[] (NULL-terminated), int field = its index */
     CONF_STRING,   /* text of lo to hi bytes, char[] field of size hi + 1 */
-    CONF_BIND,     /* numeric "IP:PORT" or "[V6]:PORT" that duro binds; char[64] + port field */
+    CONF_BIND,     /* numeric "IP:PORT" or "[V6]:PORT" that duro binds; host + port fields */
     CONF_BIND_OFF, /* CONF_BIND, or "off" (host "" and port 0) */
     CONF_HOSTPORT, /* "HOST:PORT", names allowed (used by HAProxy, not bound by duro) */
     CONF_NAME,     /* lo to hi letters, digits, - and _ (a node name), char[] field */

@@ -67,6 +67,8 @@
 #define DURO_AUTO_RESPONSE_MAX_BYTES        2048u   /* request and response each */
 #define DURO_AUTO_RULES_MAX_COUNT             16u   /* auto-response rules per object */
 #define DURO_ROUTE_PATTERN_MAX_BYTES         512u
+#define DURO_ROUTE_NAME_MAX_BYTES             63u   /* [route NAME] */
+#define DURO_HOST_MAX_BYTES                   63u   /* the HOST of a HOST:PORT in the config */
 
 /* ---- cluster ---- */
 #define DURO_NODES_MAX_COUNT                  64u

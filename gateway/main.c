@@ -291,7 +291,9 @@ int main(int argc, char **argv)
     if (listen != NULL && conf_parse_bind(listen, gw.conf.listen_host,
                                               sizeof gw.conf.listen_host,
                                               &gw.conf.listen_port) != 0) {
-        fprintf(stderr, "duro-gateway: --listen: '%s' is not HOST:PORT\n", listen);
+        fprintf(stderr,
+                "duro-gateway: --listen: '%s' is not IP:PORT (numeric; names are not resolved)\n",
+                listen);
         return EXIT_USAGE;
     }
     if (admin != NULL) {

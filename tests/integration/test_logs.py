@@ -188,6 +188,11 @@ class CheckMatchesStartUpTest(unittest.TestCase):
                 self.assertRegex(p.stderr, rf"duro\.ini:3: \[server\] {key}: 'localhost:\d+' "
                                            r"is not IP:PORT.*names are not resolved")
 
+    def test_listen_flag_name_refused(self):
+        p = self.gateway("", "--listen", "localhost:0", "--check")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("names are not resolved", p.stderr)
+
     def test_numeric_listen_passes_both(self):
         config = f"[server]\nlisten = {HOST}:0\nadmin = off\n"
         check = self.gateway(config, "--check")
