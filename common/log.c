@@ -103,6 +103,18 @@ static void puts_(struct out *o, const char *s)
 static void put_escaped(struct out *o, const char *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        size_t run = 0;
+        while (i + run < n && (unsigned char)v[i + run] >= 0x20 && v[i + run] != '"' &&
+               v[i + run] != '\\' && v[i + run] != 0x7f) {
+            run++;
+        }
+        if (run > 0) {
+            put(o, v + i, run); /* the common case: nothing to escape */
+            i += run;
+            if (i == n) {
+                break;
+            }
+        }
         unsigned char ch = (unsigned char)v[i];
         char esc[8];
         if (ch == '"' || ch == '\\') {
@@ -118,8 +130,6 @@ static void put_escaped(struct out *o, const char *v, size_t n)
         } else if (ch < 0x20 || ch == 0x7f) {
             snprintf(esc, sizeof esc, "\\u%04x", ch);
             put(o, esc, 6);
-        } else {
-            put(o, v + i, 1);
         }
     }
 }
