@@ -345,7 +345,18 @@ static void timestamp(char *out, size_t cap)
         strftime(logger.ts_prefix, sizeof logger.ts_prefix, "%Y-%m-%dT%H:%M:%S.", &tm);
         logger.ts_sec = (long long)now.tv_sec;
     }
-    snprintf(out, cap, "%s%03dZ", logger.ts_prefix, (int)(now.tv_nsec / 1000000L) % 1000);
+    size_t n = strlen(logger.ts_prefix);
+    int ms = (int)(now.tv_nsec / 1000000L) % 1000;
+    if (cap < n + 5) {
+        out[0] = '\0';
+        return;
+    }
+    memcpy(out, logger.ts_prefix, n);
+    out[n] = (char)('0' + ms / 100);
+    out[n + 1] = (char)('0' + ms / 10 % 10);
+    out[n + 2] = (char)('0' + ms % 10);
+    out[n + 3] = 'Z';
+    out[n + 4] = '\0';
 }
 
 static void emit(enum log_level lvl, const char *mod, const char *fmt, va_list ap)
