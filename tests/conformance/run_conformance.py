@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """tests/conformance/run_conformance.py: duro's own RFC 6455 conformance suite.
 
 Organised like the Autobahn test suite's sections: 1 framing, 2 ping/pong, 3 reserved bits,
@@ -6,7 +6,7 @@ Organised like the Autobahn test suite's sections: 1 framing, 2 ping/pong, 3 res
 handshake. One named case per rule, each with the echo or close code RFC 6455 and DESIGN.md
 (sections 2, 3 and 6) require, driven over raw sockets against the `echo` class routed at /echo.
 
-Usage: DURO_GATEWAY=... DURO_WORKER=... /usr/bin/python3 run_conformance.py [-k REGEX] [-j N]
+Usage: DURO_GATEWAY=... DURO_WORKER=... python3 run_conformance.py [-k REGEX] [-j N]
        [--list] [-v]
 Prints `PASS`/`FAIL` per case and `N passed, N failed` last; exits 1 on any failure, on a worker
 that died during the run, or on any sanitizer report in the servers' stderr.

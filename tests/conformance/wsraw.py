@@ -1,6 +1,6 @@
 """tests/conformance/wsraw.py: the raw-socket toolkit shared by the conformance and abuse suites.
 
-Stdlib only (run with /usr/bin/python3). Three parts:
+Stdlib only (run with python3). Three parts:
 
 - `Duro`: starts the real duro-gateway (path from $DURO_GATEWAY, worker from $DURO_WORKER) on
   127.0.0.1:0 with a config text, reads the ` listen=HOST:PORT` readiness line and the workers'

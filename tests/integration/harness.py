@@ -1,6 +1,6 @@
 """tests/integration/harness.py: start the real duro binaries and talk to them on loopback.
 
-Stdlib only, plus Debian's python3-websockets 10.4 in the test files (run with /usr/bin/python3).
+Stdlib only, plus Debian's python3-websockets 10.4 in the test files (run with python3).
 
 - `Gateway(test, config=..., workers=N)` starts `duro-gateway --listen 127.0.0.1:0` (path from
   $DURO_GATEWAY, worker from $DURO_WORKER passed as --worker-bin), reads its stderr in a thread,

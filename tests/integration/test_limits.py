@@ -1,7 +1,7 @@
 """tests/integration/test_limits.py: the echo class, message limits and RFC 6455 protocol errors
 (DESIGN.md sections 3 and 6).
 
-Run: DURO_GATEWAY=... DURO_WORKER=... /usr/bin/python3 tests/integration/test_limits.py -v
+Run: DURO_GATEWAY=... DURO_WORKER=... python3 tests/integration/test_limits.py -v
 """
 
 import os
