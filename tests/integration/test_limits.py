@@ -1,5 +1,5 @@
 """tests/integration/test_limits.py: the echo class, message limits and RFC 6455 protocol errors
-(DESIGN.md sections 3 and 6).
+(docs/design.md sections 9 and 10).
 
 Run: DURO_GATEWAY=... DURO_WORKER=... python3 tests/integration/test_limits.py -v
 """

@@ -1,5 +1,5 @@
 """tests/integration/test_pool.py: the worker pool under supervision, shutdown, and --check
-(DESIGN.md sections 1 and 5).
+(docs/design.md sections 3 and 6).
 
 Run: DURO_GATEWAY=... DURO_WORKER=... python3 tests/integration/test_pool.py -v
 """
