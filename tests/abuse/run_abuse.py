@@ -37,9 +37,9 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "conformance"))
+                                "lib"))
 
-from wsraw import (OP_BINARY, OP_CLOSE, OP_TEXT, Duro, Fail, frame,  # noqa: E402
+from duro_test import (OP_BINARY, OP_CLOSE, OP_TEXT, Duro, Fail, frame,  # noqa: E402
                    http_request, proc_fds, proc_rss_kib, upgrade_request)
 
 OUTBOUND_MAX = 65536

@@ -11,9 +11,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "conformance"))
+                                "lib"))
 
-from wsraw import Duro  # noqa: E402
+from duro_test import Duro  # noqa: E402
 
 SKIP = 77
 try:

@@ -25,9 +25,10 @@ import sys
 import time
 import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "lib"))
 
-from wsraw import (ECHO_CONFIG, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,  # noqa: E402
+from duro_test import (ECHO_CONFIG, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,  # noqa: E402
                    OP_TEXT, SAMPLE_ACCEPT, SAMPLE_KEY, Duro, Fail, close_payload, frame,
                    http_request, upgrade_request, ws_accept)
 
