@@ -1,6 +1,6 @@
 /* common/respond.h: the HTTP responses duro answers without a class (gateway, and worker refusals).
  *
- * The seed's 400 and 426 are reproduced byte for byte (DESIGN.md section 2); every other
+ * The seed's 400 and 426 are reproduced byte for byte (docs/design.md section 8); every other
  * status carries a short text body naming the problem. No Date or Server header, ever. */
 #ifndef DURO_RESPOND_H
 #define DURO_RESPOND_H

@@ -14,11 +14,13 @@ if [ -f tests/clients/package-lock.json ] && [ ! -d tests/clients/node_modules ]
     (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-setup() { # DIR [meson options...]
+setup() { # DIR [meson options...]: every CI build treats a compiler warning as an error
     local dir=$1
     shift
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" "$@"
+        meson setup "$dir" -Dwerror=true "$@"
+    else
+        meson configure "$dir" -Dwerror=true "$@"
     fi
     meson compile -C "$dir"
 }
@@ -43,7 +45,7 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     || status=1
 logs+=(build-asan/meson-logs/testlog.json)
 
-/usr/bin/python3 - "$status" "${logs[@]}" <<'PY'
+python3 - "$status" "${logs[@]}" <<'PY'
 import json
 import sys
 

@@ -7,8 +7,8 @@
  *   ws_rx.c      the frame decoder: bytes in, events out (no calls back);
  *   tx.c         framing and the flush queue: everything the session and the class send.
  *
- * A session is split in two so that idle sockets stay small (docs: idle and hibernated sockets
- * hold no read buffer):
+ * A session is split in two so that idle sockets stay small (docs/design.md section 5: idle and
+ * hibernated sockets hold no read buffer):
  *  - struct session, always present: the libuv handle, the object membership, tags and
  *    attachment, counters.
  *  - struct session_act, present only while the socket is active: the decoder (which carries

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """tests/abuse/run_abuse.py: bad input and resource abuse against the real duro binaries.
 
 Each test attacks a gateway (2 workers, echo route at /echo, [websocket] outbound_max_bytes =
@@ -22,7 +22,7 @@ Every loop is bounded in count and time, every socket targets 127.0.0.1, and onl
 this script started are stopped, by PID. Prints PASS/FAIL per test and `N passed, N failed` last;
 exits 1 on any failure or sanitizer report.
 
-Usage: DURO_GATEWAY=... DURO_WORKER=... /usr/bin/python3 run_abuse.py [-k REGEX] [-v]
+Usage: DURO_GATEWAY=... DURO_WORKER=... python3 run_abuse.py [-k REGEX] [-v]
 """
 
 import argparse
@@ -37,9 +37,9 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "conformance"))
+                                "lib"))
 
-from wsraw import (OP_BINARY, OP_CLOSE, OP_TEXT, Duro, Fail, frame,  # noqa: E402
+from duro_test import (OP_BINARY, OP_CLOSE, OP_TEXT, Duro, Fail, frame,  # noqa: E402
                    http_request, proc_fds, proc_rss_kib, upgrade_request)
 
 OUTBOUND_MAX = 65536

@@ -1,8 +1,8 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """tests/clients/test_python_websockets.py: duro against Python's `websockets` client (Debian
-python3-websockets 10.4), run with /usr/bin/python3.
+python3-websockets 10.4), run with python3.
 
-Usage: DURO_GATEWAY=... DURO_WORKER=... /usr/bin/python3 test_python_websockets.py
+Usage: DURO_GATEWAY=... DURO_WORKER=... python3 test_python_websockets.py
 Skips (exit 77, the reason printed) when the websockets module is missing.
 """
 
@@ -11,9 +11,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "conformance"))
+                                "lib"))
 
-from wsraw import Duro  # noqa: E402
+from duro_test import Duro  # noqa: E402
 
 SKIP = 77
 try:

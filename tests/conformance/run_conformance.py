@@ -1,12 +1,12 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """tests/conformance/run_conformance.py: duro's own RFC 6455 conformance suite.
 
 Organised like the Autobahn test suite's sections: 1 framing, 2 ping/pong, 3 reserved bits,
 4 opcodes, 5 fragmentation, 6 UTF-8 handling, 7 close handling, 9 limits, and H for the gateway's
-handshake. One named case per rule, each with the echo or close code RFC 6455 and DESIGN.md
+handshake. One named case per rule, each with the echo or close code RFC 6455 and docs/design.md
 (sections 2, 3 and 6) require, driven over raw sockets against the `echo` class routed at /echo.
 
-Usage: DURO_GATEWAY=... DURO_WORKER=... /usr/bin/python3 run_conformance.py [-k REGEX] [-j N]
+Usage: DURO_GATEWAY=... DURO_WORKER=... python3 run_conformance.py [-k REGEX] [-j N]
        [--list] [-v]
 Prints `PASS`/`FAIL` per case and `N passed, N failed` last; exits 1 on any failure, on a worker
 that died during the run, or on any sanitizer report in the servers' stderr.
@@ -25,14 +25,15 @@ import sys
 import time
 import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "lib"))
 
-from wsraw import (ECHO_CONFIG, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,  # noqa: E402
+from duro_test import (ECHO_CONFIG, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,  # noqa: E402
                    OP_TEXT, SAMPLE_ACCEPT, SAMPLE_KEY, Duro, Fail, close_payload, frame,
                    http_request, upgrade_request, ws_accept)
 
 MIB = 1 << 20
-MESSAGE_MAX = 32 * MIB            # DESIGN.md section 6 default
+MESSAGE_MAX = 32 * MIB            # docs/design.md section 10 default
 CLOSE_TIMEOUT_S = 2.0             # [websocket] close_timeout_ms default
 ZERO_KEY = b"\0\0\0\0"            # a valid mask that leaves the payload as is: cheap big frames
 SUITE_BUDGET_S = 60.0
@@ -686,7 +687,7 @@ add("7.5.3", "close reason with an overlong encoding: close 1007",
 
 
 def _code_valid(c):
-    # DESIGN.md section 3: invalid are 0-999, 1004-1006, 1015, 1016-2999, >= 5000.
+    # docs/design.md section 9, RFC 6455 7.4: invalid are 0-999, 1004-1006, 1015, 1016-2999, >= 5000.
     return (1000 <= c <= 1003) or (1007 <= c <= 1014) or (3000 <= c <= 4999)
 
 
@@ -762,7 +763,7 @@ def _(d):
 
 
 # ================================================================================================
-# Section 9: limits (DESIGN.md section 6: message size 32 MiB, beyond it close 1009)
+# Section 9: limits (docs/design.md section 10: message size 32 MiB, beyond it close 1009)
 # ================================================================================================
 
 def _big_echo(d, op, payload, frag=None):
@@ -854,7 +855,7 @@ def _(d):
 
 
 # ================================================================================================
-# Section H: the handshake (gateway: DESIGN.md section 2; worker: the 101)
+# Section H: the handshake (gateway: docs/design.md section 8; worker: the 101)
 # ================================================================================================
 
 def _resp(d, request, timeout=None):
@@ -1016,7 +1017,7 @@ add("H.9", "subprotocol offered to a class that picks none: 101 without Sec-WebS
     handshake_ok(upgrade_request(extra=(("Sec-WebSocket-Protocol", "chat, superchat"),))))
 add("H.10.1", "Upgrade header missing: the seed's 426",
     lambda d: _seed_426(d, upgrade_request(omit=("Upgrade",))))
-add("H.10.2", "Upgrade: WebSocket (case differs; DESIGN.md section 2: exact match): the seed's 426",
+add("H.10.2", "Upgrade: WebSocket (case differs; docs/design.md section 8: exact match): the seed's 426",
     lambda d: _seed_426(d, upgrade_request(replace={"Upgrade": "WebSocket"})))
 add("H.10.3", "two Upgrade headers: the seed's 426",
     lambda d: _seed_426(d, upgrade_request(extra=(("Upgrade", "websocket"),))))

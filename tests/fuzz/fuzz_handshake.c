@@ -1,5 +1,5 @@
 /* tests/fuzz/fuzz_handshake.c: the WebSocket handshake validation (http_req_check_upgrade,
- * http_req_hdr_is) against a reference written from RFC 6455 4.2.1 and DESIGN.md section 2.
+ * http_req_hdr_is) against a reference written from RFC 6455 4.2.1 and docs/design.md section 8.
  *
  * The input describes a request: byte 0 picks the method and the HTTP version, then a list of
  * headers, each a name selector byte (one of the handshake headers in varied spellings, or a

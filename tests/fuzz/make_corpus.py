@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """tests/fuzz/make_corpus.py: writes the seed corpora in tests/fuzz/corpus/<target>/.
 
 Seeds are small valid (and a few nearly valid) inputs in each target's input format, so that

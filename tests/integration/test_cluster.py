@@ -4,7 +4,7 @@ Three nodes (each a gateway with its worker) and one HAProxy with the configurat
 `duro-gateway --print-haproxy`, all on loopback, started and stopped here. Placement is read from
 each node's /objects and checked against duro's own rendezvous hash (the ownership check).
 
-Run: DURO_GATEWAY=... DURO_WORKER=... /usr/bin/python3 tests/integration/test_cluster.py -v
+Run: DURO_GATEWAY=... DURO_WORKER=... python3 tests/integration/test_cluster.py -v
 """
 
 import asyncio

@@ -1,6 +1,6 @@
-"""tests/integration/test_http.py: what the gateway answers itself (DESIGN.md sections 2 and 6).
+"""tests/integration/test_http.py: what the gateway answers itself (docs/design.md sections 8 and 10).
 
-Run: DURO_GATEWAY=... DURO_WORKER=... /usr/bin/python3 tests/integration/test_http.py -v
+Run: DURO_GATEWAY=... DURO_WORKER=... python3 tests/integration/test_http.py -v
 """
 
 import time

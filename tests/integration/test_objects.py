@@ -1,10 +1,10 @@
-"""tests/integration/test_objects.py: named objects, hibernation, the class API (DESIGN.md 4).
+"""tests/integration/test_objects.py: named objects, hibernation, the class API (docs/design.md 4).
 
 Drives the test class tests/classes/probe.c (a shared object, loaded like any external class)
 and the example class examples/presence over real WebSockets.
 
 Run: DURO_GATEWAY=... DURO_WORKER=... DURO_PROBE_SO=... DURO_PRESENCE_SO=... \
-     /usr/bin/python3 tests/integration/test_objects.py -v
+     python3 tests/integration/test_objects.py -v
 """
 
 import asyncio

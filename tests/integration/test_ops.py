@@ -1,7 +1,7 @@
-"""tests/integration/test_ops.py: running duro in production (DESIGN.md sections 1 and 5):
+"""tests/integration/test_ops.py: running duro in production (docs/design.md sections 6 and 7):
 the admin listener, signals (drain, reload), and supervision under faults.
 
-Run: DURO_GATEWAY=... DURO_WORKER=... /usr/bin/python3 tests/integration/test_ops.py -v
+Run: DURO_GATEWAY=... DURO_WORKER=... python3 tests/integration/test_ops.py -v
 """
 
 import asyncio

@@ -1,7 +1,7 @@
 """tests/integration/test_pool.py: the worker pool under supervision, shutdown, and --check
-(DESIGN.md sections 1 and 5).
+(docs/design.md sections 3 and 6).
 
-Run: DURO_GATEWAY=... DURO_WORKER=... /usr/bin/python3 tests/integration/test_pool.py -v
+Run: DURO_GATEWAY=... DURO_WORKER=... python3 tests/integration/test_pool.py -v
 """
 
 import os

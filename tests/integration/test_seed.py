@@ -1,6 +1,6 @@
 """tests/integration/test_seed.py: the seed class on the wire (DESIGN.md section 2).
 
-Run: DURO_GATEWAY=... DURO_WORKER=... /usr/bin/python3 tests/integration/test_seed.py -v
+Run: DURO_GATEWAY=... DURO_WORKER=... python3 tests/integration/test_seed.py -v
 """
 
 import asyncio
