@@ -18,6 +18,14 @@
 #define DURO_TIMEOUT_MS_MIN                   10u
 #define DURO_TIMEOUT_MS_MAX             86400000u   /* one day */
 #define DURO_LINGER_MS                      2000u   /* read-and-discard after an error response */
+#define DURO_HTTP_BODY_MAX_BYTES_DEFAULT (1u << 20) /* body forwarded to an object: beyond 413 */
+#define DURO_HTTP_BODY_MAX_BYTES_MAX     (4u << 20)
+#define DURO_OBJECT_TIMEOUT_MS_DEFAULT      5000u   /* an object's answer to a request: else 504 */
+#define DURO_HTTP_RESPONSE_HEADERS_MAX_COUNT  32u   /* headers a class adds to a response */
+#define DURO_HTTP_RESPONSE_HEADERS_MAX_BYTES 8192u
+#define DURO_HTTP_REQUESTS_MAP_BUCKETS      1024u   /* gateway: requests waiting for an object */
+#define DURO_ROUTE_ORIGINS_MAX_BYTES        1024u   /* [route] origins allow-list */
+#define DURO_PROXY_HEADER_MAX_BYTES          536u   /* PROXY v1 is <= 107, v2 16 + 520 here */
 #define DURO_GW_OUT_PAUSE_BYTES            65536u   /* pipelined responses queued: stop reading */
 /* Bytes past the request head that the gateway reads and forwards with the hand-off. */
 #define DURO_EARLY_DATA_MAX_BYTES           4096u

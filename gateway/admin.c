@@ -346,7 +346,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     struct http_limits lim = { ADMIN_HEAD_MAX_BYTES, DURO_HTTP_HEADERS_MAX_COUNT_DEFAULT,
                                ADMIN_HEAD_MAX_BYTES };
-    http_req_init(&c->req, &lim, NULL, NULL);
+    http_req_init(&c->req, &lim, NULL, NULL, NULL);
     uv_timer_start(&c->timer, on_query_timeout, DURO_HEAD_TIMEOUT_MS_DEFAULT, 0);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
