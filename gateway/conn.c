@@ -350,7 +350,8 @@ static const char *method_name(const struct gw_conn *c)
                                  : "-";
 }
 
-/* One line and one count per response the gateway answers itself. */
+/* One line and one count per response the gateway writes. The answer to a forwarded request
+ * comes after its request was forgotten (pipelining goes on): its line uses the copy in `fwd`. */
 static void log_access(struct gw_conn *c, int status, const char *reason)
 {
     metrics_http_status(&c->gw->metrics, status);
@@ -361,10 +362,14 @@ static void log_access(struct gw_conn *c, int status, const char *reason)
         /* Asked only when a line needs it: a hand-off does not (one syscall less each). */
         netaddr_peer(&c->tcp, c->peer, sizeof c->peer);
     }
-    int tlen = (int)(c->req.target.len < 200 ? c->req.target.len : 200);
+    const char *method = c->awaiting ? c->fwd_method : method_name(c);
+    const char *target = c->awaiting ? c->fwd_target
+                         : c->req.target.len ? http_req_str(&c->req, c->req.target)
+                                             : "";
+    size_t tl = c->awaiting ? c->fwd_target_len : c->req.target.len;
+    int tlen = (int)(tl < sizeof c->fwd_target ? tl : sizeof c->fwd_target);
     log_info("access", "conn=%llu peer=%s status=%d method=%s target=\"%.*s\"%s%s%s",
-             (unsigned long long)c->id, c->peer, status, method_name(c), tlen,
-             c->req.target.len ? http_req_str(&c->req, c->req.target) : "",
+             (unsigned long long)c->id, c->peer, status, method, tlen, target,
              reason ? " reason=\"" : "", reason ? reason : "", reason ? "\"" : "");
 }
 
@@ -420,8 +425,8 @@ static int on_body(struct http_req *r, const char *at, size_t len, void *arg)
 {
     struct gw_conn *c = arg;
     (void)r;
-    uint32_t max = c->gw->conf.body_max_bytes;
-    if (len > max - c->body_len) {
+    uint64_t max = c->gw->conf.body_max_bytes; /* may have been lowered by a reload */
+    if ((uint64_t)c->body_len + len > max) {
         return 413;
     }
     if (c->body_len + len > c->body_cap) {
@@ -431,7 +436,7 @@ static int on_body(struct http_req *r, const char *at, size_t len, void *arg)
             cap *= 2;
         }
         if (cap > max) {
-            cap = max;
+            cap = (size_t)max;
         }
         char *b = realloc(c->body, cap);
         if (b == NULL) {
@@ -560,6 +565,10 @@ static int answer(struct gw_conn *c, size_t consumed)
             break;
         }
         /* Later pipelined requests wait for this answer: responses stay in order. */
+        c->fwd_method = method_name(c);
+        c->fwd_target_len = c->req.target.len < sizeof c->fwd_target ? c->req.target.len
+                                                                       : sizeof c->fwd_target;
+        memcpy(c->fwd_target, http_req_str(&c->req, c->req.target), c->fwd_target_len);
         c->awaiting = 1;
         stop_reading(c);
         if (c->resp_flags & RESPOND_CLOSE) {

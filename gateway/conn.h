@@ -60,6 +60,9 @@ struct gw_conn {
     char *body;               /* the body of a request being forwarded (malloc'd) */
     uint32_t body_len;
     uint32_t body_cap;
+    const char *fwd_method;   /* the forwarded request's method and target, for its log line */
+    uint32_t fwd_target_len;
+    char fwd_target[200];
     char *big;                /* an object's response, written after `out` (malloc'd) */
     size_t big_len;
     struct http_field *fields; /* every header of the current request (after `in`) */

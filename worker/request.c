@@ -204,7 +204,6 @@ void request_handle(struct worker *w, const struct msg_request *q)
         .client = client,
     };
     object_wake(o);
-    w->metrics.v[M_HTTP_FORWARDED]++;
     /* The class may answer (and so free `res`) inside the call: do not touch it afterwards. */
     cls->on_request((struct duro_object *)o, o->state, &req, res);
 }

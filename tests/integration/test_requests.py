@@ -345,7 +345,8 @@ class RequestsTest(unittest.TestCase):
                 c.send(header + get("/probe/c"))
                 r = c.read_response()
                 self.assertEqual(r.header("X-Probe-Client"), [client])
-                gw.wait_for_line(r"mod=access .*peer=" + re.escape(client) + " status=200")
+                gw.wait_for_line(r"mod=access .*peer=" + re.escape(client) +
+                                 r" status=200 method=GET target=\"/probe/c\"")
         c = gw.connect()
         c.send(get("/probe/c"))  # no PROXY header: closed
         c.read_eof()
