@@ -74,7 +74,9 @@ static size_t v2(uint8_t *out, uint8_t ver_cmd, uint8_t fam, const uint8_t *addr
     out[13] = fam;
     out[14] = (uint8_t)(alen >> 8);
     out[15] = (uint8_t)alen;
-    memcpy(out + 16, addr, alen);
+    if (alen > 0) {
+        memcpy(out + 16, addr, alen);
+    }
     return 16 + alen;
 }
 
