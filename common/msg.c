@@ -69,6 +69,9 @@ static size_t headers_wire_len(const struct msg_headers *h)
     if (h->count > DURO_HTTP_HEADERS_MAX_COUNT_MAX) {
         return 0;
     }
+    if (h->list == NULL && h->wire != NULL) {
+        return h->wire_len; /* a decoded list, validated by the decoder: re-encoded as is */
+    }
     size_t n = 2;
     for (uint32_t i = 0; i < h->count; i++) {
         const struct msg_header *x = &h->list[i];
@@ -83,6 +86,10 @@ static size_t headers_wire_len(const struct msg_headers *h)
 static void put_headers(struct wr *w, const struct msg_headers *h, size_t wire_len)
 {
     put_u32(w, (uint32_t)wire_len);
+    if (h->list == NULL && h->wire != NULL) {
+        put(w, h->wire, h->wire_len);
+        return;
+    }
     put_u16(w, (uint16_t)h->count);
     for (uint32_t i = 0; i < h->count; i++) {
         put_span16(w, h->list[i].name);

@@ -44,8 +44,9 @@ struct msg_header {
 };
 
 /* A list of headers. To encode, set `list` and `count`. A decoded list has `count` and its
- * validated wire form (`wire`, `wire_len`), read with msg_headers_next(). Wire form: u16 count,
- * then per header u16 name length, name, u16 value length, value. */
+ * validated wire form (`wire`, `wire_len`), read with msg_headers_next(); encoding a decoded
+ * list (`list` NULL) copies that wire form. Wire form: u16 count, then per header u16 name
+ * length, name, u16 value length, value. */
 struct msg_headers {
     const struct msg_header *list;
     uint32_t count;
