@@ -6,7 +6,7 @@
 #   tests/fuzz/run.sh build [TARGET]   build only
 #   tests/fuzz/run.sh list             the targets
 #
-# Targets: http_route handshake msg conf session pmd. Seeds are in tests/fuzz/corpus/TARGET/ (read
+# Targets: http_route handshake msg conf session pmd proxy. Seeds are in tests/fuzz/corpus/TARGET/ (read
 # only); new inputs go to $DURO_FUZZ_DIR/corpus/TARGET, crashes to $DURO_FUZZ_DIR/crashes/.
 # DURO_FUZZ_DIR defaults to build-fuzz/ at the repository root (git-ignored). Needs clang with
 # libFuzzer (Debian 12: apt-get install clang) plus duro's own build dependencies.
@@ -18,7 +18,7 @@ here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 out="${DURO_FUZZ_DIR:-$repo/build-fuzz}"
 cc="${DURO_FUZZ_CC:-clang}"
-targets=(http_route handshake msg conf session pmd)
+targets=(http_route handshake msg conf session pmd proxy)
 
 llhttp_src=/usr/share/llhttp
 llhttp_inc=/usr/share/include/llhttp
@@ -44,6 +44,8 @@ sources_for() {
              "$repo/common/wskey.c ${llhttp[*]}" ;;
     msg)
         echo "$here/fuzz_msg.c $repo/common/msg.c" ;;
+    proxy)
+        echo "$here/fuzz_proxy.c $repo/gateway/proxy.c" ;;
     pmd)
         echo "$here/fuzz_pmd.c $repo/worker/pmd.c" ;;
     conf)
@@ -68,7 +70,7 @@ sources_for() {
 libs_for() {
     case "$1" in
     http_route | handshake) echo "-lnettle -linih" ;;
-    msg) echo "" ;;
+    msg | proxy) echo "" ;;
     pmd) echo "-lz" ;;
     conf) echo "-linih" ;;
     session) echo "-luv -lwslay -linih -lxxhash -lnettle -ldl -lm -lz" ;;
