@@ -183,6 +183,13 @@ class RequestsTest(unittest.TestCase):
         r = c.read_response()
         self.assertEqual((r.code, r.body), (200, b"POST /probe/x abcdefg"))
         self.assertEqual(r.header("X-Probe-Client")[0].rpartition(":")[0], "127.0.0.1")
+        # HEAD: the object's headers and length, no body; Connection: close is honoured
+        c.send(get("/probe/x", method="HEAD", headers=[("Connection", "close")]))
+        r = c.read_response(head_request=True)
+        self.assertEqual(r.code, 200, r.raw)
+        self.assertEqual(r.header("Content-Length"), [str(len(b"HEAD /probe/x "))])
+        self.assertEqual(r.header("Connection"), ["close"])
+        c.read_eof()
 
     def test_504_when_the_object_never_answers_and_the_connection_stays_usable(self):
         gw = self.gateway()
