@@ -22,7 +22,7 @@ struct duro_response {
     struct msg_header hdrs[DURO_HTTP_RESPONSE_HEADERS_MAX_COUNT];
     uint32_t nhdrs;
     uint32_t hbytes;
-    char hbuf[DURO_HTTP_RESPONSE_HEADERS_MAX_BYTES];
+    char *hbuf; /* DURO_HTTP_RESPONSE_HEADERS_MAX_BYTES, allocated by the first header */
 };
 
 struct requests {
@@ -116,6 +116,7 @@ static void unlink_response(struct duro_response *res)
     } else {
         rq->tail = res->tprev;
     }
+    free(res->hbuf);
     free(res);
 }
 
@@ -244,8 +245,11 @@ int duro_response_header(struct duro_response *res, const char *name, size_t nam
         return DURO_EINVAL;
     }
     if (res->nhdrs == DURO_HTTP_RESPONSE_HEADERS_MAX_COUNT ||
-        name_len + value_len > sizeof res->hbuf - res->hbytes) {
+        name_len + value_len > DURO_HTTP_RESPONSE_HEADERS_MAX_BYTES - res->hbytes) {
         return DURO_ELIMIT;
+    }
+    if (res->hbuf == NULL && (res->hbuf = malloc(DURO_HTTP_RESPONSE_HEADERS_MAX_BYTES)) == NULL) {
+        return DURO_ENOMEM;
     }
     char *n = res->hbuf + res->hbytes;
     memcpy(n, name, name_len);
