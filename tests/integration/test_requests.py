@@ -224,6 +224,20 @@ class RequestsTest(unittest.TestCase):
         r = c.read_response()
         self.assertEqual(r.code, 200, r.raw)
 
+    def test_503_keep_alive_while_no_worker_runs(self):
+        rooms = ("[route rooms]\nmatch = path /rooms/{name}/websocket\nclass = chat\n"
+                 "object = {name}\n")
+        gw = Gateway(self, config=rooms, workers=1, wait_workers=False, worker_bin="/bin/false")
+        c = gw.connect()
+        for _ in range(2):  # the connection stays usable
+            c.send(get("/rooms/down/websocket", body=b"x", method="POST"))
+            r = c.read_response()
+            self.assertEqual(r.code, 503, r.raw)
+            self.assertEqual(r.header("Retry-After"), ["1"])
+            self.assertEqual(r.header("Connection"), [])
+        c.send(get("/nowhere"))
+        self.assertEqual(c.read_response().raw, R400)
+
     # ---- ordering, waking, deferred answers ----
 
     def test_pipelined_requests_into_objects_keep_their_order(self):
