@@ -398,77 +398,6 @@ void conn_fail(struct gw_conn *c, int status, const char *reason, int flags)
     flush(c);
 }
 
-/* True when the request's Origin is in its route's `origins` list, or it has none (a client
- * that is not a browser: an Origin check protects browsers' users, and others can forge it). */
-static int origin_allowed(const struct gw_conn *c)
-{
-    size_t len;
-    const char *o = http_req_field(&c->req, "origin", &len);
-    if (o == NULL) {
-        return 1;
-    }
-    const char *p = c->route.route->origins;
-    while (*p != '\0') {
-        while (*p == ' ' || *p == ',') {
-            p++;
-        }
-        size_t n = strcspn(p, ", ");
-        if (n > 0 && n == len && memcmp(p, o, n) == 0) {
-            return 1;
-        }
-        p += n;
-    }
-    return 0;
-}
-
-static int on_body(struct http_req *r, const char *at, size_t len, void *arg)
-{
-    struct gw_conn *c = arg;
-    (void)r;
-    uint64_t max = c->gw->conf.body_max_bytes; /* may have been lowered by a reload */
-    if ((uint64_t)c->body_len + len > max) {
-        return 413;
-    }
-    if (c->body_len + len > c->body_cap) {
-        /* Grows by doubling, bounded by body_max_bytes. */
-        size_t cap = c->body_cap ? (size_t)c->body_cap * 2 : 4096;
-        while (cap < c->body_len + len) {
-            cap *= 2;
-        }
-        if (cap > max) {
-            cap = (size_t)max;
-        }
-        char *b = realloc(c->body, cap);
-        if (b == NULL) {
-            return 503;
-        }
-        c->body = b;
-        c->body_cap = (uint32_t)cap;
-    }
-    memcpy(c->body + c->body_len, at, len);
-    c->body_len += (uint32_t)len;
-    return 0;
-}
-
-/* A plain request for a route whose class may answer it: collect the body and forward. */
-static void on_request_head(struct gw_conn *c)
-{
-    struct gateway *gw = c->gw;
-    llhttp_t *p = &c->req.parser;
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > gw->conf.body_max_bytes) {
-        c->verdict = VERDICT_ERROR;
-        c->status = 413;
-        c->reason = "request body too large";
-        return;
-    }
-    const struct conf_route *rt = c->route.route;
-    uint64_t key = hash_object_key(rt->cls, strlen(rt->cls), c->route.name, c->route.name_len);
-    c->worker = hash_pick_slot(key, gw->nworkers);
-    c->verdict = VERDICT_REQUEST;
-    c->body_len = 0;
-    c->req.on_body = on_body;
-}
-
 /* Runs inside the parser when a request head is complete: decides the answer while the header
  * spans are valid. Order follows the seed: host, route, Upgrade header, then the handshake. */
 static void on_head(struct http_req *r, void *arg)
@@ -493,7 +422,11 @@ static void on_head(struct http_req *r, void *arg)
         c->verdict = VERDICT_SEED_400;
         return;
     }
-    if (c->route.route->origins[0] != '\0' && !origin_allowed(c)) {
+    /* Without an Origin header the client is not a browser, which the allow-list protects;
+     * any other client could send whatever Origin it likes. */
+    size_t olen = 0;
+    const char *origin = http_req_field(r, "origin", &olen);
+    if (origin != NULL && !router_origin_allowed(c->route.route, origin, olen)) {
         c->verdict = VERDICT_ERROR;
         c->status = 403;
         c->reason = "origin not allowed";
@@ -502,7 +435,7 @@ static void on_head(struct http_req *r, void *arg)
     if (!http_req_hdr_is(r, HDR_UPGRADE, "websocket")) {
         c->verdict = VERDICT_SEED_426;
         if (ro == ROUTER_MATCH && forward_class_may_answer(c->route.route->cls)) {
-            on_request_head(c);
+            forward_prepare(c);
         }
         return;
     }

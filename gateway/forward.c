@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/chan.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/netaddr.h"
 #include "common/respond.h"
@@ -25,6 +26,53 @@ uint32_t forward_headers(const struct gw_conn *c, struct msg_header *out)
             (struct msg_span){ http_req_str(r, r->fields[i].value), r->fields[i].value.len };
     }
     return r->nfields;
+}
+
+static int on_body(struct http_req *r, const char *at, size_t len, void *arg)
+{
+    struct gw_conn *c = arg;
+    (void)r;
+    uint64_t max = c->gw->conf.body_max_bytes; /* may have been lowered by a reload */
+    if ((uint64_t)c->body_len + len > max) {
+        return 413;
+    }
+    if (c->body_len + len > c->body_cap) {
+        /* Grows by doubling, bounded by body_max_bytes. */
+        size_t cap = c->body_cap ? (size_t)c->body_cap * 2 : 4096;
+        while (cap < c->body_len + len) {
+            cap *= 2;
+        }
+        if (cap > max) {
+            cap = (size_t)max;
+        }
+        char *b = realloc(c->body, cap);
+        if (b == NULL) {
+            return 503;
+        }
+        c->body = b;
+        c->body_cap = (uint32_t)cap;
+    }
+    memcpy(c->body + c->body_len, at, len);
+    c->body_len += (uint32_t)len;
+    return 0;
+}
+
+void forward_prepare(struct gw_conn *c)
+{
+    struct gateway *gw = c->gw;
+    llhttp_t *p = &c->req.parser;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > gw->conf.body_max_bytes) {
+        c->verdict = VERDICT_ERROR;
+        c->status = 413;
+        c->reason = "request body too large";
+        return;
+    }
+    const struct conf_route *rt = c->route.route;
+    uint64_t key = hash_object_key(rt->cls, strlen(rt->cls), c->route.name, c->route.name_len);
+    c->worker = hash_pick_slot(key, gw->nworkers);
+    c->verdict = VERDICT_REQUEST;
+    c->body_len = 0;
+    c->req.on_body = on_body;
 }
 
 static unsigned bucket(uint64_t id)

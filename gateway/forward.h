@@ -21,6 +21,11 @@ struct gw_conn;
 /* True when requests on routes of class `cls` go to the object rather than to the seed's 426. */
 int forward_class_may_answer(const char *cls);
 
+/* Called from the head callback of a plain request on such a route: sets c->verdict to
+ * VERDICT_REQUEST (the body is then collected into c->body, 413 past [http] body_max_bytes) or
+ * to VERDICT_ERROR 413 when Content-Length is already over it. */
+void forward_prepare(struct gw_conn *c);
+
 /* Fills `out` (capacity headers_max_count) with every header of `c`'s current request, as spans
  * into its buffer. Returns how many. */
 uint32_t forward_headers(const struct gw_conn *c, struct msg_header *out);
