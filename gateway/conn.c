@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -436,6 +437,15 @@ static void on_head(struct http_req *r, void *arg)
         c->verdict = VERDICT_SEED_426;
         if (ro == ROUTER_MATCH && forward_class_may_answer(c->route.route->cls)) {
             forward_prepare(c);
+            size_t el;
+            const char *expect = http_req_field(r, "expect", &el);
+            if (c->verdict == VERDICT_REQUEST && expect != NULL && el == 12 &&
+                strncasecmp(expect, "100-continue", 12) == 0) {
+                /* The client waits for this before sending the body (RFC 9110 10.1.1). */
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                memcpy(c->out + c->out_len, cont, sizeof cont - 1);
+                append(c, sizeof cont - 1);
+            }
         }
         return;
     }
@@ -621,7 +631,10 @@ static void process(struct gw_conn *c)
         enum http_result r = http_req_feed(&c->req, c->in, c->parsed, c->in_len, &consumed);
         if (r == HTTP_NEED_MORE) {
             c->parsed = (uint32_t)consumed;
-            if (c->req.head_done && c->verdict == VERDICT_REQUEST) {
+            if (c->req.head_done && c->verdict == VERDICT_ERROR && c->status == 413) {
+                /* Do not read a body we refuse: answer now and close. */
+                conn_fail(c, 413, c->reason, 0);
+            } else if (c->req.head_done && c->verdict == VERDICT_REQUEST) {
                 /* The body went to c->body; the head stays, its spans are forwarded. */
                 c->in_len = c->parsed = c->req.head_end;
             } else if (c->req.head_done) {

@@ -191,6 +191,21 @@ class RequestsTest(unittest.TestCase):
         self.assertEqual(r.header("Connection"), ["close"])
         c.read_eof()
 
+    def test_expect_100_continue_is_answered_before_the_body(self):
+        gw = self.gateway()
+        c = gw.connect()
+        c.send(http_request("POST", "/probe/e", headers=[("Host", HOST), ("Content-Length", "4"),
+                                                         ("Expect", "100-continue")]))
+        self.assertEqual(c.read_until(b"\r\n\r\n"), b"HTTP/1.1 100 Continue\r\n\r\n")
+        c.send(b"body")
+        r = c.read_response()
+        self.assertEqual((r.code, r.body), (200, b"POST /probe/e body"))
+        # over the limit: 413 at once, no 100
+        c.send(http_request("POST", "/probe/e", headers=[("Host", HOST),
+                                                         ("Content-Length", "5000"),
+                                                         ("Expect", "100-continue")]))
+        self.assertEqual(c.read_response().code, 413)
+
     def test_504_when_the_object_never_answers_and_the_connection_stays_usable(self):
         gw = self.gateway()
         c = gw.connect()
