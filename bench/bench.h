@@ -58,6 +58,7 @@ struct opts {
     enum expect expect;
     int binary;
     int status;              /* http: required status code, 0 for any */
+    int post;                /* http: POST a body of `size` bytes instead of GET */
     int pid;                 /* idle: measure this process tree */
     int quiet;
 };

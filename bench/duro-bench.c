@@ -64,6 +64,9 @@ static const char usage[] =
     "                         Default seed (broadcast: echo)\n"
     "  -b, --binary           send binary messages\n"
     "      --status CODE      http: every response must have this status (default: any)\n"
+    "      --post             http: POST a text body of -s bytes instead of GET (a room's\n"
+    "                         HTTP push; count its deliveries with idle -e none)\n"
+    "                         idle with -e none counts messages pushed to its sockets\n"
     "      --pid PID          idle: the process tree whose memory to measure\n"
     "      --source-ips N     spread connections over 127.0.0.1..127.0.0.N (default: as many\n"
     "                         as C needs for the ephemeral port range)\n"
@@ -186,7 +189,7 @@ static unsigned port_range(void)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    enum { OPT_STATUS = 256, OPT_PID, OPT_SOURCE_IPS, OPT_BURST, OPT_CONNECT_TIMEOUT };
+    enum { OPT_STATUS = 256, OPT_POST, OPT_PID, OPT_SOURCE_IPS, OPT_BURST, OPT_CONNECT_TIMEOUT };
     static const struct option lopts[] = {
         { "url", required_argument, NULL, 'u' },
         { "conns", required_argument, NULL, 'c' },
@@ -200,6 +203,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "status", required_argument, NULL, OPT_STATUS },
+        { "post", no_argument, NULL, OPT_POST },
         { "pid", required_argument, NULL, OPT_PID },
         { "source-ips", required_argument, NULL, OPT_SOURCE_IPS },
         { "burst", required_argument, NULL, OPT_BURST },
@@ -261,6 +265,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
             }
             break;
         case OPT_STATUS: rc = parse_uint(optarg, 100, 599, &status); break;
+        case OPT_POST: o->post = 1; break;
         case OPT_PID: rc = parse_uint(optarg, 1, INT32_MAX, &pid); break;
         case OPT_SOURCE_IPS: rc = parse_uint(optarg, 1, BENCH_SOURCE_IPS_MAX, &sips); break;
         case OPT_BURST: rc = parse_uint(optarg, 1, MAX_CONNS, &o->burst); break;
@@ -471,12 +476,15 @@ int main(int argc, char **argv)
         if (o.pid > 0 && established > 0 && sh.rss_after >= 0) {
             per = (double)(sh.rss_after - sh.rss_before) / established;
         }
-        printf("rss_before=%lld rss_after=%lld processes=%u bytes_per_socket=%.0f\n",
-               (long long)sh.rss_before, (long long)sh.rss_after, sh.rss_procs, per);
+        printf("rss_before=%lld rss_after=%lld processes=%u bytes_per_socket=%.0f "
+               "deliveries=%llu\n",
+               (long long)sh.rss_before, (long long)sh.rss_after, sh.rss_procs, per,
+               (unsigned long long)deliveries);
         snprintf(extra, sizeof extra,
                  ",\"established\":%u,\"pid\":%d,\"rss_before\":%lld,\"rss_after\":%lld,"
-                 "\"bytes_per_socket\":%.0f",
-                 established, o.pid, (long long)sh.rss_before, (long long)sh.rss_after, per);
+                 "\"bytes_per_socket\":%.0f,\"deliveries\":%llu",
+                 established, o.pid, (long long)sh.rss_before, (long long)sh.rss_after, per,
+                 (unsigned long long)deliveries);
     } else if (o.mode == MODE_BROADCAST) {
         snprintf(extra, sizeof extra,
                  ",\"established\":%u,\"broadcasts\":%llu,\"deliveries\":%llu", established,

@@ -46,6 +46,7 @@ const struct conf_key conf_keys[] = {
     WORDS("server", "log_level", log_level, log_level_names, LOG_INFO),
     BOOL("server", "log_timestamps", log_timestamps, 1),
     WORDS("server", "log_format", log_format, log_format_names, LOG_FORMAT_TEXT),
+    BOOL("server", "proxy_protocol", proxy_protocol, 0),
 
     U32("http", "head_max_bytes", head_max_bytes, DURO_HTTP_HEAD_MAX_BYTES_MIN,
         DURO_HTTP_HEAD_MAX_BYTES_MAX, DURO_HTTP_HEAD_MAX_BYTES_DEFAULT),
@@ -57,6 +58,10 @@ const struct conf_key conf_keys[] = {
         DURO_HEAD_TIMEOUT_MS_DEFAULT),
     U32("http", "keepalive_timeout_ms", keepalive_timeout_ms, DURO_TIMEOUT_MS_MIN,
         DURO_TIMEOUT_MS_MAX, DURO_KEEPALIVE_TIMEOUT_MS_DEFAULT),
+    U32("http", "body_max_bytes", body_max_bytes, 0, DURO_HTTP_BODY_MAX_BYTES_MAX,
+        DURO_HTTP_BODY_MAX_BYTES_DEFAULT),
+    U32("http", "object_timeout_ms", object_timeout_ms, DURO_TIMEOUT_MS_MIN, DURO_TIMEOUT_MS_MAX,
+        DURO_OBJECT_TIMEOUT_MS_DEFAULT),
 
     U32("websocket", "message_max_bytes", message_max_bytes, 1, DURO_WS_MESSAGE_MAX_BYTES_MAX,
         DURO_WS_MESSAGE_MAX_BYTES_DEFAULT),
@@ -80,6 +85,7 @@ const struct conf_key conf_keys[] = {
       offsetof(struct conf_route, match), 1, LEN(struct conf_route, value), 0, NULL, NULL },
     TEXT(CONF_SCOPE_ROUTE, struct conf_route, "route", "class", CONF_STRING, cls, 1, NULL),
     TEXT(CONF_SCOPE_ROUTE, struct conf_route, "route", "object", CONF_STRING, object, 1, NULL),
+    TEXT(CONF_SCOPE_ROUTE, struct conf_route, "route", "origins", CONF_STRING, origins, 0, ""),
 
     TEXT(CONF_SCOPE_CLASS, struct conf_class, "class", "path", CONF_STRING, path, 1, NULL),
     TEXT(CONF_SCOPE_CLASS, struct conf_class, "class", "symbol", CONF_STRING, symbol, 1,

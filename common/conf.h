@@ -24,6 +24,7 @@ struct conf_route {
     char value[DURO_ROUTE_PATTERN_MAX_BYTES + 1];
     char cls[DURO_CLASS_NAME_MAX_BYTES + 1];
     char object[DURO_OBJECT_NAME_MAX_BYTES + 1]; /* literal, or "{name}" for ROUTE_PATTERN */
+    char origins[DURO_ROUTE_ORIGINS_MAX_BYTES + 1]; /* "a, b" allow-list of Origin, "" = any */
 };
 
 /* A class loaded from a shared object ([class NAME] section). */
@@ -60,12 +61,15 @@ struct conf {
     int log_level;             /* enum log_level */
     int log_timestamps;        /* ts= on every line (off for journald, which stamps its own) */
     int log_format;            /* enum log_format */
+    int proxy_protocol;        /* read a PROXY protocol v1/v2 header before each connection */
 
     uint32_t head_max_bytes;
     uint32_t headers_max_count;
     uint32_t target_max_bytes;
     uint32_t head_timeout_ms;
     uint32_t keepalive_timeout_ms;
+    uint32_t body_max_bytes;    /* request body forwarded to an object: beyond it 413 */
+    uint32_t object_timeout_ms; /* an object's answer to a request: beyond it 504 */
 
     uint32_t message_max_bytes;
     uint32_t close_timeout_ms;

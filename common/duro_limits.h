@@ -21,6 +21,15 @@
 #define DURO_LINGER_READ_BYTES              4096u   /* one read while lingering, thrown away */
 #define DURO_LISTEN_BACKLOG_COUNT           4096    /* listen(2) backlog of the traffic port */
 #define DURO_LOG_TARGET_MAX_BYTES            200u   /* request-target bytes in an access line */
+#define DURO_HTTP_BODY_MAX_BYTES_DEFAULT (1u << 20) /* body forwarded to an object: beyond 413 */
+#define DURO_HTTP_BODY_MAX_BYTES_MAX     (4u << 20)
+#define DURO_OBJECT_TIMEOUT_MS_DEFAULT      5000u   /* an object's answer to a request: else 504 */
+#define DURO_HTTP_RESPONSE_HEADERS_MAX_COUNT  32u   /* headers a class adds to a response */
+#define DURO_HTTP_RESPONSE_HEADERS_MAX_BYTES 8192u
+#define DURO_HTTP_REQUESTS_MAP_BUCKETS      1024u   /* gateway: requests waiting for an object */
+#define DURO_ROUTE_ORIGINS_MAX_BYTES        1024u   /* [route] origins allow-list */
+#define DURO_PROXY_HEADER_MAX_BYTES          536u   /* PROXY v1 is <= 107, v2 16 + 520 here */
+#define DURO_ADMIN_FORM_MAX_BYTES           1024u   /* body of POST /objects/CLASS/NAME/close */
 #define DURO_GW_OUT_PAUSE_BYTES            65536u   /* pipelined responses queued: stop reading */
 /* Bytes past the request head that the gateway reads and forwards with the hand-off. */
 #define DURO_EARLY_DATA_MAX_BYTES           4096u

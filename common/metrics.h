@@ -31,6 +31,12 @@
       "Upgrades handed from the gateway to a worker")                                            \
     X(M_HANDOFF_FAILURES, "duro_handoff_failures_total", "counter", "",                         \
       "Upgrades answered 503 because their worker was down or unreachable")                     \
+    X(M_HTTP_FORWARDED, "duro_http_requests_forwarded_total", "counter", "",                    \
+      "Plain HTTP requests the gateway forwarded to an object (on_request)")                     \
+    X(M_HTTP_OBJECT_TIMEOUTS, "duro_http_object_timeouts_total", "counter", "",                 \
+      "Forwarded requests answered 504 because the object did not answer in time")               \
+    X(M_ADMIN_CLOSED, "duro_admin_closed_sockets_total", "counter", "",                         \
+      "WebSockets closed by POST /objects/CLASS/NAME/close on the admin listener")               \
     X(M_WORKER_RESTARTS, "duro_worker_restarts_total", "counter", "",                           \
       "Workers restarted after they died or hung")                                               \
     X(M_WORKERS_UP, "duro_workers_up", "gauge", "", "Workers running")                           \

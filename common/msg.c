@@ -62,6 +62,41 @@ static void put_header(struct wr *w, enum msg_type type, size_t body_len)
     put_u32(w, (uint32_t)body_len);
 }
 
+/* Wire bytes of a header list to encode (u32 length prefix not included), or 0 when a field
+ * breaks its bound. */
+static size_t headers_wire_len(const struct msg_headers *h)
+{
+    if (h->count > DURO_HTTP_HEADERS_MAX_COUNT_MAX) {
+        return 0;
+    }
+    if (h->list == NULL && h->wire != NULL) {
+        return h->wire_len; /* a decoded list, validated by the decoder: re-encoded as is */
+    }
+    size_t n = 2;
+    for (uint32_t i = 0; i < h->count; i++) {
+        const struct msg_header *x = &h->list[i];
+        if (x->name.len == 0 || x->name.len > UINT16_MAX || x->value.len > UINT16_MAX) {
+            return 0;
+        }
+        n += 4 + x->name.len + x->value.len;
+    }
+    return n;
+}
+
+static void put_headers(struct wr *w, const struct msg_headers *h, size_t wire_len)
+{
+    put_u32(w, (uint32_t)wire_len);
+    if (h->list == NULL && h->wire != NULL) {
+        put(w, h->wire, h->wire_len);
+        return;
+    }
+    put_u16(w, (uint16_t)h->count);
+    for (uint32_t i = 0; i < h->count; i++) {
+        put_span16(w, h->list[i].name);
+        put_span16(w, h->list[i].value);
+    }
+}
+
 /* ---- bounds, shared by encoder and decoder ---- */
 
 static int handoff_in_bounds(const struct msg_handoff *h)
@@ -71,7 +106,29 @@ static int handoff_in_bounds(const struct msg_handoff *h)
            /* these three travel with a u16 length */
            h->protocols.len <= UINT16_MAX && h->extensions.len <= UINT16_MAX &&
            h->target.len <= UINT16_MAX && h->peer.len <= 64 &&
-           h->early.len <= DURO_HANDOFF_EARLY_MAX_BYTES;
+           h->early.len <= DURO_HANDOFF_EARLY_MAX_BYTES && h->client.len <= 64;
+}
+
+static int request_in_bounds(const struct msg_request *q)
+{
+    return q->cls.len >= 1 && q->cls.len <= DURO_CLASS_NAME_MAX_BYTES && q->name.len >= 1 &&
+           q->name.len <= DURO_OBJECT_NAME_MAX_BYTES && q->method.len >= 1 &&
+           q->method.len <= 32 && q->target.len <= UINT16_MAX && q->client.len <= 64 &&
+           q->body.len <= DURO_HTTP_BODY_MAX_BYTES_MAX;
+}
+
+static int response_in_bounds(const struct msg_response *r)
+{
+    return (r->status == 0 || (r->status >= 100 && r->status <= 599)) &&
+           r->headers.count <= DURO_HTTP_RESPONSE_HEADERS_MAX_COUNT &&
+           r->body.len <= DURO_HTTP_BODY_MAX_BYTES_MAX;
+}
+
+static int close_in_bounds(const struct msg_close *c)
+{
+    return c->cls.len >= 1 && c->cls.len <= DURO_CLASS_NAME_MAX_BYTES && c->name.len >= 1 &&
+           c->name.len <= DURO_OBJECT_NAME_MAX_BYTES && c->tag.len <= DURO_TAG_MAX_BYTES &&
+           c->reason.len <= DURO_WS_CLOSE_REASON_MAX_BYTES;
 }
 
 static int config_in_bounds(const struct msg_config *c)
@@ -85,8 +142,98 @@ size_t msg_handoff_size(const struct msg_handoff *h)
     if (!handoff_in_bounds(h)) {
         return 0;
     }
+    size_t hl = headers_wire_len(&h->headers);
+    if (hl == 0) {
+        return 0;
+    }
     return DURO_MSG_HEADER_BYTES + 8 + 7 * 2 + 4 + h->cls.len + h->name.len + h->key.len +
-           h->protocols.len + h->extensions.len + h->target.len + h->peer.len + h->early.len;
+           h->protocols.len + h->extensions.len + h->target.len + h->peer.len + h->early.len +
+           2 + h->client.len + 4 + hl;
+}
+
+size_t msg_request_size(const struct msg_request *q)
+{
+    size_t hl = headers_wire_len(&q->headers);
+    if (!request_in_bounds(q) || hl == 0) {
+        return 0;
+    }
+    return DURO_MSG_HEADER_BYTES + 8 + 8 + 5 * 2 + q->cls.len + q->name.len + q->method.len +
+           q->target.len + q->client.len + 4 + hl + 4 + q->body.len;
+}
+
+size_t msg_response_size(const struct msg_response *r)
+{
+    size_t hl = headers_wire_len(&r->headers);
+    if (!response_in_bounds(r) || hl == 0) {
+        return 0;
+    }
+    return DURO_MSG_HEADER_BYTES + 8 + 2 + 4 + hl + 4 + r->body.len;
+}
+
+size_t msg_encode_request(uint8_t *dst, size_t cap, const struct msg_request *q)
+{
+    size_t total = msg_request_size(q);
+    if (total == 0 || total > cap) {
+        return 0;
+    }
+    struct wr w = { dst, dst + cap, 1 };
+    put_header(&w, MSG_REQUEST, total - DURO_MSG_HEADER_BYTES);
+    put_u64(&w, q->req_id);
+    put_u64(&w, q->conn_id);
+    put_span16(&w, q->cls);
+    put_span16(&w, q->name);
+    put_span16(&w, q->method);
+    put_span16(&w, q->target);
+    put_span16(&w, q->client);
+    put_headers(&w, &q->headers, headers_wire_len(&q->headers));
+    put_span32(&w, q->body);
+    return w.ok ? total : 0;
+}
+
+size_t msg_encode_response(uint8_t *dst, size_t cap, const struct msg_response *r)
+{
+    size_t total = msg_response_size(r);
+    if (total == 0 || total > cap) {
+        return 0;
+    }
+    struct wr w = { dst, dst + cap, 1 };
+    put_header(&w, MSG_RESPONSE, total - DURO_MSG_HEADER_BYTES);
+    put_u64(&w, r->req_id);
+    put_u16(&w, r->status);
+    put_headers(&w, &r->headers, headers_wire_len(&r->headers));
+    put_span32(&w, r->body);
+    return w.ok ? total : 0;
+}
+
+size_t msg_encode_close(uint8_t *dst, size_t cap, const struct msg_close *c)
+{
+    size_t total = DURO_MSG_HEADER_BYTES + 8 + 4 * 2 + 2 + c->cls.len + c->name.len +
+                   c->tag.len + c->reason.len;
+    if (!close_in_bounds(c) || total > cap) {
+        return 0;
+    }
+    struct wr w = { dst, dst + cap, 1 };
+    put_header(&w, MSG_CLOSE, total - DURO_MSG_HEADER_BYTES);
+    put_u64(&w, c->seq);
+    put_span16(&w, c->cls);
+    put_span16(&w, c->name);
+    put_span16(&w, c->tag);
+    put_u16(&w, c->code);
+    put_span16(&w, c->reason);
+    return w.ok ? total : 0;
+}
+
+size_t msg_encode_closed(uint8_t *dst, size_t cap, uint64_t seq, uint32_t count)
+{
+    size_t total = DURO_MSG_HEADER_BYTES + 8 + 4;
+    if (total > cap) {
+        return 0;
+    }
+    struct wr w = { dst, dst + cap, 1 };
+    put_header(&w, MSG_CLOSED, total - DURO_MSG_HEADER_BYTES);
+    put_u64(&w, seq);
+    put_u32(&w, count);
+    return w.ok ? total : 0;
 }
 
 size_t msg_config_size(const struct msg_config *c)
@@ -114,6 +261,8 @@ size_t msg_encode_handoff(uint8_t *dst, size_t cap, const struct msg_handoff *h)
     put_span16(&w, h->target);
     put_span16(&w, h->peer);
     put_span32(&w, h->early);
+    put_span16(&w, h->client);
+    put_headers(&w, &h->headers, headers_wire_len(&h->headers));
     return w.ok ? total : 0;
 }
 
@@ -232,6 +381,54 @@ static struct msg_span get_span(struct rd *r, size_t len_bytes)
     return s;
 }
 
+/* Reads a header list: validates every entry of its wire form, keeps it as a span. */
+static struct msg_headers get_headers(struct rd *r, uint32_t max_count)
+{
+    struct msg_headers h = { NULL, 0, NULL, 0 };
+    size_t n = get_be(r, 4);
+    const uint8_t *p = take(r, n);
+    if (p == NULL) {
+        return h;
+    }
+    struct rd in = { p, p + n, 1 };
+    uint32_t count = get_be(&in, 2);
+    for (uint32_t i = 0; i < count && in.ok; i++) {
+        size_t nl = get_be(&in, 2);
+        if (nl == 0) {
+            in.ok = 0;
+        }
+        (void)take(&in, nl);
+        (void)take(&in, get_be(&in, 2));
+    }
+    if (!in.ok || in.p != in.end || count > max_count) {
+        r->ok = 0;
+        return h;
+    }
+    h.count = count;
+    h.wire = p;
+    h.wire_len = n;
+    return h;
+}
+
+int msg_headers_next(const struct msg_headers *h, size_t *pos, struct msg_header *out)
+{
+    if (h->wire == NULL) {
+        return 0;
+    }
+    size_t at = *pos == 0 ? 2 : *pos;
+    if (at >= h->wire_len) {
+        return 0;
+    }
+    struct rd r = { h->wire + at, h->wire + h->wire_len, 1 };
+    out->name = get_span(&r, 2);
+    out->value = get_span(&r, 2);
+    if (!r.ok) {
+        return 0;
+    }
+    *pos = (size_t)(r.p - h->wire);
+    return 1;
+}
+
 enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size_t *used)
 {
     /* Reject a wrong prefix as soon as it is visible, not only once a whole header is in. */
@@ -249,7 +446,7 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
     if (version != MSG_VERSION || body_len > DURO_MSG_BODY_MAX_BYTES) {
         return MSG_BAD;
     }
-    if (type < MSG_CONFIG || type > MSG_OBJECTS) {
+    if (type < MSG_CONFIG || type > MSG_CLOSED) {
         return MSG_BAD;
     }
     if (len - DURO_MSG_HEADER_BYTES < body_len) {
@@ -269,7 +466,49 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
         m->target = get_span(&r, 2);
         m->peer = get_span(&r, 2);
         m->early = get_span(&r, 4);
+        m->client = get_span(&r, 2);
+        m->headers = get_headers(&r, DURO_HTTP_HEADERS_MAX_COUNT_MAX);
         if (!r.ok || r.p != r.end || !handoff_in_bounds(m)) {
+            return MSG_BAD;
+        }
+    } else if (type == MSG_REQUEST) {
+        struct msg_request *q = &out->u.request;
+        q->req_id = get_u64(&r);
+        q->conn_id = get_u64(&r);
+        q->cls = get_span(&r, 2);
+        q->name = get_span(&r, 2);
+        q->method = get_span(&r, 2);
+        q->target = get_span(&r, 2);
+        q->client = get_span(&r, 2);
+        q->headers = get_headers(&r, DURO_HTTP_HEADERS_MAX_COUNT_MAX);
+        q->body = get_span(&r, 4);
+        if (!r.ok || r.p != r.end || !request_in_bounds(q)) {
+            return MSG_BAD;
+        }
+    } else if (type == MSG_RESPONSE) {
+        struct msg_response *q = &out->u.response;
+        q->req_id = get_u64(&r);
+        q->status = (uint16_t)get_be(&r, 2);
+        q->headers = get_headers(&r, DURO_HTTP_RESPONSE_HEADERS_MAX_COUNT);
+        q->body = get_span(&r, 4);
+        if (!r.ok || r.p != r.end || !response_in_bounds(q)) {
+            return MSG_BAD;
+        }
+    } else if (type == MSG_CLOSE) {
+        struct msg_close *q = &out->u.close;
+        q->seq = get_u64(&r);
+        q->cls = get_span(&r, 2);
+        q->name = get_span(&r, 2);
+        q->tag = get_span(&r, 2);
+        q->code = (uint16_t)get_be(&r, 2);
+        q->reason = get_span(&r, 2);
+        if (!r.ok || r.p != r.end || !close_in_bounds(q)) {
+            return MSG_BAD;
+        }
+    } else if (type == MSG_CLOSED) {
+        out->u.closed.seq = get_u64(&r);
+        out->u.closed.count = get_be(&r, 4);
+        if (!r.ok || r.p != r.end) {
             return MSG_BAD;
         }
     } else if (type == MSG_QUERY) {

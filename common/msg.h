@@ -20,6 +20,10 @@ enum msg_type {
     MSG_QUERY = 3,   /* gateway -> worker: heartbeat, metrics or objects request */
     MSG_STATS = 4,   /* worker -> gateway: the worker's metrics (answers QUERY_STATS) */
     MSG_OBJECTS = 5, /* worker -> gateway: JSON objects, comma-separated (QUERY_OBJECTS) */
+    MSG_REQUEST = 6, /* gateway -> worker: a plain HTTP request for an object (on_request) */
+    MSG_RESPONSE = 7, /* worker -> gateway: the object's answer to a MSG_REQUEST */
+    MSG_CLOSE = 8,   /* gateway -> worker: admin close of an object's sockets */
+    MSG_CLOSED = 9,  /* worker -> gateway: how many sockets MSG_CLOSE closed */
 };
 
 enum msg_query_what {
@@ -31,6 +35,23 @@ enum msg_query_what {
 struct msg_span {
     const char *ptr;
     size_t len;
+};
+
+/* One HTTP header (name and value as the client sent them, the value trimmed). */
+struct msg_header {
+    struct msg_span name;
+    struct msg_span value;
+};
+
+/* A list of headers. To encode, set `list` and `count`. A decoded list has `count` and its
+ * validated wire form (`wire`, `wire_len`), read with msg_headers_next(); encoding a decoded
+ * list (`list` NULL) copies that wire form. Wire form: u16 count, then per header u16 name
+ * length, name, u16 value length, value. */
+struct msg_headers {
+    const struct msg_header *list;
+    uint32_t count;
+    const uint8_t *wire;
+    size_t wire_len;
 };
 
 struct msg_config {
@@ -52,6 +73,45 @@ struct msg_handoff {
     struct msg_span target;      /* request-target, for logs and classes */
     struct msg_span peer;        /* "ip:port" of the client */
     struct msg_span early;       /* bytes read past the request head, <= DURO_HANDOFF_EARLY_MAX_BYTES */
+    struct msg_span client;      /* "ip:port" from the PROXY protocol, "" when none (<= 64) */
+    struct msg_headers headers;  /* every request header, in order (<= headers_max_count) */
+};
+
+/* A plain HTTP request routed to an object whose class may answer it (on_request). */
+struct msg_request {
+    uint64_t req_id;             /* the gateway's number, echoed in MSG_RESPONSE */
+    uint64_t conn_id;            /* for logs */
+    struct msg_span cls;         /* as in msg_handoff */
+    struct msg_span name;
+    struct msg_span method;      /* 1..32 bytes */
+    struct msg_span target;
+    struct msg_span client;      /* "ip:port" of the client, <= 64 */
+    struct msg_headers headers;
+    struct msg_span body;        /* de-chunked, <= DURO_HTTP_BODY_MAX_BYTES_MAX */
+};
+
+/* The object's answer. `status` 0 means the class has no on_request: the gateway answers the
+ * seed's 426 itself, byte for byte as for any routed request without an upgrade. */
+struct msg_response {
+    uint64_t req_id;
+    uint16_t status;             /* 0, or 200..599 */
+    struct msg_headers headers;  /* <= DURO_HTTP_RESPONSE_HEADERS_MAX_COUNT */
+    struct msg_span body;        /* <= DURO_HTTP_BODY_MAX_BYTES_MAX */
+};
+
+/* Admin: close the object's sockets (all, or those with `tag`) with `code` and `reason`. */
+struct msg_close {
+    uint64_t seq;                /* echoed in MSG_CLOSED */
+    struct msg_span cls;
+    struct msg_span name;
+    struct msg_span tag;         /* "" = all; <= DURO_TAG_MAX_BYTES */
+    uint16_t code;
+    struct msg_span reason;      /* <= DURO_WS_CLOSE_REASON_MAX_BYTES */
+};
+
+struct msg_closed {
+    uint64_t seq;
+    uint32_t count;              /* sockets a close was sent to */
 };
 
 struct msg_query {
@@ -78,6 +138,10 @@ struct msg {
         struct msg_query query;
         struct msg_stats stats;
         struct msg_objects objects;
+        struct msg_request request;
+        struct msg_response response;
+        struct msg_close close;
+        struct msg_closed closed;
     } u;
 };
 
@@ -102,6 +166,18 @@ size_t msg_encode_query(uint8_t *dst, size_t cap, uint64_t seq, uint32_t what);
 size_t msg_encode_stats(uint8_t *dst, size_t cap, uint64_t seq, const uint64_t *words,
                         uint32_t nwords);
 size_t msg_encode_objects(uint8_t *dst, size_t cap, uint64_t seq, const char *json, size_t len);
+
+/* Sizes and encoders of the HTTP and admin messages; same contract as msg_encode_handoff. */
+size_t msg_request_size(const struct msg_request *q);
+size_t msg_encode_request(uint8_t *dst, size_t cap, const struct msg_request *q);
+size_t msg_response_size(const struct msg_response *r);
+size_t msg_encode_response(uint8_t *dst, size_t cap, const struct msg_response *r);
+size_t msg_encode_close(uint8_t *dst, size_t cap, const struct msg_close *c);
+size_t msg_encode_closed(uint8_t *dst, size_t cap, uint64_t seq, uint32_t count);
+
+/* Reads the next header of a decoded list: `*pos` starts at 0. Returns 1 with `*out` filled
+ * (pointing into the message), or 0 at the end. */
+int msg_headers_next(const struct msg_headers *h, size_t *pos, struct msg_header *out);
 
 /* Reads word `i` of a decoded MSG_STATS. */
 uint64_t msg_stats_word(const struct msg_stats *s, uint32_t i);

@@ -4,10 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/chan.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/netaddr.h"
 #include "gateway/http_req.h"
+#include "gateway/router.h"
 #include "gateway/supervisor.h"
 
 
@@ -22,7 +25,7 @@ struct admin {
     char address[80];
 };
 
-enum query_kind { Q_NONE = 0, Q_METRICS, Q_OBJECTS };
+enum query_kind { Q_NONE = 0, Q_METRICS, Q_OBJECTS, Q_CLOSE };
 
 struct admin_conn {
     uv_tcp_t tcp;
@@ -41,6 +44,10 @@ struct admin_conn {
     char *json;             /* objects collected so far */
     size_t json_len;
     char *out;              /* the response, owned until written */
+    uint32_t closed;        /* Q_CLOSE: sockets closed */
+    uint32_t form_len;
+    int form_too_big;
+    char form[DURO_ADMIN_FORM_MAX_BYTES];
     uint32_t in_len;
     char in[DURO_ADMIN_HEAD_MAX_BYTES];
 };
@@ -89,11 +96,12 @@ static void respond(struct admin_conn *c, int status, const char *type, const ch
 {
     static const char *const phrases[] = { [0] = "OK", [1] = "Not Found",
                                            [2] = "Method Not Allowed", [3] = "Service Unavailable",
-                                           [4] = "Bad Request" };
+                                           [4] = "Bad Request", [5] = "Content Too Large" };
     const char *phrase = status == 200   ? phrases[0]
                          : status == 404 ? phrases[1]
                          : status == 405 ? phrases[2]
                          : status == 503 ? phrases[3]
+                         : status == 413 ? phrases[5]
                                          : phrases[4];
     char head[256];
     int n = snprintf(head, sizeof head,
@@ -166,6 +174,14 @@ static void finish_query(struct admin_conn *c)
             respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, n);
         }
         free(text);
+    } else if (c->query == Q_CLOSE) {
+        char body[64];
+        int n = snprintf(body, sizeof body, "{\"closed\":%u}\n", c->closed);
+        if (c->waiting > 0) {
+            respond_text(c, 503, "the object's worker did not answer\n");
+        } else {
+            respond(c, 200, "application/json", body, (size_t)n);
+        }
     } else {
         size_t cap = c->json_len + 4;
         char *body = malloc(cap);
@@ -221,7 +237,9 @@ void admin_worker_answer(struct gateway *gw, unsigned slot, const struct msg *m)
     if (gw->admin == NULL) {
         return;
     }
-    uint64_t seq = m->type == MSG_STATS ? m->u.stats.seq : m->u.objects.seq;
+    uint64_t seq = m->type == MSG_STATS     ? m->u.stats.seq
+                   : m->type == MSG_OBJECTS ? m->u.objects.seq
+                                            : m->u.closed.seq;
     for (struct admin_conn *c = gw->admin->conns; c != NULL; c = c->next) {
         if (c->query == Q_NONE || c->seq != seq || c->answered[slot]) {
             continue;
@@ -235,6 +253,8 @@ void admin_worker_answer(struct gateway *gw, unsigned slot, const struct msg *m)
             struct metrics wm;
             metrics_from_words(&wm, words);
             metrics_add(&c->sum, &wm);
+        } else if (m->type == MSG_CLOSED) {
+            c->closed += m->u.closed.count;
         } else if (m->type == MSG_OBJECTS && m->u.objects.json.len > 0) {
             size_t add = m->u.objects.json.len + 1;
             char *p = realloc(c->json, c->json_len + add);
@@ -254,6 +274,111 @@ void admin_worker_answer(struct gateway *gw, unsigned slot, const struct msg *m)
     }
 }
 
+/* Finds `key` in a form (a=1&b=2, as in a query string or an urlencoded body) and decodes its
+ * value into `out` ('+' is a space). Returns the value's length, -1 when absent, -2 when
+ * malformed or too long. */
+static long form_get(const char *form, size_t len, const char *key, char *out, size_t cap)
+{
+    size_t kl = strlen(key);
+    size_t i = 0;
+    while (i < len) {
+        size_t end = i;
+        while (end < len && form[end] != '&') {
+            end++;
+        }
+        if (end - i > kl && memcmp(form + i, key, kl) == 0 && form[i + kl] == '=') {
+            char raw[DURO_ADMIN_FORM_MAX_BYTES];
+            size_t vl = end - i - kl - 1;
+            if (vl >= sizeof raw) {
+                return -2;
+            }
+            for (size_t k = 0; k < vl; k++) {
+                char ch = form[i + kl + 1 + k];
+                raw[k] = ch == '+' ? ' ' : ch;
+            }
+            long n = router_decode(raw, vl, out, cap);
+            return n < 0 ? -2 : n;
+        }
+        i = end + 1;
+    }
+    return -1;
+}
+
+static long param(const struct admin_conn *c, const char *query, size_t qlen, const char *key,
+                  char *out, size_t cap)
+{
+    long n = form_get(query, qlen, key, out, cap);
+    return n == -1 ? form_get(c->form, c->form_len, key, out, cap) : n;
+}
+
+static int close_code_ok(long code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+           (code >= 3000 && code <= 4999);
+}
+
+/* POST /objects/CLASS/NAME/close [tag=T&code=C&reason=R]: closes the object's sockets (all,
+ * or those with the tag) in its worker and answers {"closed":N}. */
+static void admin_close(struct admin_conn *c, const char *path, size_t pl, const char *query,
+                        size_t qlen)
+{
+    struct gateway *gw = c->ad->gw;
+    const char *p = path + 9, *end = path + pl - 6; /* past "/objects/", before "/close" */
+    const char *slash = memchr(p, '/', (size_t)(end - p));
+    char cls[DURO_CLASS_NAME_MAX_BYTES + 1], name[DURO_OBJECT_NAME_MAX_BYTES + 1];
+    char tag[DURO_TAG_MAX_BYTES + 1] = "", reason[DURO_WS_CLOSE_REASON_MAX_BYTES + 1] = "";
+    char code_s[16];
+    long cl = slash ? router_decode(p, (size_t)(slash - p), cls, sizeof cls) : -1;
+    long nl = slash ? router_decode(slash + 1, (size_t)(end - slash - 1), name, sizeof name) : -1;
+    if (cl <= 0 || nl <= 0 || memchr(name, '/', (size_t)nl) != NULL) {
+        respond_text(c, 400, "expected /objects/CLASS/NAME/close\n");
+        return;
+    }
+    long tl = param(c, query, qlen, "tag", tag, sizeof tag);
+    long rl = param(c, query, qlen, "reason", reason, sizeof reason);
+    long kl = param(c, query, qlen, "code", code_s, sizeof code_s);
+    long code = 1000;
+    if (kl > 0) {
+        char *e;
+        code = strtol(code_s, &e, 10);
+        if (*e != '\0') {
+            code = 0;
+        }
+    }
+    if (tl == -2 || rl == -2 || kl == -2 || kl == 0 || tl == 0 || !close_code_ok(code)) {
+        respond_text(c, 400, "bad parameter: tag (1..256 bytes), code (1000-1003, 1007-1014, "
+                             "3000-4999) or reason (at most 123 bytes)\n");
+        return;
+    }
+    unsigned slot = hash_pick_slot(hash_object_key(cls, (size_t)cl, name, (size_t)nl),
+                                   gw->nworkers);
+    struct chan *ch = supervisor_chan(gw->sup, slot);
+    struct msg_close q = {
+        .seq = ++c->ad->next_seq,
+        .cls = { cls, (size_t)cl },
+        .name = { name, (size_t)nl },
+        .tag = { tag, tl > 0 ? (size_t)tl : 0 },
+        .code = (uint16_t)code,
+        .reason = { reason, rl > 0 ? (size_t)rl : 0 },
+    };
+    uint8_t buf[DURO_MSG_HEADER_BYTES + 64 + sizeof cls + sizeof name + sizeof tag +
+                sizeof reason];
+    size_t n = msg_encode_close(buf, sizeof buf, &q);
+    c->query = Q_CLOSE;
+    c->seq = q.seq;
+    c->closed = 0;
+    c->answered = calloc(gw->nworkers ? gw->nworkers : 1, 1);
+    if (c->answered == NULL || n == 0 || ch == NULL || chan_send(ch, buf, n, NULL, NULL, NULL) < 0) {
+        c->query = Q_NONE;
+        respond_text(c, 503, "the object's worker is unavailable, retry\n");
+        return;
+    }
+    c->waiting = 1;
+    log_info("admin", "obj=%s/%s tag=\"%s\" code=%ld event=close_requested worker=%u", cls, name,
+             tag, code, slot);
+    uv_timer_start(&c->timer, on_query_timeout, DURO_ADMIN_QUERY_TIMEOUT_MS, 0);
+}
+
 static void dispatch(struct admin_conn *c)
 {
     struct http_req *r = &c->req;
@@ -264,6 +389,16 @@ static void dispatch(struct admin_conn *c)
     int is_get = http_req_method(r) == HTTP_GET;
 
 #define PATH_IS(p) (pl == sizeof(p) - 1 && memcmp(t, p, pl) == 0)
+    if (pl > 15 && memcmp(t, "/objects/", 9) == 0 && memcmp(t + pl - 6, "/close", 6) == 0) {
+        if (http_req_method(r) != HTTP_POST) {
+            respond_text(c, 405, "only POST\n");
+        } else if (c->form_too_big) {
+            respond_text(c, 413, "form too large\n");
+        } else {
+            admin_close(c, t, pl, q ? q + 1 : "", q ? tl - pl - 1 : 0);
+        }
+        return;
+    }
     if (!PATH_IS("/healthz") && !PATH_IS("/metrics") && !PATH_IS("/objects")) {
         respond_text(c, 404, "not found: try /healthz, /metrics or /objects\n");
     } else if (!is_get) {
@@ -276,6 +411,19 @@ static void dispatch(struct admin_conn *c)
         start_query(c, Q_OBJECTS);
     }
 #undef PATH_IS
+}
+
+static int on_form(struct http_req *r, const char *at, size_t len, void *arg)
+{
+    struct admin_conn *c = arg;
+    (void)r;
+    if (len > sizeof c->form - c->form_len) {
+        c->form_too_big = 1;
+        return 0;
+    }
+    memcpy(c->form + c->form_len, at, len);
+    c->form_len += (uint32_t)len;
+    return 0;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -344,7 +492,8 @@ static void on_connection(uv_stream_t *server, int status)
     }
     struct http_limits lim = { DURO_ADMIN_HEAD_MAX_BYTES, DURO_HTTP_HEADERS_MAX_COUNT_DEFAULT,
                                DURO_ADMIN_HEAD_MAX_BYTES };
-    http_req_init(&c->req, &lim, NULL, NULL);
+    http_req_init(&c->req, &lim, NULL, c, NULL);
+    c->req.on_body = on_form;
     uv_timer_start(&c->timer, on_query_timeout, DURO_HEAD_TIMEOUT_MS_DEFAULT, 0);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }

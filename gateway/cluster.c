@@ -204,6 +204,12 @@ int cluster_print_haproxy(const struct conf *c, FILE *out, char *err, size_t err
                 fprintf(out, " addr %s", n->admin_host);
             }
         }
+        if (c->proxy_protocol) {
+            /* The nodes read a PROXY v2 header first ([server] proxy_protocol). Checks on the
+             * admin port (port/addr above) go without one, as the admin listener expects;
+             * checks on the traffic port need one too. */
+            fputs(n->admin_port != 0 ? " send-proxy-v2" : " send-proxy-v2 check-send-proxy", out);
+        }
         fputs("\n", out);
     }
     return ferror(out) ? -1 : 0;

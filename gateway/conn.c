@@ -1,8 +1,10 @@
 #include "gateway/conn.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,9 +13,14 @@
 #include "common/netaddr.h"
 #include "gateway/cluster.h"
 #include "gateway/dispatch.h"
+#include "gateway/forward.h"
+#include "gateway/proxy.h"
 
 static void process(struct gw_conn *c);
+static void read_proxy_header(struct gw_conn *c);
 static void flush(struct gw_conn *c);
+static void next_request(struct gw_conn *c, size_t consumed);
+static void log_access(struct gw_conn *c, int status, const char *reason);
 
 /* ---- lifetime ---- */
 
@@ -41,6 +48,11 @@ void conn_close(struct gw_conn *c)
         c->next->prev = c->prev;
     }
     gw->open_conns--;
+    forward_forget(c);
+    free(c->body);
+    c->body = NULL;
+    free(c->big);
+    c->big = NULL;
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
@@ -59,9 +71,42 @@ void conn_close_all(struct gateway *gw)
 
 /* ---- timers ---- */
 
+static void append(struct gw_conn *c, size_t n);
+static void arm(struct gw_conn *c, enum conn_timer mode);
+
+/* The forwarded request is over (answered, timed out or its worker gone): the connection takes
+ * the next pipelined request once what it queued is written. */
+static void request_done(struct gw_conn *c)
+{
+    c->awaiting = 0;
+    if (c->resp_flags & RESPOND_CLOSE) {
+        c->finishing = 1;
+        arm(c, TIMER_LINGER); /* bounded even if the client never reads the answer */
+    } else {
+        arm(c, c->in_len > 0 ? TIMER_HEAD : TIMER_IDLE);
+    }
+}
+
+/* Answers the waiting request with one of the gateway's own short responses (503, 504). */
+static void request_fail(struct gw_conn *c, int status, const char *reason, int flags)
+{
+    log_access(c, status, reason);
+    append(c, respond_error(c->out + c->out_len, sizeof c->out - c->out_len, status, reason,
+                            flags | (c->resp_flags & (RESPOND_CLOSE | RESPOND_HEAD))));
+    request_done(c);
+    flush(c);
+}
+
 static void on_timer(uv_timer_t *t)
 {
     struct gw_conn *c = t->data;
+
+    if (c->timer_mode == TIMER_OBJECT && c->awaiting) {
+        forward_forget(c);
+        c->gw->metrics.v[M_HTTP_OBJECT_TIMEOUTS]++;
+        request_fail(c, 504, "the object did not answer in time", 0);
+        return;
+    }
 
     if (c->timer_mode == TIMER_HEAD && c->got_bytes && !c->finishing) {
         conn_fail(c, 408, "request head not received in time", RESPOND_CLOSE);
@@ -76,6 +121,7 @@ static void arm(struct gw_conn *c, enum conn_timer mode)
 {
     uint64_t ms = mode == TIMER_HEAD || mode == TIMER_WRITE ? c->gw->conf.head_timeout_ms
                   : mode == TIMER_IDLE                      ? c->gw->conf.keepalive_timeout_ms
+                  : mode == TIMER_OBJECT                    ? c->gw->conf.object_timeout_ms
                                                             : DURO_LINGER_MS;
     c->timer_mode = mode;
     uv_timer_start(&c->timer, on_timer, ms, 0);
@@ -155,8 +201,66 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     }
 }
 
+static void on_big_write(uv_write_t *req, int status);
+
+/* Writes the object's response held in `big`, after everything in `out`. */
+static void write_big(struct gw_conn *c)
+{
+    uv_buf_t b = uv_buf_init(c->big, (unsigned)c->big_len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)c->big_len) {
+        free(c->big);
+        c->big = NULL;
+        c->big_len = 0;
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    b = uv_buf_init(c->big + done, (unsigned)(c->big_len - done));
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_big_write) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->writing = 1;
+    c->big_writing = 1;
+}
+
+static void finished_writing(struct gw_conn *c);
+
+static void on_big_write(uv_write_t *req, int status)
+{
+    struct gw_conn *c = req->data;
+    c->writing = 0;
+    c->big_writing = 0;
+    free(c->big);
+    c->big = NULL;
+    c->big_len = 0;
+    if (c->closing) {
+        return;
+    }
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->out_len > 0) {
+        flush(c);
+        return;
+    }
+    finished_writing(c);
+}
+
 static void finished_writing(struct gw_conn *c)
 {
+    if (c->big != NULL && !c->big_writing) {
+        write_big(c);
+        if (c->closing || c->writing) {
+            return;
+        }
+    }
     if (c->upgrade_waits && c->out_len == 0) {
         /* Earlier pipelined answers are out: the upgrade can go to its worker now. */
         c->upgrade_waits = 0;
@@ -172,7 +276,7 @@ static void finished_writing(struct gw_conn *c)
         }
         return;
     }
-    if (!c->reading && !c->finishing && !c->handing_off) {
+    if (!c->reading && !c->finishing && !c->handing_off && !c->awaiting) {
         start_reading(c);
         process(c); /* bytes left behind when output was full */
     }
@@ -202,7 +306,13 @@ static void on_write(uv_write_t *req, int status)
 
 static void flush(struct gw_conn *c)
 {
-    if (c->writing || c->out_len == 0 || c->closing) {
+    if (c->writing || c->closing) {
+        return;
+    }
+    if (c->out_len == 0) {
+        if (c->big != NULL) {
+            finished_writing(c);
+        }
         return;
     }
     /* Everything answered while handling one read goes out in one write. */
@@ -241,7 +351,8 @@ static const char *method_name(const struct gw_conn *c)
                                  : "-";
 }
 
-/* One line and one count per response the gateway answers itself. */
+/* One line and one count per response the gateway writes. The answer to a forwarded request
+ * comes after its request was forgotten (pipelining goes on): its line uses the copy in `fwd`. */
 static void log_access(struct gw_conn *c, int status, const char *reason)
 {
     metrics_http_status(&c->gw->metrics, status);
@@ -252,11 +363,14 @@ static void log_access(struct gw_conn *c, int status, const char *reason)
         /* Asked only when a line needs it: a hand-off does not (one syscall less each). */
         netaddr_peer(&c->tcp, c->peer, sizeof c->peer);
     }
-    int tlen = (int)(c->req.target.len < DURO_LOG_TARGET_MAX_BYTES ? c->req.target.len
-                                                                 : DURO_LOG_TARGET_MAX_BYTES);
+    const char *method = c->awaiting ? c->fwd_method : method_name(c);
+    const char *target = c->awaiting ? c->fwd_target
+                         : c->req.target.len ? http_req_str(&c->req, c->req.target)
+                                             : "";
+    size_t tl = c->awaiting ? c->fwd_target_len : c->req.target.len;
+    int tlen = (int)(tl < sizeof c->fwd_target ? tl : sizeof c->fwd_target);
     log_info("access", "conn=%llu peer=%s status=%d method=%s target=\"%.*s\"%s%s%s",
-             (unsigned long long)c->id, c->peer, status, method_name(c), tlen,
-             c->req.target.len ? http_req_str(&c->req, c->req.target) : "",
+             (unsigned long long)c->id, c->peer, status, method, tlen, target,
              reason ? " reason=\"" : "", reason ? reason : "", reason ? "\"" : "");
 }
 
@@ -309,8 +423,30 @@ static void on_head(struct http_req *r, void *arg)
         c->verdict = VERDICT_SEED_400;
         return;
     }
+    /* Without an Origin header the client is not a browser, which the allow-list protects;
+     * any other client could send whatever Origin it likes. */
+    size_t olen = 0;
+    const char *origin = http_req_field(r, "origin", &olen);
+    if (origin != NULL && !router_origin_allowed(c->route.route, origin, olen)) {
+        c->verdict = VERDICT_ERROR;
+        c->status = 403;
+        c->reason = "origin not allowed";
+        return;
+    }
     if (!http_req_hdr_is(r, HDR_UPGRADE, "websocket")) {
         c->verdict = VERDICT_SEED_426;
+        if (ro == ROUTER_MATCH && forward_class_may_answer(c->route.route->cls)) {
+            forward_prepare(c);
+            size_t el;
+            const char *expect = http_req_field(r, "expect", &el);
+            if (c->verdict == VERDICT_REQUEST && expect != NULL && el == 12 &&
+                strncasecmp(expect, "100-continue", 12) == 0) {
+                /* The client waits for this before sending the body (RFC 9110 10.1.1). */
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                memcpy(c->out + c->out_len, cont, sizeof cont - 1);
+                append(c, sizeof cont - 1);
+            }
+        }
         return;
     }
     if (ro == ROUTER_BAD_NAME) {
@@ -360,6 +496,32 @@ static int answer(struct gw_conn *c, size_t consumed)
     size_t cap = sizeof c->out - c->out_len;
 
     switch (c->verdict) {
+    case VERDICT_REQUEST: {
+        int rc = forward_request(c);
+        free(c->body);
+        c->body = NULL;
+        c->body_len = c->body_cap = 0;
+        if (rc < 0) {
+            log_access(c, 503, "worker unavailable, retry");
+            append(c, respond_error(dst, cap, 503, "worker unavailable, retry",
+                                    c->resp_flags | RESPOND_RETRY_AFTER));
+            break;
+        }
+        /* Later pipelined requests wait for this answer: responses stay in order. */
+        c->fwd_method = method_name(c);
+        c->fwd_target_len = c->req.target.len < sizeof c->fwd_target ? c->req.target.len
+                                                                       : sizeof c->fwd_target;
+        memcpy(c->fwd_target, http_req_str(&c->req, c->req.target), c->fwd_target_len);
+        c->awaiting = 1;
+        stop_reading(c);
+        if (c->resp_flags & RESPOND_CLOSE) {
+            c->in_len = 0; /* nothing after a "Connection: close" request is read */
+        } else {
+            next_request(c, consumed);
+        }
+        arm(c, TIMER_OBJECT);
+        return 0;
+    }
     case VERDICT_UPGRADE:
         stop_reading(c);
         uv_timer_stop(&c->timer);
@@ -394,7 +556,14 @@ static int answer(struct gw_conn *c, size_t consumed)
         stop_reading(c);
         return 0;
     }
-    /* Keep-alive: forget this request, move the pipelined rest to the front. */
+    next_request(c, consumed);
+    arm(c, c->got_bytes ? TIMER_HEAD : TIMER_IDLE);
+    return 1;
+}
+
+/* Keep-alive: forget this request, move the pipelined rest to the front. */
+static void next_request(struct gw_conn *c, size_t consumed)
+{
     memmove(c->in, c->in + consumed, c->in_len - consumed);
     c->in_len -= (uint32_t)consumed;
     c->parsed = 0;
@@ -403,13 +572,57 @@ static int answer(struct gw_conn *c, size_t consumed)
     c->reason = NULL;
     http_req_next(&c->req);
     c->got_bytes = c->in_len > 0;
-    arm(c, c->got_bytes ? TIMER_HEAD : TIMER_IDLE);
-    return 1;
+}
+
+void conn_response(struct gateway *gw, unsigned slot, const struct msg_response *r)
+{
+    struct gw_conn *c = forward_take(gw, r->req_id);
+    if (c == NULL || c->closing) {
+        return; /* answered 504 already, or the client left */
+    }
+    (void)slot;
+    if (r->status == 0) {
+        /* The class has no on_request: the route behaves as in class API version 1. */
+        log_access(c, 426, NULL);
+        append(c, respond_seed_426(c->out + c->out_len, sizeof c->out - c->out_len,
+                                   c->resp_flags));
+    } else {
+        size_t len;
+        char *b = forward_render(r, c->resp_flags, &len);
+        if (b == NULL) {
+            request_fail(c, 503, "gateway out of memory", RESPOND_RETRY_AFTER);
+            return;
+        }
+        log_access(c, r->status, NULL);
+        c->big = b;
+        c->big_len = len;
+    }
+    request_done(c);
+    flush(c);
+}
+
+void conn_worker_down(struct gateway *gw, unsigned slot)
+{
+    for (unsigned b = 0; b < DURO_HTTP_REQUESTS_MAP_BUCKETS; b++) {
+        struct gw_conn *c = gw->requests[b];
+        while (c != NULL) {
+            struct gw_conn *next = c->req_next;
+            if (c->worker == slot) {
+                (void)forward_take(gw, c->req_id);
+                request_fail(c, 503, "worker unavailable, retry", RESPOND_RETRY_AFTER);
+            }
+            c = next;
+        }
+    }
 }
 
 static void process(struct gw_conn *c)
 {
-    while (!c->closing && !c->finishing && !c->handing_off && c->parsed < c->in_len) {
+    if (c->proxy_pending && !c->closing && !c->finishing && c->in_len > 0) {
+        read_proxy_header(c);
+    }
+    while (!c->closing && !c->finishing && !c->handing_off && !c->awaiting && !c->proxy_pending &&
+           c->parsed < c->in_len) {
         if (sizeof c->out - c->out_len < RESPOND_MAX_BYTES) {
             stop_reading(c); /* a client pipelining faster than it reads: wait for the write */
             break;
@@ -418,7 +631,13 @@ static void process(struct gw_conn *c)
         enum http_result r = http_req_feed(&c->req, c->in, c->parsed, c->in_len, &consumed);
         if (r == HTTP_NEED_MORE) {
             c->parsed = (uint32_t)consumed;
-            if (c->req.head_done) {
+            if (c->req.head_done && c->verdict == VERDICT_ERROR && c->status == 413) {
+                /* Do not read a body we refuse: answer now and close. */
+                conn_fail(c, 413, c->reason, 0);
+            } else if (c->req.head_done && c->verdict == VERDICT_REQUEST) {
+                /* The body went to c->body; the head stays, its spans are forwarded. */
+                c->in_len = c->parsed = c->req.head_end;
+            } else if (c->req.head_done) {
                 /* Body bytes of a request already decided: nothing needs them. */
                 c->in_len = c->parsed = 0;
             } else if (c->in_len == c->in_cap) {
@@ -437,6 +656,33 @@ static void process(struct gw_conn *c)
     if (!c->closing && !c->handing_off) {
         flush(c);
     }
+}
+
+/* [server] proxy_protocol: the connection starts with the proxy's header naming the client. */
+static void read_proxy_header(struct gw_conn *c)
+{
+    size_t used = 0;
+    char client[sizeof c->peer];
+    enum proxy_result pr = proxy_parse(c->in, c->in_len, &used, client, sizeof client);
+    if (pr == PROXY_NEED_MORE) {
+        return;
+    }
+    if (pr == PROXY_BAD) {
+        char peer[64];
+        netaddr_peer(&c->tcp, peer, sizeof peer);
+        log_warn("conn", "conn=%llu peer=%s event=bad_proxy_header", (unsigned long long)c->id,
+                 peer);
+        conn_close(c);
+        return;
+    }
+    c->proxy_pending = 0;
+    if (client[0] != '\0') {
+        memcpy(c->peer, client, sizeof c->peer);
+        c->proxied = 1;
+    }
+    memmove(c->in, c->in + used, c->in_len - used);
+    c->in_len -= (uint32_t)used;
+    c->got_bytes = c->in_len > 0;
 }
 
 /* ---- accepting ---- */
@@ -465,6 +711,7 @@ static void read_at_once(struct gw_conn *c)
         process(c);
     }
     if (!c->closing && !c->finishing && !c->handing_off && !c->upgrade_waits && !c->writing &&
+        !c->awaiting &&
         sizeof c->out - c->out_len >= RESPOND_MAX_BYTES) {
         start_reading(c);
     }
@@ -507,7 +754,11 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uint32_t cap = gw->conf.head_max_bytes + DURO_EARLY_DATA_MAX_BYTES;
-    struct gw_conn *c = malloc(sizeof *c + cap);
+    /* The header spans live after the read buffer, in the same allocation. */
+    size_t align = _Alignof(struct http_field);
+    size_t fields_at = (offsetof(struct gw_conn, in) + cap + align - 1) & ~(align - 1);
+    struct gw_conn *c =
+        malloc(fields_at + gw->conf.headers_max_count * sizeof(struct http_field));
     if (c == NULL) {
         log_error("listener", "event=oom action=refused");
         refuse_pending(gw, server);
@@ -515,6 +766,8 @@ static void on_connection(uv_stream_t *server, int status)
     }
     memset(c, 0, sizeof *c);
     c->in_cap = cap;
+    c->fields = (struct http_field *)(void *)((char *)c + fields_at);
+    c->proxy_pending = gw->conf.proxy_protocol != 0;
     c->gw = gw;
     c->id = ++gw->next_conn_id;
     if (uv_tcp_init(gw->loop, &c->tcp) != 0) {
@@ -543,7 +796,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     struct http_limits lim = { gw->conf.head_max_bytes, gw->conf.headers_max_count,
                                gw->conf.target_max_bytes };
-    http_req_init(&c->req, &lim, on_head, c);
+    http_req_init(&c->req, &lim, on_head, c, c->fields);
     arm(c, TIMER_HEAD);
     read_at_once(c);
 }

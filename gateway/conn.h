@@ -13,6 +13,7 @@
 #include "gateway/http_req.h"
 #include "common/respond.h"
 #include "gateway/router.h"
+#include "common/msg.h"
 
 enum conn_verdict {
     VERDICT_NONE = 0,
@@ -20,6 +21,7 @@ enum conn_verdict {
     VERDICT_SEED_426,
     VERDICT_ERROR,   /* status + reason, Connection: close */
     VERDICT_UPGRADE, /* hand off to `worker` */
+    VERDICT_REQUEST, /* a plain request for an object: forward it to `worker` (on_request) */
 };
 
 enum conn_timer {
@@ -27,6 +29,7 @@ enum conn_timer {
     TIMER_IDLE,      /* keep-alive wait between requests */
     TIMER_LINGER,    /* after the last response: read and discard until EOF */
     TIMER_WRITE,     /* an upgrade waits for earlier answers the client must read first */
+    TIMER_OBJECT,    /* a forwarded request waits for its object's answer (504) */
 };
 
 struct gw_conn {
@@ -48,6 +51,21 @@ struct gw_conn {
     unsigned got_bytes : 1;   /* anything of the current request arrived */
     unsigned upgrade_waits : 1; /* an upgrade waits for earlier pipelined answers to be written */
     uint32_t upgrade_at;      /* where the upgrade's request ended in `in` */
+    unsigned awaiting : 1;    /* a forwarded request waits for its object's answer */
+    unsigned proxy_pending : 1; /* [server] proxy_protocol: the PROXY header has not come yet */
+    unsigned proxied : 1;     /* `peer` is the PROXY protocol's source address */
+    unsigned big_writing : 1; /* `big` is being written */
+    uint64_t req_id;          /* the forwarded request's number, while awaiting */
+    struct gw_conn *req_next; /* the gateway's map of awaiting requests */
+    char *body;               /* the body of a request being forwarded (malloc'd) */
+    uint32_t body_len;
+    uint32_t body_cap;
+    const char *fwd_method;   /* the forwarded request's method and target, for its log line */
+    uint32_t fwd_target_len;
+    char fwd_target[200];
+    char *big;                /* an object's response, written after `out` (malloc'd) */
+    size_t big_len;
+    struct http_field *fields; /* every header of the current request (after `in`) */
 
     struct http_req req;
     enum conn_verdict verdict;
@@ -79,5 +97,12 @@ void conn_fail(struct gw_conn *c, int status, const char *reason, int flags);
 
 /* Closes our copy of the connection's descriptor right away (after a hand-off). Idempotent. */
 void conn_close(struct gw_conn *c);
+
+/* An object's answer (MSG_RESPONSE) arrived from worker `slot`: writes it on the connection
+ * waiting for it, if it still waits (a late answer after a 504 is dropped). */
+void conn_response(struct gateway *gw, unsigned slot, const struct msg_response *r);
+
+/* Worker `slot` went down: every request waiting for it gets 503 with Retry-After. */
+void conn_worker_down(struct gateway *gw, unsigned slot);
 
 #endif

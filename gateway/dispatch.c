@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/msg.h"
 #include "gateway/conn.h"
+#include "gateway/forward.h"
 #include "gateway/supervisor.h"
 
 static struct msg_span span_of(const struct gw_conn *c, enum http_hdr h)
@@ -60,6 +61,8 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
         .target = { http_req_str(&c->req, c->req.target), c->req.target.len },
         .peer = { "", 0 }, /* the worker asks the socket if a class wants it */
         .early = { early, early_len },
+        .client = { c->proxied ? c->peer : "", c->proxied ? strlen(c->peer) : 0 },
+        .headers = { gw->hdr_scratch, forward_headers(c, gw->hdr_scratch), NULL, 0 },
     };
     size_t n = msg_encode_handoff(gw->scratch, gw->scratch_cap, &h);
     if (n == 0) {

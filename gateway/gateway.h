@@ -10,6 +10,7 @@
 
 struct supervisor;
 struct gw_conn;
+struct msg_header;
 
 struct gateway {
     uv_loop_t *loop;
@@ -25,6 +26,9 @@ struct gateway {
     uint64_t next_conn_id;
     struct gw_conn *conns;   /* every open client connection, for shutdown */
     uint64_t open_conns;
+    uint64_t next_req_id;
+    struct gw_conn *requests[DURO_HTTP_REQUESTS_MAP_BUCKETS]; /* awaiting an object, by req_id */
+    struct msg_header *hdr_scratch; /* headers_max_count entries, for encoding messages */
     int stopping;
 
     uint8_t *scratch;        /* encode buffer for hand-off messages */

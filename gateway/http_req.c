@@ -1,5 +1,6 @@
 #include "gateway/http_req.h"
 
+#include <strings.h>
 #include <string.h>
 
 #include "common/wskey.h"
@@ -94,6 +95,12 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         if (++r->header_count > r->lim.headers_max_count) {
             return reject(r, 431, "too many header fields");
         }
+        if (r->fields != NULL) {
+            memset(&r->fields[r->nfields++], 0, sizeof r->fields[0]);
+        }
+    }
+    if (r->fields != NULL) {
+        extend(r, &r->fields[r->nfields - 1].name, at, len);
     }
     for (size_t i = 0; i < len; i++) {
         if (!is_tchar((unsigned char)at[i])) {
@@ -117,6 +124,7 @@ static int on_header_field_complete(llhttp_t *p)
 {
     struct http_req *r = req_of(p);
     r->field_pending = 0;
+
     r->cur = HDR_OTHER;
     for (int h = 0; h < HDR_COUNT; h++) {
         size_t n = strlen(hdr_names[h]);
@@ -134,6 +142,9 @@ static int on_header_field_complete(llhttp_t *p)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct http_req *r = req_of(p);
+    if (r->fields != NULL && r->nfields > 0) {
+        extend(r, &r->fields[r->nfields - 1].value, at, len);
+    }
     if (r->cur != HDR_OTHER && r->hdr_count[r->cur] == 1) {
         extend(r, &r->hdr[r->cur], at, len);
     }
@@ -141,9 +152,20 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+static void trim_end(const struct http_req *r, struct http_span *s)
+{
+    while (s->len > 0 &&
+           (r->base[s->off + s->len - 1] == ' ' || r->base[s->off + s->len - 1] == '\t')) {
+        s->len--;
+    }
+}
+
 static int on_header_value_complete(llhttp_t *p)
 {
     struct http_req *r = req_of(p);
+    if (r->fields != NULL && r->nfields > 0) {
+        trim_end(r, &r->fields[r->nfields - 1].value);
+    }
     if (r->cur != HDR_OTHER && r->hdr_count[r->cur] == 1) {
         struct http_span *s = &r->hdr[r->cur];
         while (s->len > 0 && (r->base[s->off + s->len - 1] == ' ' ||
@@ -172,6 +194,19 @@ static int on_headers_complete(llhttp_t *p)
     return 0;
 }
 
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_req *r = req_of(p);
+    if (r->on_body == NULL) {
+        return 0;
+    }
+    int st = r->on_body(r, at, len, r->arg);
+    if (st != 0) {
+        return reject(r, st, "request body too large");
+    }
+    return 0;
+}
+
 static int on_message_complete(llhttp_t *p)
 {
     (void)p;
@@ -188,6 +223,7 @@ static const llhttp_settings_t settings = {
     .on_header_field_complete = on_header_field_complete,
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
 
@@ -197,6 +233,8 @@ static void reset_fields(struct http_req *r)
     memset(r->hdr, 0, sizeof r->hdr);
     memset(r->hdr_count, 0, sizeof r->hdr_count);
     r->header_count = 0;
+    r->nfields = 0;
+    r->on_body = NULL;
     r->head_end = 0;
     r->started = 0;
     r->head_done = 0;
@@ -209,9 +247,10 @@ static void reset_fields(struct http_req *r)
 }
 
 void http_req_init(struct http_req *r, const struct http_limits *lim, http_head_fn *on_head,
-                   void *arg)
+                   void *arg, struct http_field *fields)
 {
     memset(r, 0, sizeof *r);
+    r->fields = fields;
     r->lim = *lim;
     r->on_head = on_head;
     r->arg = arg;
@@ -296,6 +335,19 @@ int http_req_keep_alive(const struct http_req *r)
         return 0;
     }
     return llhttp_should_keep_alive(&r->parser);
+}
+
+const char *http_req_field(const struct http_req *r, const char *name, size_t *len)
+{
+    size_t n = strlen(name);
+    for (uint32_t i = 0; r->fields != NULL && i < r->nfields; i++) {
+        const struct http_field *f = &r->fields[i];
+        if (f->name.len == n && strncasecmp(http_req_str(r, f->name), name, n) == 0) {
+            *len = f->value.len;
+            return http_req_str(r, f->value);
+        }
+    }
+    return NULL;
 }
 
 int http_req_hdr_is(const struct http_req *r, enum http_hdr h, const char *v)

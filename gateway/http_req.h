@@ -35,8 +35,18 @@ struct http_limits {
     uint32_t target_max_bytes;
 };
 
+/* One header of the request: name and value (trimmed), spans into the request's buffer. */
+struct http_field {
+    struct http_span name;
+    struct http_span value;
+};
+
 struct http_req;
 typedef void http_head_fn(struct http_req *r, void *arg);
+
+/* A piece of the request's body (de-chunked), pointing into the buffer being fed. Return 0 to
+ * go on, or an HTTP status (413) to stop: the feed then returns HTTP_ERROR with that status. */
+typedef int http_body_fn(struct http_req *r, const char *at, size_t len, void *arg);
 
 struct http_req {
     llhttp_t parser;
@@ -44,12 +54,15 @@ struct http_req {
     http_head_fn *on_head;
     void *arg;
     const char *base; /* buffer of the current feed; spans are offsets into it */
+    http_body_fn *on_body;      /* NULL: body bytes are skipped */
+    struct http_field *fields;  /* every header, in order; capacity lim.headers_max_count */
 
     /* per request, reset by http_req_next() */
     struct http_span target;
     struct http_span hdr[HDR_COUNT]; /* first occurrence of each header */
     uint8_t hdr_count[HDR_COUNT];    /* occurrences, so duplicates are visible */
     uint32_t header_count;
+    uint32_t nfields;   /* headers recorded in `fields` */
     uint32_t head_end;  /* offset just past the last head byte seen by a callback */
     int started;        /* a byte of this request has arrived */
     int head_done;
@@ -71,9 +84,10 @@ enum http_result {
     HTTP_ERROR = 2,     /* malformed or over a limit: r->status and r->reason say what */
 };
 
-/* Prepares `r`. `on_head` runs once per request, when its head is complete. */
+/* Prepares `r`. `on_head` runs once per request, when its head is complete. `fields` (capacity
+ * lim->headers_max_count, owned by the caller) receives every header, may be NULL. */
 void http_req_init(struct http_req *r, const struct http_limits *lim, http_head_fn *on_head,
-                   void *arg);
+                   void *arg, struct http_field *fields);
 
 /* Parses base[from, to). The request being parsed started at base[0] and every earlier byte of
  * it is still in place. Returns as documented in enum http_result; after HTTP_DONE call
@@ -93,6 +107,10 @@ static inline const char *http_req_str(const struct http_req *r, struct http_spa
 int http_req_method(const struct http_req *r);      /* llhttp_method_t */
 int http_req_version_minor(const struct http_req *r); /* 1 for HTTP/1.1, 0 for HTTP/1.0 */
 int http_req_keep_alive(const struct http_req *r);  /* 0 on Connection: close or HTTP/1.0 */
+
+/* Header `name` (lowercase, compared case-insensitively): the value of its first occurrence,
+ * or NULL when absent; `*len` receives the value's length. Needs `fields`. */
+const char *http_req_field(const struct http_req *r, const char *name, size_t *len);
 
 /* True when header `h` occurs exactly once and its value (trimmed) equals `v` exactly. */
 int http_req_hdr_is(const struct http_req *r, enum http_hdr h, const char *v);

@@ -362,7 +362,8 @@ int main(int argc, char **argv)
     }
     gw.scratch_cap = DURO_MSG_HEADER_BYTES + DURO_MSG_BODY_MAX_BYTES;
     gw.scratch = malloc(gw.scratch_cap);
-    if (gw.scratch == NULL) {
+    gw.hdr_scratch = calloc(DURO_HTTP_HEADERS_MAX_COUNT_MAX, sizeof gw.hdr_scratch[0]);
+    if (gw.scratch == NULL || gw.hdr_scratch == NULL) {
         return 1;
     }
     /* A client that disconnects mid-write must not kill the gateway. */
@@ -407,6 +408,7 @@ int main(int argc, char **argv)
         log_warn("main", "event=loop_not_closed err=%s", uv_err_name(rc));
     }
     free(gw.scratch);
+    free(gw.hdr_scratch);
     if (gw.conf_text != conf_default_text) {
         free(gw.conf_text);
     }

@@ -119,3 +119,22 @@ enum router_outcome router_match(const struct conf *c, const char *target, size_
     }
     return ROUTER_NONE;
 }
+
+int router_origin_allowed(const struct conf_route *rt, const char *origin, size_t len)
+{
+    const char *p = rt->origins;
+    if (*p == '\0') {
+        return 1;
+    }
+    while (*p != '\0') {
+        while (*p == ' ' || *p == ',') {
+            p++;
+        }
+        size_t n = strcspn(p, ", ");
+        if (n > 0 && n == len && memcmp(p, origin, n) == 0) {
+            return 1;
+        }
+        p += n;
+    }
+    return 0;
+}

@@ -25,6 +25,10 @@ struct route_result {
 enum router_outcome router_match(const struct conf *c, const char *target, size_t len,
                                  struct route_result *out);
 
+/* True when `origin` (an Origin header's value, `len` bytes) is in the route's `origins` list
+ * (comma- or space-separated, compared exactly), or the route has no list. */
+int router_origin_allowed(const struct conf_route *rt, const char *origin, size_t len);
+
 /* Percent-decodes `src` into `dst` (capacity `cap`, NUL-terminated). Returns the decoded length,
  * or -1 on a malformed escape, a decoded NUL, or overflow. */
 long router_decode(const char *src, size_t len, char *dst, size_t cap);

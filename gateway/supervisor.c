@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/msg.h"
 #include "gateway/admin.h"
+#include "gateway/conn.h"
 
 struct slot {
     struct supervisor *sup;
@@ -82,14 +83,20 @@ static void on_chan_msg(struct chan *ch, const struct msg *m, void *arg)
 {
     struct slot *sl = arg;
     (void)ch;
-    if (m->type != MSG_STATS && m->type != MSG_OBJECTS) {
+    if (m->type == MSG_RESPONSE) {
+        conn_response(sl->sup->gw, sl->index, &m->u.response);
+        return;
+    }
+    if (m->type != MSG_STATS && m->type != MSG_OBJECTS && m->type != MSG_CLOSED) {
         log_error("supervisor", "worker=%u worker_pid=%d event=unexpected_message type=%d",
                   sl->index, sl->pid, (int)m->type);
         uv_process_kill(&sl->proc, SIGKILL);
         return;
     }
     sl->last_answer_ms = uv_now(sl->sup->gw->loop);
-    uint64_t seq = m->type == MSG_STATS ? m->u.stats.seq : m->u.objects.seq;
+    uint64_t seq = m->type == MSG_STATS     ? m->u.stats.seq
+                   : m->type == MSG_OBJECTS ? m->u.objects.seq
+                                            : m->u.closed.seq;
     if (seq != 0) { /* 0 is the heartbeat */
         admin_worker_answer(sl->sup->gw, sl->index, m);
     }
@@ -111,6 +118,7 @@ static void on_chan_closed(struct chan *ch, int status, void *arg)
         chan_close(sl->ch);
         sl->ch = NULL;
     }
+    conn_worker_down(sl->sup->gw, sl->index); /* its requests will not be answered */
 }
 
 static void on_restart_timer(uv_timer_t *t)

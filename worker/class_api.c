@@ -346,39 +346,6 @@ const char *duro_object_id(const struct duro_object *o)
  * A class built against version 2 links and runs; these answer DURO_ENOSYS (or "nothing"),
  * as the header documents for a worker without storage. */
 
-int duro_response_header(struct duro_response *res, const char *name, size_t name_len,
-                         const char *value, size_t value_len)
-{
-    (void)res;
-    (void)name;
-    (void)name_len;
-    (void)value;
-    (void)value_len;
-    return DURO_ESTATE;
-}
-
-int duro_response_send(struct duro_response *res, uint16_t status, const void *body, size_t len)
-{
-    (void)res;
-    (void)status;
-    (void)body;
-    (void)len;
-    return DURO_ESTATE;
-}
-
-uint64_t duro_response_id(const struct duro_response *res)
-{
-    (void)res;
-    return 0;
-}
-
-struct duro_response *duro_object_response(struct duro_object *o, uint64_t id)
-{
-    (void)o;
-    (void)id;
-    return NULL;
-}
-
 int duro_storage_get(struct duro_object *o, const void *key, size_t key_len, const void **val,
                      size_t *val_len)
 {

@@ -11,6 +11,7 @@
 #include "common/wskey.h"
 #include "worker/class_loader.h"
 #include "worker/object.h"
+#include "worker/request.h"
 #include "worker/session.h"
 #include "worker/tx.h"
 
@@ -80,15 +81,20 @@ void handshake_start(struct worker *w, struct chan *ch, const struct msg_handoff
     }
     object_add_socket(o, s);
     if (cls->on_connect != NULL) {
-        char peer[80];
+        char peer[80], client[80];
         netaddr_peer(&s->tcp, peer, sizeof peer);
+        snprintf(client, sizeof client, "%.*s", (int)h->client.len, h->client.ptr);
+        size_t nh;
+        const struct duro_header *hdrs = request_headers(w, &h->headers, &nh);
         struct duro_connect_info info = {
             .target = h->target.ptr,
             .target_len = h->target.len,
             .protocols = h->protocols.ptr,
             .protocols_len = h->protocols.len,
             .peer = peer,
-            .client = peer,
+            .headers = hdrs,
+            .nheaders = nh,
+            .client = h->client.len > 0 ? client : peer,
         };
         object_wake(o);
         w->offered = &h->protocols;

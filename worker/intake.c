@@ -9,6 +9,7 @@
 #include "worker/class_loader.h"
 #include "worker/handshake.h"
 #include "worker/report.h"
+#include "worker/request.h"
 #include "worker/session.h"
 
 static void on_msg(struct chan *ch, const struct msg *m, void *arg)
@@ -55,6 +56,14 @@ static void on_msg(struct chan *ch, const struct msg *m, void *arg)
     }
     if (m->type == MSG_QUERY) {
         report_answer(w, &m->u.query);
+        return;
+    }
+    if (m->type == MSG_REQUEST) {
+        request_handle(w, &m->u.request);
+        return;
+    }
+    if (m->type == MSG_CLOSE) {
+        request_admin_close(w, &m->u.close);
         return;
     }
     if (m->type != MSG_HANDOFF) {

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "worker/class_loader.h"
 #include "worker/intake.h"
+#include "worker/request.h"
 #include "worker/object.h"
 #include "worker/session.h"
 #include "worker/worker.h"
@@ -103,7 +104,7 @@ int main(int argc, char **argv)
     static struct worker w; /* holds the shared read buffer: keep it off the stack */
     w.loop = uv_default_loop();
     w.reg = registry_new(&w);
-    if (w.reg == NULL || session_worker_init(&w) != 0) {
+    if (w.reg == NULL || session_worker_init(&w) != 0 || request_worker_init(&w) != 0) {
         log_error("main", "event=oom");
         return 1;
     }

@@ -1,4 +1,5 @@
 #include "worker/object.h"
+#include "worker/request.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,7 @@ static void free_object(uv_handle_t *h)
 static void forget(struct object *o)
 {
     struct registry *reg = o->reg;
+    request_object_gone(o);
     run_destroy(o);
     struct object **pp = &reg->buckets[o->key & (reg->nbuckets - 1)];
     while (*pp != o) {

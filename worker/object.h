@@ -64,6 +64,7 @@ struct object {
     uint32_t tags_used;
     struct auto_rule *rules; /* DURO_AUTO_RULES_MAX_COUNT slots, NULL until the first rule */
     uint8_t nrules;
+    struct duro_response *responses; /* on_request answers not sent yet */
     char id[DURO_OBJECT_ID_HEX_BYTES + 1];
     size_t name_len;
     char name[];             /* NUL-terminated */

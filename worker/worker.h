@@ -16,6 +16,7 @@ struct session;
 struct session_act;
 struct msg_span;
 struct duro_class;
+struct requests;
 
 /* A growable byte buffer; all-zero is empty. */
 struct obuf {
@@ -38,6 +39,7 @@ struct worker {
     unsigned nslots;
     struct conf conf;
     struct registry *reg;
+    struct requests *requests; /* HTTP requests into objects, their pending responses */
     int stopping;
 
     /* One read buffer for every session of the loop: wslay consumes it synchronously, so idle

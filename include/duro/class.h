@@ -271,7 +271,8 @@ const char *duro_object_id(const struct duro_object *obj);
 
 /* Adds a response header (name: a token; value: no CR, LF or NUL). Content-Length,
  * Transfer-Encoding and Connection are duro's and refused. At most 32 headers, 8 KiB in all.
- * Returns 0, DURO_EINVAL, DURO_ELIMIT, or DURO_ESTATE when the response was sent or expired. */
+ * Returns 0, DURO_EINVAL, DURO_ELIMIT, DURO_ENOMEM, or DURO_ESTATE when the response was sent
+ * or expired. */
 int duro_response_header(struct duro_response *res, const char *name, size_t name_len,
                          const char *value, size_t value_len);
 

@@ -21,10 +21,18 @@
  *   lastclose           -> "lastclose:CODE:CLEAN" as on_close saw the last socket that closed
  * At connect, the query string's tags=a,b,c become tags, proto=1 picks the first offered
  * subprotocol, refuse=STATUS refuses, peek=TAG stores "peek:O:S:T" as the attachment: what
- * duro_object_open_count, duro_object_sockets and a lookup of TAG say inside on_connect. */
+ * duro_object_open_count, duro_object_sockets and a lookup of TAG say inside on_connect;
+ * info=1 stores "cookie=COOKIE;client=CLIENT" (the Cookie header and
+ * duro_connect_info.client) as the attachment.
+ *
+ * Plain HTTP (on_request): a target with "?never" is never answered (504 tests), "?later" is
+ * answered on the object's next message ("answer" command, after on_request returned); any
+ * other answers 200 "METHOD TARGET BODY" with X-Probe-Client: the client address and
+ * X-Probe-Gen: the object's generation. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "duro/class.h"
 
@@ -107,6 +115,24 @@ static int probe_connect(struct duro_object *obj, void *state, struct duro_socke
             return 500;
         }
     }
+    if (param(info, "info", &len) != NULL) {
+        const char *cookie = "";
+        size_t clen = 0;
+        for (size_t i = 0; i < info->nheaders; i++) {
+            if (info->headers[i].name_len == 6 &&
+                strncasecmp(info->headers[i].name, "cookie", 6) == 0) {
+                cookie = info->headers[i].value;
+                clen = info->headers[i].value_len;
+            }
+        }
+        char att[512];
+        int n = snprintf(att, sizeof att, "cookie=%.*s;client=%s", (int)clen, cookie,
+                         info->client);
+        if (n < 0 || (size_t)n >= sizeof att ||
+            duro_socket_set_attachment(ws, att, (size_t)n) != 0) {
+            return 500;
+        }
+    }
     if (param(info, "proto", &len) != NULL && info->protocols_len > 0) {
         const char *p = info->protocols;
         size_t n = 0;
@@ -119,6 +145,8 @@ static int probe_connect(struct duro_object *obj, void *state, struct duro_socke
     }
     return 0;
 }
+
+static uint64_t later_id; /* a response answered after on_request returned */
 
 static int is(const uint8_t *d, size_t len, const char *cmd)
 {
@@ -208,6 +236,10 @@ static void probe_message(struct duro_object *obj, void *state, struct duro_sock
         size_t nl;
         const char *name = duro_object_name(obj, &nl);
         n = snprintf(out, sizeof out, "%.*s", (int)nl, name);
+    } else if (is(d, len, "answer") && len == 6) {
+        struct duro_response *res = duro_object_response(obj, later_id);
+        int rc = res != NULL ? duro_response_send(res, 202, "later", 5) : DURO_ENOTFOUND;
+        n = snprintf(out, sizeof out, "answer:%d", rc);
     } else if (is(d, len, "buffered") && len == 8) {
         n = snprintf(out, sizeof out, "buffered:%zu", duro_socket_buffered(ws));
     } else if (is(d, len, "lastclose") && len == 9) {
@@ -240,6 +272,45 @@ static void probe_close(struct duro_object *obj, void *state, struct duro_socket
     }
 }
 
+
+static int target_has(const struct duro_request *req, const char *what)
+{
+    size_t n = strlen(what);
+    for (size_t i = 0; i + n <= req->target_len; i++) {
+        if (memcmp(req->target + i, what, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void probe_request(struct duro_object *obj, void *state, const struct duro_request *req,
+                          struct duro_response *res)
+{
+    struct probe_state *st = state;
+    (void)obj;
+    if (target_has(req, "?never")) {
+        return;
+    }
+    if (target_has(req, "?later")) {
+        later_id = duro_response_id(res);
+        return;
+    }
+    static char out[REPLY_MAX_BYTES];
+    int n = snprintf(out, sizeof out, "%.*s %.*s %.*s", (int)req->method_len, req->method,
+                     (int)req->target_len, req->target, (int)req->body_len,
+                     (const char *)req->body);
+    char gen[16];
+    int gl = snprintf(gen, sizeof gen, "%u", st != NULL ? st->gen : 0);
+    if (duro_response_header(res, "X-Probe-Client", 14, req->client, strlen(req->client)) != 0 ||
+        duro_response_header(res, "X-Probe-Gen", 11, gen, (size_t)gl) != 0 ||
+        duro_response_header(res, "Content-Length", 14, "1", 1) != DURO_EINVAL) {
+        (void)duro_response_send(res, 500, "header refused", 14);
+        return;
+    }
+    (void)duro_response_send(res, 200, out, n > 0 && (size_t)n < sizeof out ? (size_t)n : 0);
+}
+
 const struct duro_class probe_class = {
     .api_version = DURO_CLASS_API_VERSION,
     .struct_size = sizeof(struct duro_class),
@@ -249,6 +320,7 @@ const struct duro_class probe_class = {
     .on_connect = probe_connect,
     .on_message = probe_message,
     .on_close = probe_close,
+    .on_request = probe_request,
 };
 
 /* A class built for another API version, for the start-up error test. */

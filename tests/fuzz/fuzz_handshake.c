@@ -158,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct http_limits lim = { 65536, 1000, 8192 };
     struct http_req r;
     struct verdict v = { 0, -1, NULL };
-    http_req_init(&r, &lim, on_head, &v);
+    http_req_init(&r, &lim, on_head, &v, NULL);
     size_t consumed = 0;
     enum http_result res = http_req_feed(&r, req, 0, n, &consumed);
     if (res == HTTP_ERROR) {

@@ -176,7 +176,7 @@ static int run(const uint8_t *data, size_t len, size_t step, struct outcome *out
     size_t pos = 0, in_len = 0, parsed = 0;
     int n = 0;
 
-    http_req_init(&r, &lim, on_head, &x);
+    http_req_init(&r, &lim, on_head, &x, NULL);
     while (n < MAX_REQS) {
         if (parsed == in_len) {
             if (pos == len) {

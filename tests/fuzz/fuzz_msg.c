@@ -22,6 +22,21 @@ static void check_span(const uint8_t *base, size_t used, struct msg_span s)
     CHECK((const uint8_t *)s.ptr >= base && (const uint8_t *)s.ptr + s.len <= base + used);
 }
 
+/* Every header of a decoded list lies inside the message, with a name, and the count matches. */
+static void check_headers(const uint8_t *base, size_t used, const struct msg_headers *h)
+{
+    size_t pos = 0;
+    uint32_t n = 0;
+    struct msg_header x;
+    while (msg_headers_next(h, &pos, &x)) {
+        CHECK(x.name.len >= 1);
+        check_span(base, used, x.name);
+        check_span(base, used, x.value);
+        n++;
+    }
+    CHECK(n == h->count);
+}
+
 static void check_one(const uint8_t *buf, size_t used, const struct msg *m)
 {
     static uint8_t again[DURO_MSG_HEADER_BYTES + DURO_MSG_BODY_MAX_BYTES];
@@ -30,7 +45,8 @@ static void check_one(const uint8_t *buf, size_t used, const struct msg *m)
     if (m->type == MSG_HANDOFF) {
         const struct msg_handoff *h = &m->u.handoff;
         const struct msg_span spans[] = { h->cls, h->name, h->key, h->protocols, h->extensions,
-                                          h->target, h->peer, h->early };
+                                          h->target, h->peer, h->early, h->client };
+        check_headers(buf, used, &h->headers);
         for (size_t i = 0; i < sizeof spans / sizeof spans[0]; i++) {
             check_span(buf, used, spans[i]);
         }
@@ -48,8 +64,32 @@ static void check_one(const uint8_t *buf, size_t used, const struct msg *m)
         CHECK(c->text.len <= DURO_CONFIG_MAX_BYTES);
         CHECK(msg_config_size(c) == used);
         n = msg_encode_config(again, sizeof again, c);
+    } else if (m->type == MSG_REQUEST) {
+        const struct msg_request *q = &m->u.request;
+        const struct msg_span spans[] = { q->cls, q->name, q->method, q->target, q->client,
+                                          q->body };
+        for (size_t i = 0; i < sizeof spans / sizeof spans[0]; i++) {
+            check_span(buf, used, spans[i]);
+        }
+        check_headers(buf, used, &q->headers);
+        CHECK(q->method.len >= 1 && q->body.len <= DURO_HTTP_BODY_MAX_BYTES_MAX);
+        CHECK(msg_request_size(q) == used);
+        n = msg_encode_request(again, sizeof again, q);
+    } else if (m->type == MSG_RESPONSE) {
+        const struct msg_response *r = &m->u.response;
+        check_span(buf, used, r->body);
+        check_headers(buf, used, &r->headers);
+        CHECK(r->headers.count <= DURO_HTTP_RESPONSE_HEADERS_MAX_COUNT);
+        CHECK(msg_response_size(r) == used);
+        n = msg_encode_response(again, sizeof again, r);
+    } else if (m->type == MSG_CLOSE) {
+        const struct msg_close *c = &m->u.close;
+        check_span(buf, used, c->tag);
+        check_span(buf, used, c->reason);
+        CHECK(c->tag.len <= DURO_TAG_MAX_BYTES);
+        n = msg_encode_close(again, sizeof again, c);
     } else {
-        return; /* other message types: bounds above are specific to these two */
+        return; /* other message types: bounds above are specific to these */
     }
     CHECK(n == used);
     CHECK(memcmp(again, buf, used) == 0);

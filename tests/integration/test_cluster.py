@@ -290,6 +290,23 @@ class ClusterTest(unittest.TestCase):
         mine = next(n for n in NAMES if owner(f"chat/{n}", ["a", "b", "c"]) == "c")
         strict.ws_open(f"/rooms/{mine}/websocket").close()
 
+    def test_proxy_protocol_v2_gives_the_nodes_the_client_address(self):
+        with open(self.config, "a") as f:
+            f.write("[server]\nproxy_protocol = true\n")
+        nodes = {n: self.start_node(n) for n in ("a", "b", "c")}
+        cfg = self.haproxy_config()
+        self.assertEqual(cfg.count(" send-proxy-v2"), 3, cfg)
+        HAProxy(self, cfg, self.tmp, self.balancer)
+        self.wait_placed(nodes[owner("chat/n1", ["a", "b", "c"])], "n1")
+        port = free_port()
+        out = subprocess.run(["curl", "-q", "-s", "--noproxy", "*", "--max-time", "5",
+                              "--local-port", str(port), "-X", "POST", "--data", "via haproxy",
+                              self.url("/rooms/n1/websocket", "http")],
+                             capture_output=True, timeout=10)
+        self.assertEqual(out.stdout, b'{"delivered":0}', out)
+        node = nodes[owner("chat/n1", ["a", "b", "c"])]
+        node.wait_for_line(r"mod=access .*peer=127\.0\.0\.1:%d status=200" % port)
+
     def test_tls_termination_at_haproxy(self):
         if shutil.which("openssl") is None:
             self.skipTest("openssl not installed")

@@ -49,7 +49,7 @@ static enum http_result feed_split(const char *req, size_t len, size_t cut, stru
     static char buf[65536];
     memcpy(buf, req, len);
     memset(v, 0, sizeof *v);
-    http_req_init(r, &limits, on_head, v);
+    http_req_init(r, &limits, on_head, v, NULL);
     enum http_result res = HTTP_NEED_MORE;
     if (cut > 0) {
         res = http_req_feed(r, buf, 0, cut, consumed);
@@ -92,7 +92,7 @@ static void pipelined_requests_one_at_a_time(void **state)
     struct seen v = { 0 };
     struct http_req r;
     size_t consumed;
-    http_req_init(&r, &limits, on_head, &v);
+    http_req_init(&r, &limits, on_head, &v, NULL);
     assert_int_equal(http_req_feed(&r, buf, 0, la + lb, &consumed), HTTP_DONE);
     assert_int_equal(consumed, la);
     assert_string_equal(v.target, "/a");
@@ -113,7 +113,7 @@ static enum http_result feed_all(const char *req, struct http_req *r, struct see
     size_t len = strlen(req), consumed;
     memcpy(buf, req, len);
     memset(v, 0, sizeof *v);
-    http_req_init(r, &limits, on_head, v);
+    http_req_init(r, &limits, on_head, v, NULL);
     return http_req_feed(r, buf, 0, len, &consumed);
 }
 

@@ -26,6 +26,12 @@ static struct msg_span span(const char *s)
     return sp;
 }
 
+static const struct msg_header sample_headers[] = {
+    { { "Host", 4 }, { "127.0.0.1", 9 } },
+    { { "Cookie", 6 }, { "sid=42; theme=dark", 18 } },
+    { { "X-Empty", 7 }, { "", 0 } },
+};
+
 static struct msg_handoff sample_handoff(void)
 {
     struct msg_handoff h = {
@@ -38,8 +44,26 @@ static struct msg_handoff sample_handoff(void)
         .target = span("/rooms/websocket?x=1"),
         .peer = span("127.0.0.1:54321"),
         .early = { early_bytes, sizeof early_bytes - 1 },
+        .client = span("203.0.113.7:4242"),
+        .headers = { sample_headers, 3, NULL, 0 },
     };
     return h;
+}
+
+static struct msg_request sample_request(void)
+{
+    struct msg_request q = {
+        .req_id = 0x1112131415161718ull,
+        .conn_id = 77,
+        .cls = span("chat"),
+        .name = span("lobby"),
+        .method = span("POST"),
+        .target = span("/rooms/lobby/websocket?x=1"),
+        .client = span("[::1]:5000"),
+        .headers = { sample_headers, 3, NULL, 0 },
+        .body = { "hi\0there", 8 },
+    };
+    return q;
 }
 
 static struct msg_config sample_config(void)
@@ -117,6 +141,17 @@ static size_t write_handoff(uint8_t *dst, size_t cap, const struct msg_handoff *
     out_span(&o, h->target, 2);
     out_span(&o, h->peer, 2);
     out_span(&o, h->early, 4);
+    out_span(&o, h->client, 2);
+    size_t hl = 2;
+    for (uint32_t i = 0; i < h->headers.count; i++) {
+        hl += 4 + h->headers.list[i].name.len + h->headers.list[i].value.len;
+    }
+    out_be(&o, hl, 4);
+    out_be(&o, h->headers.count, 2);
+    for (uint32_t i = 0; i < h->headers.count; i++) {
+        out_span(&o, h->headers.list[i].name, 2);
+        out_span(&o, h->headers.list[i].value, 2);
+    }
     out_bytes(&o, trailer, trailer_len);
     return finish(&o);
 }
@@ -151,6 +186,19 @@ static void assert_points_into(struct msg_span s, const uint8_t *buf, size_t len
     }
 }
 
+static void assert_headers_equal(const struct msg_headers *got, const struct msg_headers *want)
+{
+    size_t pos = 0;
+    struct msg_header x;
+    assert_int_equal(got->count, want->count);
+    for (uint32_t i = 0; i < want->count; i++) {
+        assert_true(msg_headers_next(got, &pos, &x));
+        assert_span_equal(x.name, want->list[i].name);
+        assert_span_equal(x.value, want->list[i].value);
+    }
+    assert_false(msg_headers_next(got, &pos, &x));
+}
+
 static void assert_handoff_equal(const struct msg_handoff *got, const struct msg_handoff *want)
 {
     assert_int_equal(got->conn_id, want->conn_id);
@@ -162,6 +210,8 @@ static void assert_handoff_equal(const struct msg_handoff *got, const struct msg
     assert_span_equal(got->target, want->target);
     assert_span_equal(got->peer, want->peer);
     assert_span_equal(got->early, want->early);
+    assert_span_equal(got->client, want->client);
+    assert_headers_equal(&got->headers, &want->headers);
 }
 
 /* ---- round trips ---- */
@@ -402,7 +452,7 @@ static void unknown_type(void **state)
     struct msg m;
     size_t used;
     size_t len = msg_encode_handoff(wire, sizeof wire, &h);
-    static const uint16_t types[] = { 0, MSG_OBJECTS + 1, 0x0102, 0xFFFF };
+    static const uint16_t types[] = { 0, MSG_CLOSED + 1, 0x0102, 0xFFFF };
 
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         wire[6] = (uint8_t)(types[i] >> 8);
@@ -610,9 +660,12 @@ static void span_length_past_the_body(void **state)
     wire[cls_len_at + 1] = 0xFF;
     assert_int_equal(msg_decode(wire, len, &m, &used), MSG_BAD);
 
-    /* early's u32 length is the last field: claim more than is there */
+    /* early's u32 length, followed by an empty client (2) and an empty header list (4 + 2):
+     * claim more than is there */
+    h.client = span("");
+    h.headers.count = 0;
     len = write_handoff(wire, sizeof wire, &h, NULL, 0);
-    size_t early_len_at = len - h.early.len - 4;
+    size_t early_len_at = len - 8 - h.early.len - 4;
     wire[early_len_at + 3] = (uint8_t)(h.early.len + 1);
     assert_int_equal(msg_decode(wire, len, &m, &used), MSG_BAD);
     wire[early_len_at] = 0xFF;
@@ -728,6 +781,145 @@ static void encode_never_wraps_a_u16_length(void **state)
     }
 }
 
+/* ---- HTTP into objects and admin close ---- */
+
+static void request_round_trip_split_at_every_byte(void **state)
+{
+    (void)state;
+    struct msg_request q = sample_request();
+    static uint8_t wire[WIRE_CAP];
+    size_t len = msg_encode_request(wire, sizeof wire, &q);
+    struct msg m;
+    size_t used;
+
+    assert_int_not_equal(len, 0);
+    assert_int_equal(len, msg_request_size(&q));
+    for (size_t cut = 0; cut < len; cut++) {
+        assert_int_equal(msg_decode(wire, cut, &m, &used), MSG_NEED_MORE);
+    }
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(used, len);
+    assert_int_equal(m.type, MSG_REQUEST);
+    assert_int_equal(m.u.request.req_id, q.req_id);
+    assert_int_equal(m.u.request.conn_id, q.conn_id);
+    assert_span_equal(m.u.request.cls, q.cls);
+    assert_span_equal(m.u.request.name, q.name);
+    assert_span_equal(m.u.request.method, q.method);
+    assert_span_equal(m.u.request.target, q.target);
+    assert_span_equal(m.u.request.client, q.client);
+    assert_span_equal(m.u.request.body, q.body);
+    assert_headers_equal(&m.u.request.headers, &q.headers);
+    assert_points_into(m.u.request.body, wire, len);
+}
+
+static void response_round_trip_split_at_every_byte(void **state)
+{
+    (void)state;
+    struct msg_response r = {
+        .req_id = 9,
+        .status = 405,
+        .headers = { sample_headers, 2, NULL, 0 },
+        .body = span("method not allowed"),
+    };
+    static uint8_t wire[WIRE_CAP];
+    size_t len = msg_encode_response(wire, sizeof wire, &r);
+    struct msg m;
+    size_t used;
+
+    assert_int_not_equal(len, 0);
+    for (size_t cut = 0; cut < len; cut++) {
+        assert_int_equal(msg_decode(wire, cut, &m, &used), MSG_NEED_MORE);
+    }
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(m.type, MSG_RESPONSE);
+    assert_int_equal(m.u.response.req_id, 9);
+    assert_int_equal(m.u.response.status, 405);
+    assert_span_equal(m.u.response.body, r.body);
+    assert_headers_equal(&m.u.response.headers, &r.headers);
+
+    /* status 0: the class has no on_request */
+    r.status = 0;
+    r.headers.count = 0;
+    r.body = span("");
+    len = msg_encode_response(wire, sizeof wire, &r);
+    assert_int_not_equal(len, 0);
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(m.u.response.status, 0);
+    assert_int_equal(m.u.response.headers.count, 0);
+}
+
+static void close_and_closed_round_trip(void **state)
+{
+    (void)state;
+    struct msg_close c = {
+        .seq = 5, .cls = span("chat"), .name = span("lobby"), .tag = span("admin"),
+        .code = 4001, .reason = span("kicked"),
+    };
+    uint8_t wire[1024];
+    size_t len = msg_encode_close(wire, sizeof wire, &c);
+    struct msg m;
+    size_t used;
+    assert_int_not_equal(len, 0);
+    for (size_t cut = 0; cut < len; cut++) {
+        assert_int_equal(msg_decode(wire, cut, &m, &used), MSG_NEED_MORE);
+    }
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(m.type, MSG_CLOSE);
+    assert_int_equal(m.u.close.seq, 5);
+    assert_int_equal(m.u.close.code, 4001);
+    assert_span_equal(m.u.close.tag, c.tag);
+    assert_span_equal(m.u.close.reason, c.reason);
+
+    len = msg_encode_closed(wire, sizeof wire, 5, 1234);
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(m.type, MSG_CLOSED);
+    assert_int_equal(m.u.closed.count, 1234);
+
+    static char big[DURO_TAG_MAX_BYTES + 1];
+    memset(big, 't', sizeof big);
+    c.tag = (struct msg_span){ big, sizeof big };
+    assert_int_equal(msg_encode_close(wire, sizeof wire, &c), 0);
+}
+
+static void http_fields_over_their_bound(void **state)
+{
+    (void)state;
+    static uint8_t wire[WIRE_CAP];
+    struct msg_request q = sample_request();
+    static char body[DURO_HTTP_BODY_MAX_BYTES_MAX + 1];
+
+    q.method = span("");
+    assert_int_equal(msg_request_size(&q), 0);
+    q = sample_request();
+    q.body = (struct msg_span){ body, sizeof body };
+    assert_int_equal(msg_request_size(&q), 0);
+
+    /* a header with an empty name is refused by the encoder and by the decoder */
+    static const struct msg_header bad[] = { { { "", 0 }, { "v", 1 } } };
+    q = sample_request();
+    q.headers = (struct msg_headers){ bad, 1, NULL, 0 };
+    assert_int_equal(msg_request_size(&q), 0);
+    struct msg_handoff h = sample_handoff();
+    h.headers = (struct msg_headers){ bad, 1, NULL, 0 };
+    size_t len = write_handoff(wire, sizeof wire, &h, NULL, 0);
+    struct msg m;
+    size_t used;
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_BAD);
+
+    /* a response has at most DURO_HTTP_RESPONSE_HEADERS_MAX_COUNT headers */
+    static struct msg_header many[DURO_HTTP_RESPONSE_HEADERS_MAX_COUNT + 1];
+    for (size_t i = 0; i < sizeof many / sizeof many[0]; i++) {
+        many[i] = sample_headers[0];
+    }
+    struct msg_response r = { .req_id = 1, .status = 200,
+                              .headers = { many, DURO_HTTP_RESPONSE_HEADERS_MAX_COUNT + 1, NULL, 0 } };
+    assert_int_equal(msg_response_size(&r), 0);
+    r.headers.count = DURO_HTTP_RESPONSE_HEADERS_MAX_COUNT;
+    assert_int_not_equal(msg_response_size(&r), 0);
+    r.status = 99;
+    assert_int_equal(msg_response_size(&r), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -736,6 +928,10 @@ int main(void)
         cmocka_unit_test(config_round_trip),
         cmocka_unit_test(config_round_trip_largest_text),
         cmocka_unit_test(wire_layout_is_pinned),
+        cmocka_unit_test(request_round_trip_split_at_every_byte),
+        cmocka_unit_test(response_round_trip_split_at_every_byte),
+        cmocka_unit_test(close_and_closed_round_trip),
+        cmocka_unit_test(http_fields_over_their_bound),
         cmocka_unit_test(every_truncation_needs_more),
         cmocka_unit_test(back_to_back_messages),
         cmocka_unit_test(bad_magic),

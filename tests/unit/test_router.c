@@ -93,6 +93,23 @@ static void decode_edges(void **state)
     assert_int_equal(router_decode("1234567", 7, out, sizeof out), 7);
 }
 
+static void origins_allow_list(void **state)
+{
+    (void)state;
+    struct conf_route rt;
+    memset(&rt, 0, sizeof rt);
+    assert_true(router_origin_allowed(&rt, "https://any.example", 19)); /* no list: any */
+    snprintf(rt.origins, sizeof rt.origins, "%s", "https://a.example, https://b.example,https://c");
+    assert_true(router_origin_allowed(&rt, "https://a.example", 17));
+    assert_true(router_origin_allowed(&rt, "https://b.example", 17));
+    assert_true(router_origin_allowed(&rt, "https://c", 9));
+    assert_false(router_origin_allowed(&rt, "https://a.exampl", 16));  /* a prefix */
+    assert_false(router_origin_allowed(&rt, "https://a.example.evil", 22));
+    assert_false(router_origin_allowed(&rt, "HTTPS://A.EXAMPLE", 17)); /* exact, as browsers send */
+    assert_false(router_origin_allowed(&rt, "", 0));
+    assert_false(router_origin_allowed(&rt, "null", 4));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -100,6 +117,7 @@ int main(void)
         cmocka_unit_test_setup(exact_prefix_and_order, setup),
         cmocka_unit_test_setup(path_routes_decode_one_segment, setup),
         cmocka_unit_test(decode_edges),
+        cmocka_unit_test(origins_allow_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
