@@ -15,6 +15,7 @@ const unsigned conf_builtin_classes_count =
     sizeof conf_builtin_classes / sizeof conf_builtin_classes[0];
 
 static const char *const ownership_words[] = { "warn", "refuse", NULL };
+static const char *const deflate_words[] = { "off", "stateless", "takeover", NULL };
 
 /* ---- the key table: one row per key ---- */
 
@@ -69,6 +70,11 @@ const struct conf_key conf_keys[] = {
         DURO_TIMEOUT_MS_MAX, DURO_WS_CLOSE_TIMEOUT_MS_DEFAULT),
     U32("websocket", "outbound_max_bytes", outbound_max_bytes, DURO_WS_OUTBOUND_MIN_BYTES,
         DURO_WS_MESSAGE_MAX_BYTES_MAX, DURO_WS_OUTBOUND_MAX_BYTES_DEFAULT),
+    WORDS("websocket", "deflate", deflate, deflate_words, DURO_DEFLATE_MODE_DEFAULT),
+    U32("websocket", "deflate_min_bytes", deflate_min_bytes, 0, DURO_WS_MESSAGE_MAX_BYTES_MAX,
+        DURO_DEFLATE_MIN_BYTES_DEFAULT),
+    U32("websocket", "deflate_window_bits", deflate_window_bits, DURO_DEFLATE_WINDOW_BITS_MIN,
+        DURO_DEFLATE_WINDOW_BITS_MAX, DURO_DEFLATE_WINDOW_BITS_DEFAULT),
 
     U32("objects", "hibernate_after_ms", hibernate_after_ms, DURO_TIMEOUT_MS_MIN,
         DURO_TIMEOUT_MS_MAX, DURO_HIBERNATE_AFTER_MS_DEFAULT),

@@ -74,6 +74,9 @@ struct conf {
     uint32_t message_max_bytes;
     uint32_t close_timeout_ms;
     uint32_t outbound_max_bytes;
+    int deflate;                /* enum pmd_mode's values: 0 off, 1 stateless, 2 takeover */
+    uint32_t deflate_min_bytes;
+    uint32_t deflate_window_bits;
     uint32_t hibernate_after_ms;
     uint32_t sockets_max_count; /* per object */
 

@@ -56,7 +56,10 @@
 #define DURO_DEFLATE_BUF_MIN_BYTES          4096u
 #define DURO_DEFLATE_BUF_KEEP_BYTES        65536u
 #define DURO_DEFLATE_MIN_BYTES_DEFAULT        64u   /* smaller messages go uncompressed */
+#define DURO_DEFLATE_MODE_DEFAULT              1    /* stateless: see worker/pmd.h */
 #define DURO_DEFLATE_WINDOW_BITS_DEFAULT      10u   /* takeover mode's window per socket */
+#define DURO_DEFLATE_WINDOW_BITS_MIN           9u   /* zlib cannot compress with 8 */
+#define DURO_DEFLATE_WINDOW_BITS_MAX          15u
 #define DURO_DEFLATE_LEVEL                     3    /* zlib level: speed over the last percent */
 #define DURO_DEFLATE_MEM_LEVEL_SHARED          8    /* the worker's one stateless compressor */
 #define DURO_DEFLATE_MEM_LEVEL_TAKEOVER        4    /* per socket: small, since every socket pays */

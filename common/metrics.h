@@ -59,6 +59,11 @@
       "Payload bytes of WebSocket messages received")                                            \
     X(M_BYTES_OUT, "duro_message_bytes_out_total", "counter", "",                               \
       "Payload bytes of WebSocket messages sent")                                                \
+    X(M_DEFLATE_OUT, "duro_deflate_messages_total", "counter", "dir=\"out\"",                 \
+      "Messages compressed (a broadcast once per window size) or inflated, permessage-deflate") \
+    X(M_DEFLATE_IN, "duro_deflate_messages_total", "counter", "dir=\"in\"", "")              \
+    X(M_DEFLATE_BYTES_OUT, "duro_deflate_compressed_bytes_total", "counter", "",               \
+      "Compressed payload bytes produced for sending")                                           \
     X(M_CLOSE_1000, "duro_websocket_closes_total", "counter", "code=\"1000\"",                  \
       "WebSocket connections closed, by the close code duro sent (1006: no close frame)")        \
     X(M_CLOSE_1001, "duro_websocket_closes_total", "counter", "code=\"1001\"", "")             \

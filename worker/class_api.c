@@ -199,31 +199,61 @@ size_t duro_object_sockets(const struct duro_object *o, const char *tag, size_t 
     return n;
 }
 
-/* Frames `data` once into `out`. Returns the frame's size, or 0. */
-static size_t frame_once(struct worker *w, struct obuf *out, int binary, const void *data,
-                         size_t len)
+/* One broadcast's frames: the plain one, built first, and the compressed ones, built on the
+ * first recipient that needs each (stateless recipients of one window size share a frame:
+ * compressed once, however many they are). */
+struct bcast {
+    struct worker *w;
+    uint8_t opcode;
+    const void *data;
+    size_t len;
+    struct obuf *plain;
+    struct obuf z[PMD_WINDOW_BITS_COUNT];
+};
+
+static const struct obuf *bcast_frame(struct bcast *b, struct session *s)
 {
-    struct duro_iov iov = { data, len };
-    out->len = 0;
-    if (tx_frame_into(w, out, binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, &iov, 1) != 0) {
-        return 0;
+    if (!tx_should_deflate(s, b->opcode, b->len)) {
+        return b->plain;
     }
-    return out->len;
+    if (!s->pmd_snt) {
+        return NULL; /* the socket keeps its own window: compressed for it alone */
+    }
+    struct obuf *z = &b->z[s->pmd_sbits - PMD_WINDOW_BITS_MIN];
+    if (z->len == 0) {
+        struct pmd_params p = session_pmd(s);
+        struct duro_iov iov = { b->data, b->len };
+        if (tx_frame_deflated(b->w, z, b->opcode, &p, &b->w->pmd, &iov, 1) != 0) {
+            z->len = 0;
+            return b->plain;
+        }
+    }
+    return z;
 }
 
-static int send_frame(struct session *s, const uint8_t *frame, size_t flen, size_t payload)
+static int send_frame(struct session *s, struct bcast *b)
 {
     if (!s->counted || !session_can_send(s)) {
         return 0;
     }
-    if (tx_queue(s, frame, flen, 0) != 0) {
+    const struct obuf *f = bcast_frame(b, s);
+    int rc;
+    if (f == NULL) {
+        struct duro_iov iov = { b->data, b->len };
+        rc = tx_frame(s, b->opcode, &iov, 1, 0);
+        s->bytes_out -= b->len; /* counted below, as for a shared frame */
+        s->w->metrics.v[M_BYTES_OUT] -= b->len;
+    } else {
+        rc = tx_queue(s, f->p, f->len, 0);
+    }
+    if (rc != 0) {
         session_fail(s, DURO_CLOSE_POLICY, "outbound buffer over limit");
         return 0;
     }
     s->msgs_out++;
-    s->bytes_out += payload;
+    s->bytes_out += b->len;
     s->w->metrics.v[M_MSGS_OUT]++;
-    s->w->metrics.v[M_BYTES_OUT] += payload;
+    s->w->metrics.v[M_BYTES_OUT] += b->len;
     tx_flush_soon(s);
     return 1;
 }
@@ -239,9 +269,16 @@ size_t duro_object_broadcast(struct duro_object *o, const char *tag, size_t tag_
     /* A recipient that fails runs its class's on_error, which may broadcast in turn: only the
      * outermost broadcast uses the worker's buffer, nested ones build their own frame. */
     struct obuf nested = { 0 };
-    struct obuf *frame = w->bcast_depth == 0 ? &w->bcast : &nested;
-    size_t flen = frame_once(w, frame, binary, data, len);
-    if (flen == 0) {
+    struct bcast b = {
+        .w = w,
+        .opcode = binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME,
+        .data = data,
+        .len = len,
+        .plain = w->bcast_depth == 0 ? &w->bcast : &nested,
+    };
+    struct duro_iov iov = { data, len };
+    b.plain->len = 0;
+    if (tx_frame_into(w, b.plain, b.opcode, &iov, 1) != 0) {
         free(nested.p);
         return 0;
     }
@@ -251,7 +288,7 @@ size_t duro_object_broadcast(struct duro_object *o, const char *tag, size_t tag_
         struct session *s = ob->sockets;
         while (s != NULL) {
             struct session *next = s->onext; /* a failing socket stays listed until closed */
-            sent += (size_t)send_frame(s, frame->p, flen, len);
+            sent += (size_t)send_frame(s, &b);
             s = next;
         }
     } else {
@@ -260,13 +297,16 @@ size_t duro_object_broadcast(struct duro_object *o, const char *tag, size_t tag_
         if (list != NULL) {
             n = object_sockets_with_tag(ob, tag, tag_len, list, n);
             for (size_t i = 0; i < n; i++) {
-                sent += (size_t)send_frame(sess(list[i]), frame->p, flen, len);
+                sent += (size_t)send_frame(sess(list[i]), &b);
             }
         }
         free(list);
     }
     w->bcast_depth--;
     free(nested.p);
+    for (size_t i = 0; i < PMD_WINDOW_BITS_COUNT; i++) {
+        free(b.z[i].p);
+    }
     return sent;
 }
 

@@ -35,12 +35,22 @@ static int write_101(struct session *s, const struct msg_handoff *h)
 {
     char accept_key[DURO_WS_ACCEPT_BYTES + 1];
     wskey_accept(h->key.ptr, h->key.len, accept_key);
-    char resp[RESPOND_MAX_BYTES + DURO_WS_PROTOCOL_MAX_BYTES];
+    /* permessage-deflate: the first acceptable offer, with the parameters duro chose. */
+    struct pmd_params pmd;
+    char ext[PMD_ANSWER_MAX_BYTES + 1];
+    size_t ext_len = 0;
+    int deflate = pmd_negotiate(h->extensions.ptr, h->extensions.len,
+                                (enum pmd_mode)s->w->conf.deflate,
+                                s->w->conf.deflate_window_bits, &pmd, ext, &ext_len);
+    ext[ext_len] = '\0';
+    session_set_pmd(s, &pmd);
+    char resp[RESPOND_MAX_BYTES + DURO_WS_PROTOCOL_MAX_BYTES + PMD_ANSWER_MAX_BYTES];
     int n = snprintf(resp, sizeof resp,
                      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-                     "Upgrade: websocket\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
+                     "Upgrade: websocket\r\nSec-WebSocket-Accept: %s\r\n%s%s%s%s%s%s\r\n",
                      accept_key, s->protocol ? "Sec-WebSocket-Protocol: " : "",
-                     s->protocol ? s->protocol : "", s->protocol ? "\r\n" : "");
+                     s->protocol ? s->protocol : "", s->protocol ? "\r\n" : "",
+                     deflate ? "Sec-WebSocket-Extensions: " : "", ext, deflate ? "\r\n" : "");
     free(s->protocol);
     s->protocol = NULL;
     if (n < 0 || (size_t)n >= sizeof resp) {

@@ -19,6 +19,9 @@
 #include <stdint.h>
 #include <zlib.h>
 
+#define PMD_WINDOW_BITS_MIN 9u   /* duro never compresses with 8: see pmd_negotiate */
+#define PMD_WINDOW_BITS_COUNT 7u /* 9..15 */
+
 enum pmd_mode {
     PMD_OFF = 0,       /* never negotiated */
     PMD_STATELESS = 1, /* no context takeover either way (the default) */

@@ -225,8 +225,44 @@ static void on_closed(uv_handle_t *h)
     }
     free(s->attachment);
     free(s->protocol);
+    if (s->zc != NULL) {
+        pmd_codec_free(s->zc);
+        free(s->zc);
+    }
     s->w->sessions_open--;
     free(s);
+}
+
+struct pmd_params session_pmd(const struct session *s)
+{
+    struct pmd_params p = { 0 };
+    if (s->pmd_sbits != 0) {
+        p.on = 1;
+        p.server_no_takeover = (uint8_t)s->pmd_snt;
+        p.client_no_takeover = (uint8_t)s->pmd_cnt;
+        p.server_window_bits = s->pmd_sbits;
+        p.client_window_bits = s->pmd_cbits;
+    }
+    return p;
+}
+
+void session_set_pmd(struct session *s, const struct pmd_params *p)
+{
+    s->pmd_sbits = p->on ? p->server_window_bits : 0;
+    s->pmd_cbits = p->on ? p->client_window_bits : 0;
+    s->pmd_snt = p->server_no_takeover;
+    s->pmd_cnt = p->client_no_takeover;
+}
+
+struct pmd_codec *session_pmd_codec(struct session *s, int tx)
+{
+    if (tx ? s->pmd_snt : s->pmd_cnt) {
+        return &s->w->pmd;
+    }
+    if (s->zc == NULL) {
+        s->zc = calloc(1, sizeof *s->zc);
+    }
+    return s->zc;
 }
 
 void session_notify_close(struct session *s, uint16_t code, const char *reason, size_t len,
@@ -492,6 +528,7 @@ static void drain_events(struct session *s)
             return;
         case WS_RX_TEXT:
         case WS_RX_BINARY:
+            s->w->metrics.v[M_DEFLATE_IN] += ev.compressed;
             on_message(s, ev.kind == WS_RX_BINARY, ev.data, ev.len);
             break;
         case WS_RX_PING:
@@ -525,6 +562,14 @@ void session_feed(struct session *s, const uint8_t *p, size_t len)
         log_error("session", "conn=%llu event=oom", (unsigned long long)s->conn_id);
         session_destroy(s);
         return;
+    }
+    if (s->pmd_sbits != 0) {
+        a->rx.pmd = session_pmd(s);
+        a->rx.codec = session_pmd_codec(s, 0);
+        if (a->rx.codec == NULL) {
+            session_fail(s, DURO_CLOSE_INTERNAL, "no memory for a compression context");
+            return;
+        }
     }
     ws_rx_input(&a->rx, p, len);
     s->w->current = s;

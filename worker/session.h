@@ -73,6 +73,8 @@ struct session {
     uint16_t code_sent;            /* 0 until our close frame is queued */
     uint16_t code_recv;
     uint8_t ntags;
+    uint8_t pmd_sbits;             /* permessage-deflate: duro's window bits (0: no extension) */
+    uint8_t pmd_cbits;             /* ... and the client's */
     enum session_state state;
     unsigned accepted : 1;       /* the 101 was queued: on_close is owed, the gauge counts it */
     unsigned counted : 1;        /* counts as open: accepted and neither side has closed */
@@ -80,6 +82,12 @@ struct session {
     unsigned shut : 1;           /* uv_shutdown issued */
     unsigned writing : 1;        /* tx: a uv_write is in flight */
     unsigned flush_queued : 1;   /* tx: in the worker's end-of-iteration flush list */
+    unsigned pmd_snt : 1;        /* server_no_context_takeover: duro compresses each message
+                                  * alone (with the worker's shared codec) */
+    unsigned pmd_cnt : 1;        /* client_no_context_takeover: the client does; duro inflates
+                                  * with the shared codec */
+    struct pmd_codec *zc;          /* takeover mode: this socket's own windows, kept for its
+                                    * life (NULL in stateless mode) */
     char *protocol;              /* chosen subprotocol, only during the handshake */
 };
 
@@ -148,5 +156,18 @@ int session_closing(const struct session *s);
 
 /* True for the close codes an endpoint may send (RFC 6455 7.4). */
 int session_close_code_valid(uint16_t code);
+
+/* ---- permessage-deflate (worker/pmd.h) ---- */
+
+/* The socket's negotiated parameters (all-zero when none). */
+struct pmd_params session_pmd(const struct session *s);
+
+/* Records what the handshake negotiated. */
+void session_set_pmd(struct session *s, const struct pmd_params *p);
+
+/* The codec to compress (`tx` 1) or inflate (`tx` 0) this socket's messages with: the worker's
+ * shared one where no context is kept, else the socket's own (allocated on first use). NULL when
+ * memory ran out. */
+struct pmd_codec *session_pmd_codec(struct session *s, int tx);
 
 #endif

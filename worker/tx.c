@@ -71,6 +71,7 @@ int tx_worker_init(struct worker *w)
 
 void tx_worker_close(struct worker *w)
 {
+    pmd_codec_free(&w->pmd);
     uv_close((uv_handle_t *)&w->flush_check, NULL);
     if (w->tx != NULL) {
         wslay_frame_context_free(w->tx);
@@ -81,8 +82,45 @@ void tx_worker_close(struct worker *w)
     w->flush_n = w->flush_cap = 0;
 }
 
+static int frame_into(struct worker *w, struct obuf *out, uint8_t opcode, uint8_t rsv,
+                      const struct duro_iov *iov, size_t n);
+
 int tx_frame_into(struct worker *w, struct obuf *out, uint8_t opcode,
                   const struct duro_iov *iov, size_t n)
+{
+    return frame_into(w, out, opcode, 0, iov, n);
+}
+
+int tx_frame_deflated(struct worker *w, struct obuf *out, uint8_t opcode,
+                      const struct pmd_params *p, struct pmd_codec *codec,
+                      const struct duro_iov *iov, size_t n)
+{
+    const void *bases[TX_DEFLATE_PIECES_MAX];
+    size_t lens[TX_DEFLATE_PIECES_MAX];
+    if (n > TX_DEFLATE_PIECES_MAX) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bases[i] = iov[i].base;
+        lens[i] = iov[i].len;
+    }
+    struct pmd_level lv = {
+        DURO_DEFLATE_LEVEL,
+        codec == &w->pmd ? DURO_DEFLATE_MEM_LEVEL_SHARED : DURO_DEFLATE_MEM_LEVEL_TAKEOVER,
+    };
+    const uint8_t *z;
+    size_t zlen;
+    if (pmd_deflate(codec, p, &lv, bases, lens, n, p->server_no_takeover, &z, &zlen) != PMD_OK) {
+        return -1;
+    }
+    w->metrics.v[M_DEFLATE_OUT]++;
+    w->metrics.v[M_DEFLATE_BYTES_OUT] += zlen;
+    struct duro_iov one = { z, zlen };
+    return frame_into(w, out, opcode, WSLAY_RSV1_BIT, &one, 1);
+}
+
+static int frame_into(struct worker *w, struct obuf *out, uint8_t opcode, uint8_t rsv,
+                      const struct duro_iov *iov, size_t n)
 {
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
@@ -91,7 +129,8 @@ int tx_frame_into(struct worker *w, struct obuf *out, uint8_t opcode,
     if (tx_reserve(out, total + TX_FRAME_HEADER_MAX_BYTES) != 0) {
         return -1;
     }
-    struct wslay_frame_iocb iocb = { .fin = 1, .opcode = opcode, .payload_length = total };
+    struct wslay_frame_iocb iocb = { .fin = 1, .rsv = rsv, .opcode = opcode,
+                                     .payload_length = total };
     w->tx_out = out;
     size_t parts = 0;
     for (size_t i = 0; i < n; i++) {
@@ -110,6 +149,12 @@ int tx_frame_into(struct worker *w, struct obuf *out, uint8_t opcode,
     }
     w->tx_out = NULL;
     return 0;
+}
+
+int tx_should_deflate(const struct session *s, uint8_t opcode, size_t len)
+{
+    return s->pmd_sbits != 0 && (opcode == WSLAY_TEXT_FRAME || opcode == WSLAY_BINARY_FRAME) &&
+           len >= s->w->conf.deflate_min_bytes;
 }
 
 size_t tx_buffered(const struct session *s)
@@ -132,8 +177,20 @@ int tx_frame(struct session *s, uint8_t opcode, const struct duro_iov *iov, size
     for (size_t i = 0; i < n; i++) {
         total += iov[i].len;
     }
-    if (room(s, total + TX_FRAME_HEADER_MAX_BYTES, force) != 0 ||
-        tx_frame_into(s->w, &s->act->out, opcode, iov, n) != 0) {
+    if (room(s, total + TX_FRAME_HEADER_MAX_BYTES, force) != 0) {
+        return -1;
+    }
+    if (tx_should_deflate(s, opcode, total)) {
+        struct pmd_params p = session_pmd(s);
+        struct pmd_codec *c = session_pmd_codec(s, 1);
+        if (c != NULL && tx_frame_deflated(s->w, &s->act->out, opcode, &p, c, iov, n) == 0) {
+            s->bytes_out += total;
+            s->w->metrics.v[M_BYTES_OUT] += total;
+            return 0;
+        }
+        /* No memory to compress: an uncompressed message (RSV1 clear) is always allowed. */
+    }
+    if (tx_frame_into(s->w, &s->act->out, opcode, iov, n) != 0) {
         return -1;
     }
     s->bytes_out += total;

@@ -32,7 +32,19 @@ int tx_reserve(struct obuf *b, size_t extra);
 int tx_frame_into(struct worker *w, struct obuf *out, uint8_t opcode,
                   const struct duro_iov *iov, size_t n);
 
-/* Frames one message into the session's output. Returns 0, or -1 when the backlog is already
+#define TX_DEFLATE_PIECES_MAX 16u
+
+/* True when a data message of `len` bytes to `s` is sent compressed: permessage-deflate was
+ * negotiated and the message is at least [websocket] deflate_min_bytes. */
+int tx_should_deflate(const struct session *s, uint8_t opcode, size_t len);
+
+/* Compresses one message of `n` (<= TX_DEFLATE_PIECES_MAX) pieces with `codec` and appends it to
+ * `out` as one frame with RSV1 set. Returns 0 or -1 (no memory). */
+int tx_frame_deflated(struct worker *w, struct obuf *out, uint8_t opcode,
+                      const struct pmd_params *p, struct pmd_codec *codec,
+                      const struct duro_iov *iov, size_t n);
+
+/* Frames one message into the session's output (compressed where negotiated). Returns 0, or -1 when the backlog is already
  * past the outbound bound (unless `force`, for control frames) or memory ran out. */
 int tx_frame(struct session *s, uint8_t opcode, const struct duro_iov *iov, size_t n, int force);
 

@@ -9,6 +9,7 @@
 #include "common/conf.h"
 #include "common/metrics.h"
 #include "common/duro_limits.h"
+#include "worker/pmd.h"
 
 struct chan;
 struct registry;
@@ -53,6 +54,9 @@ struct worker {
     struct obuf bcast;         /* a broadcast's frame, built once for all recipients */
     unsigned bcast_depth;      /* broadcasts in progress (a class may broadcast from on_error) */
     struct session *current;   /* the session whose read is being handled, if any */
+    /* permessage-deflate without context takeover: one compressor and one inflater, reset per
+     * message, serve every socket (worker/pmd.h). */
+    struct pmd_codec pmd;
 
     /* Sessions with output waiting for the end of this loop iteration: a broadcast, or replies
      * to sockets other than the one being read, go out once per iteration (one write for many

@@ -72,6 +72,9 @@ int ws_rx_reset(struct ws_rx *d)
     d->msg_opcode = 0;
     d->stopped = 0;
     d->release_msg = 0;
+    d->msg_compressed = 0;
+    memset(&d->pmd, 0, sizeof d->pmd);
+    d->codec = NULL;
     d->msg.len = 0;
     return 0;
 }
@@ -170,8 +173,14 @@ static enum ws_rx_kind close_frame(struct ws_rx *d, struct ws_rx_event *ev)
 static enum ws_rx_kind frame_start(struct ws_rx *d, const struct wslay_frame_iocb *f,
                                    struct ws_rx_event *ev)
 {
-    if (f->rsv != 0) {
-        return fail(d, ev, DURO_CLOSE_PROTOCOL, "reserved bits set without a negotiated extension");
+    /* RSV1 means "compressed" on the first frame of a data message, when permessage-deflate
+     * was negotiated (RFC 7692 6); anywhere else, and RSV2/RSV3 always, it is an error. */
+    int rsv1_ok = d->pmd.on && f->rsv == WSLAY_RSV1_BIT &&
+                  (f->opcode == WSLAY_TEXT_FRAME || f->opcode == WSLAY_BINARY_FRAME);
+    if (f->rsv != 0 && !rsv1_ok) {
+        return fail(d, ev, DURO_CLOSE_PROTOCOL,
+                    d->pmd.on ? "reserved bits set on a frame that cannot be compressed"
+                              : "reserved bits set without a negotiated extension");
     }
     if (!f->mask) {
         return fail(d, ev, DURO_CLOSE_PROTOCOL, "unmasked client frame");
@@ -189,6 +198,7 @@ static enum ws_rx_kind frame_start(struct ws_rx *d, const struct wslay_frame_ioc
         }
         d->msg.len = 0;
         memset(&d->utf8, 0, sizeof d->utf8);
+        d->msg_compressed = f->rsv != 0;
         break;
     case WSLAY_CONNECTION_CLOSE:
     case WSLAY_PING:
@@ -239,9 +249,42 @@ static int msg_append(struct ws_rx *d, const uint8_t *data, size_t len)
     return 0;
 }
 
+/* A compressed message is whole: inflate it, bounded by the message limit, then check its text. */
+static enum ws_rx_kind inflate_message(struct ws_rx *d, struct ws_rx_event *ev,
+                                       const uint8_t *data, size_t len)
+{
+    struct pmd_codec *c = d->codec;
+    /* The codec may be the worker's shared one, last used by another socket: forget its
+     * output, and its window unless this socket's client keeps context across messages. */
+    pmd_inflate_done(c, d->pmd.client_no_takeover);
+    int rc = pmd_inflate_feed(c, &d->pmd, data, len, 1, d->message_max_bytes);
+    if (rc == PMD_TOO_BIG) {
+        return fail(d, ev, DURO_CLOSE_TOO_BIG, "message too big once inflated");
+    }
+    if (rc == PMD_CORRUPT) {
+        return fail(d, ev, DURO_CLOSE_PROTOCOL, "invalid compressed data");
+    }
+    if (rc != PMD_OK) {
+        return fail(d, ev, DURO_CLOSE_INTERNAL, "no memory to inflate a message");
+    }
+    size_t n;
+    const uint8_t *out = pmd_inflated(c, &n);
+    if (d->msg_opcode == WSLAY_TEXT_FRAME && !utf8_valid(out, n)) {
+        return fail(d, ev, DURO_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
+    }
+    enum ws_rx_kind k = d->msg_opcode == WSLAY_TEXT_FRAME ? WS_RX_TEXT : WS_RX_BINARY;
+    d->msg_opcode = 0;
+    d->msg_compressed = 0;
+    ev->compressed = 1;
+    return emit(ev, k, n > 0 ? out : (const uint8_t *)"", n);
+}
+
 static enum ws_rx_kind message_end(struct ws_rx *d, struct ws_rx_event *ev, const uint8_t *data,
                                    size_t len)
 {
+    if (d->msg_compressed) {
+        return inflate_message(d, ev, data, len);
+    }
     if (d->msg_opcode == WSLAY_TEXT_FRAME && !utf8_complete(&d->utf8)) {
         return fail(d, ev, DURO_CLOSE_INVALID_DATA, "text message ends inside a UTF-8 sequence");
     }
@@ -277,7 +320,8 @@ static enum ws_rx_kind frame_data(struct ws_rx *d, const struct wslay_frame_iocb
         }
         return close_frame(d, ev);
     }
-    if (d->msg_opcode == WSLAY_TEXT_FRAME && utf8_feed(&d->utf8, data, len) != 0) {
+    if (d->msg_opcode == WSLAY_TEXT_FRAME && !d->msg_compressed &&
+        utf8_feed(&d->utf8, data, len) != 0) {
         return fail(d, ev, DURO_CLOSE_INVALID_DATA, "text message is not valid UTF-8");
     }
     if (last && d->frame_fin && d->msg.len == 0 && len == f->payload_length) {

@@ -4,7 +4,9 @@
  * lends each read's bytes with ws_rx_input() and takes events with ws_rx_next() until it says
  * WS_RX_NEED_MORE. It enforces what a server must check on what clients send: masking, RSV bits,
  * opcodes, control frames (<= 125 bytes, never fragmented: wslay checks both), continuation
- * rules, UTF-8 of text messages (failing on the first invalid byte, across fragments and reads),
+ * rules, UTF-8 of text messages (failing on the first invalid byte, across fragments and reads;
+ * after inflation for a compressed message), permessage-deflate's RSV1 (on the first frame of a
+ * data message only, and only when negotiated),
  * close codes and close reasons, and the message size limit. Frames whose header already breaks
  * a rule are refused before their payload arrives.
  *
@@ -20,6 +22,7 @@
 
 #include "common/duro_limits.h"
 #include "common/utf8.h"
+#include "worker/pmd.h"
 #include "worker/worker.h"
 
 enum ws_rx_kind {
@@ -40,6 +43,7 @@ struct ws_rx_event {
     size_t len;
     uint16_t code;   /* CLOSE: the client's code; ERROR: the close code to fail with */
     const char *why; /* ERROR: a static description for the log */
+    uint8_t compressed; /* TEXT/BINARY: it arrived compressed (permessage-deflate) */
 };
 
 struct ws_rx {
@@ -57,6 +61,11 @@ struct ws_rx {
     uint8_t msg_opcode;          /* data message in progress: WSLAY_TEXT_FRAME/_BINARY_FRAME */
     uint8_t stopped;             /* after ERROR or CLOSE */
     uint8_t release_msg;         /* the assembled message was returned: empty it next call */
+    uint8_t msg_compressed;      /* the message in progress has RSV1 set (permessage-deflate) */
+    /* permessage-deflate, set by the owner before lending input: the negotiated parameters
+     * (all-zero: no extension, RSV1 is a protocol error) and the codec to inflate with. */
+    struct pmd_params pmd;
+    struct pmd_codec *codec;
     struct utf8_state utf8;
     struct obuf msg;             /* a message split over frames or reads */
     uint8_t ctrl_len;

@@ -1,7 +1,8 @@
 // tests/clients/test_chromium.mjs: duro against a real browser: Debian's Chromium, headless,
 // driven by playwright-core (npm). A page served by a tiny loopback HTTP server started here opens
 // a WebSocket to duro's /websocket (the seed), sends text and binary, checks the seed's replies,
-// and closes with code 4000. The browser offers permessage-deflate: duro must decline it.
+// and closes with code 4000. The browser offers permessage-deflate: duro negotiates it (stateless),
+// and a long message and its reply travel compressed.
 //
 // Run: DURO_GATEWAY=... DURO_WORKER=... node tests/clients/test_chromium.mjs
 // Skips (exit 77, reason printed) when /usr/bin/chromium or playwright-core is missing; it never
@@ -50,11 +51,12 @@ ws.onopen = () => {
   window.results.protocol = ws.protocol;
   ws.send('hello from chromium ☃');
   ws.send(new Uint8Array([1, 2, 3, 250]).buffer);
+  ws.send('compressible '.repeat(5000));
 };
 ws.onmessage = (ev) => {
   window.results.replies.push(typeof ev.data === 'string' ? ev.data : '<binary>');
   log(String(ev.data));
-  if (window.results.replies.length === 2) {
+  if (window.results.replies.length === 3) {
     ws.close(4000, 'bye from chromium');
   }
 };
@@ -83,7 +85,7 @@ function startPageServer() {
   });
 }
 
-const failures = await runTest('chromium: seed replies, permessage-deflate declined, close 4000',
+const failures = await runTest('chromium: seed replies, permessage-deflate negotiated, close 4000',
   async (d) => {
     const srv = await startPageServer();
     const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'duro-chromium-'));
@@ -115,11 +117,16 @@ const failures = await runTest('chromium: seed replies, permessage-deflate decli
 
       assertEqual(JSON.stringify(r.errors), '[]', 'page errors');
       assert(r.opened, 'WebSocket opened');
-      assertEqual(r.extensions, '', 'extensions negotiated (permessage-deflate must be declined)');
+      assertEqual(r.extensions,
+        'permessage-deflate; server_no_context_takeover; client_no_context_takeover',
+        'extensions negotiated');
       assertEqual(r.replies[0], '[Durable Object] message: hello from chromium ☃, connections: 1',
         'seed reply to text');
       assertEqual(r.replies[1], '[Durable Object] message: [object ArrayBuffer], connections: 1',
         'seed reply to binary');
+      assertEqual(r.replies[2],
+        `[Durable Object] message: ${'compressible '.repeat(5000)}, connections: 1`,
+        'seed reply to a long message (compressed both ways)');
       assertEqual(r.close.code, 4000, 'close code');
       assertEqual(r.close.reason, SEED_REASON, 'close reason');
       assertEqual(r.close.wasClean, true, 'clean close');
@@ -132,7 +139,10 @@ const failures = await runTest('chromium: seed replies, permessage-deflate decli
       assertEqual(resp.status, 101, 'handshake status');
       const answered = Object.keys(resp.headers || {})
         .filter((k) => k.toLowerCase() === 'sec-websocket-extensions');
-      assertEqual(answered.length, 0, 'Sec-WebSocket-Extensions in the 101');
+      assertEqual(answered.length, 1, 'Sec-WebSocket-Extensions in the 101');
+      assertEqual(resp.headers[answered[0]],
+        'permessage-deflate; server_no_context_takeover; client_no_context_takeover',
+        'the answer');
     } finally {
       if (context) {
         await Promise.race([context.close(), new Promise((r) => setTimeout(r, 10000))]);

@@ -71,15 +71,30 @@ async def seed(d):
         assert got == "[Durable Object] message: again, connections: 1", got
 
 
-async def deflate_declined(d):
+async def deflate_negotiated(d):
     url = f"ws://{d.addr[0]}:{d.addr[1]}/echo"
-    async with connect(url, compression="deflate") as ws:   # offers permessage-deflate
+    async with connect(url, compression="deflate") as ws:   # websockets' default offer
         ext = ws.response_headers.get_all("Sec-WebSocket-Extensions")
-        assert not ext, f"server answered Sec-WebSocket-Extensions: {ext}"
-        assert ws.extensions == [], f"extensions negotiated: {ws.extensions}"
-        await ws.send("not compressed " * 50)
-        got = await asyncio.wait_for(ws.recv(), 5)
-        assert got == "not compressed " * 50
+        assert ext == ["permessage-deflate; server_no_context_takeover; "
+                       "client_no_context_takeover"], f"answer {ext}"
+        assert len(ws.extensions) == 1, f"extensions negotiated: {ws.extensions}"
+        for size in (1, 63, 64, 4096, 65536, 1 << 20):
+            text = ("compress me " * (size // 12 + 1))[:size]
+            await ws.send(text)
+            got = await asyncio.wait_for(ws.recv(), 10)
+            assert got == text, f"text echo of {size} B"
+            data = bytes([size % 251]) * size
+            await ws.send(data)
+            got = await asyncio.wait_for(ws.recv(), 10)
+            assert got == data, f"binary echo of {size} B"
+    # the seed's reply is the same bytes, compressed or not
+    seed = f"ws://{d.addr[0]}:{d.addr[1]}/websocket"
+    replies = []
+    for compression in ("deflate", None):
+        async with connect(seed, compression=compression) as ws:
+            await ws.send("the same reply " * 20)
+            replies.append(await asyncio.wait_for(ws.recv(), 5))
+    assert replies[0] == replies[1], replies
 
 
 async def too_big(d):
@@ -97,7 +112,7 @@ async def too_big(d):
 def main():
     failed = 0
     with Duro() as d:
-        for name, fn in (("echo", echo), ("seed", seed), ("deflate declined", deflate_declined),
+        for name, fn in (("echo", echo), ("seed", seed), ("deflate negotiated", deflate_negotiated),
                          ("32 MiB + 1 gets 1009", too_big)):
             try:
                 asyncio.run(asyncio.wait_for(fn(d), TEST_TIMEOUT_S))
