@@ -24,6 +24,7 @@ import socket
 import sys
 import time
 import traceback
+import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
@@ -995,22 +996,109 @@ def _(d):
             raise Fail(f"expected 501 as when the request arrives whole, got {r.raw!r}")
 
 
-add("H.8.1", "permessage-deflate offered: 101 without Sec-WebSocket-Extensions, RSV1 still "
-    "refused", handshake_ok(upgrade_request(extra=(("Sec-WebSocket-Extensions",
-                                                   "permessage-deflate; client_max_window_bits"),
-                                                  ))))
+STATELESS_ANSWER = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+
+
+def _deflated(data, wbits=15):
+    """RFC 7692 7.2.1: raw deflate, flushed, without the 00 00 ff ff tail."""
+    c = zlib.compressobj(6, zlib.DEFLATED, -wbits)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def _inflated(payload):
+    return zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+
+
+def _deflate_open(d, offer="permessage-deflate"):
+    ws, r = _resp(d, upgrade_request(extra=(("Sec-WebSocket-Extensions", offer),)))
+    if r.code != 101 or r.header("Sec-WebSocket-Extensions") != [STATELESS_ANSWER]:
+        ws.close()
+        raise Fail(f"expected 101 with 'Sec-WebSocket-Extensions: {STATELESS_ANSWER}', "
+                   f"got {r.raw!r}")
+    return ws
+
+
+@case("H.8.1", "permessage-deflate offered: 101 with the stateless answer, compressed echo")
+def _(d):
+    with _deflate_open(d, "permessage-deflate; client_max_window_bits") as ws:
+        text = "compress me, " * 40
+        ws.send(T(_deflated(text.encode()), rsv=4))
+        f = ws.read_frame()
+        if f.opcode != OP_TEXT or f.rsv != 4 or not f.fin or f.masked:
+            raise Fail(f"expected one compressed text frame (RSV1), got {f!r}")
+        if _inflated(f.payload) != text.encode():
+            raise Fail("the echo does not inflate to the message sent")
+        ws.send(T(b"short"))  # uncompressed messages stay allowed, and short replies plain
+        ws.expect_message(OP_TEXT, "short")
+        ws.finish()
+
+
 add("H.8.2", "x-webkit-deflate-frame offered: 101 without Sec-WebSocket-Extensions",
     handshake_ok(upgrade_request(extra=(("Sec-WebSocket-Extensions",
                                          "x-webkit-deflate-frame"),))))
+add("H.8.3", "permessage-deflate with an unknown parameter: declined, 101 without the header",
+    handshake_ok(upgrade_request(extra=(("Sec-WebSocket-Extensions",
+                                         "permessage-deflate; foo=1"),))))
 
 
-@case("H.8.3", "permessage-deflate offered, then an RSV1 frame: close 1002")
+@case("H.8.4", "no extension negotiated, then an RSV1 frame: close 1002")
 def _(d):
-    ws, r = _resp(d, upgrade_request(extra=(("Sec-WebSocket-Extensions", "permessage-deflate"),)))
+    ws, r = _resp(d, upgrade_request())
     with ws:
         _expect_101(r)
         ws.send(T("compressed?", rsv=4))
         ws.expect_close(1002)
+
+
+@case("H.8.5", "permessage-deflate: RSV1 on a ping: close 1002")
+def _(d):
+    with _deflate_open(d) as ws:
+        ws.send(frame(OP_PING, b"x", rsv=4))
+        ws.expect_close(1002)
+
+
+@case("H.8.6", "permessage-deflate: RSV1 on a continuation frame: close 1002")
+def _(d):
+    with _deflate_open(d) as ws:
+        z = _deflated(b"two frames of one message")
+        ws.send(T(z[:5], fin=False, rsv=4) + C(z[5:], rsv=4))
+        ws.expect_close(1002)
+
+
+@case("H.8.7", "permessage-deflate: a compressed message in three fragments is echoed")
+def _(d):
+    with _deflate_open(d) as ws:
+        data = bytes(range(256)) * 40
+        z = _deflated(data)
+        n = len(z) // 3
+        ws.send(B(z[:n], fin=False, rsv=4) + C(z[n:2 * n], fin=False) + C(z[2 * n:]))
+        f = ws.read_frame()
+        if f.opcode != OP_BINARY or _inflated(f.payload if f.rsv else b"") != data:
+            raise Fail(f"expected the binary message back, compressed, got {f!r}")
+        ws.finish()
+
+
+@case("H.8.8", "permessage-deflate: a corrupt deflate stream: close 1002")
+def _(d):
+    with _deflate_open(d) as ws:
+        ws.send(T(b"\xff\xff\xff\xff\x00\x12", rsv=4))
+        ws.expect_close(1002)
+
+
+@case("H.8.9", "permessage-deflate: invalid UTF-8 once inflated: close 1007")
+def _(d):
+    with _deflate_open(d) as ws:
+        ws.send(T(_deflated(b"caf\xc3\x28 is not UTF-8"), rsv=4))
+        ws.expect_close(1007)
+
+
+@case("H.8.10", "permessage-deflate: a message that inflates past the limit: close 1009")
+def _(d):
+    with _deflate_open(d) as ws:
+        ws.send(B(_deflated(b"\0" * (33 << 20)), rsv=4))  # 32 MiB + 1 MiB of zeros, ~33 KiB
+        ws.expect_close(1009, timeout=20)
 
 
 add("H.9", "subprotocol offered to a class that picks none: 101 without Sec-WebSocket-Protocol",
