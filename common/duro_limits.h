@@ -20,6 +20,7 @@
 #define DURO_LINGER_MS                      2000u   /* read-and-discard after an error response */
 #define DURO_LINGER_READ_BYTES              4096u   /* one read while lingering, thrown away */
 #define DURO_LISTEN_BACKLOG_COUNT           4096    /* listen(2) backlog of the traffic port */
+#define DURO_NETADDR_TEXT_MAX_BYTES           64u   /* "[v6]:port" as text, NUL included */
 #define DURO_LOG_TARGET_MAX_BYTES            200u   /* request-target bytes in an access line */
 #define DURO_HTTP_BODY_MAX_BYTES_DEFAULT (1u << 20) /* body forwarded to an object: beyond 413 */
 #define DURO_HTTP_BODY_MAX_BYTES_MAX     (4u << 20)

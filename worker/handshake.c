@@ -90,6 +90,9 @@ void handshake_start(struct worker *w, struct chan *ch, const struct msg_handoff
         return;
     }
     object_add_socket(o, s);
+    if (h->client.len > 0) {
+        s->client = strndup(h->client.ptr, h->client.len); /* NULL: logs fall back to the peer */
+    }
     if (cls->on_connect != NULL) {
         char peer[80], client[80];
         netaddr_peer(&s->tcp, peer, sizeof peer);
@@ -125,6 +128,13 @@ void handshake_start(struct worker *w, struct chan *ch, const struct msg_handoff
     }
     session_opened(s);
     metrics_http_status(&w->metrics, 101);
+    char client[DURO_NETADDR_TEXT_MAX_BYTES];
+    session_client(s, client, sizeof client);
+    int tlen = (int)(h->target.len < DURO_LOG_TARGET_MAX_BYTES ? h->target.len
+                                                               : DURO_LOG_TARGET_MAX_BYTES);
+    log_info("access", "event=ws_open conn=%llu client=%s status=101 class=%s obj=%s "
+             "target=\"%.*s\" deflate=%s", (unsigned long long)s->conn_id, client, cls->name,
+             o->name, tlen, h->target.ptr, s->pmd_sbits ? "on" : "off");
     log_debug("session", "conn=%llu obj=%s/%s event=open sockets=%u",
               (unsigned long long)s->conn_id, cls->name, o->name, o->nsockets);
     if (h->early.len > 0) {

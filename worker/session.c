@@ -1,10 +1,12 @@
 #include "worker/session.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
 #include "common/log.h"
+#include "common/netaddr.h"
 #include "worker/object.h"
 #include "worker/tx.h"
 
@@ -225,12 +227,22 @@ static void on_closed(uv_handle_t *h)
     }
     free(s->attachment);
     free(s->protocol);
+    free(s->client);
     if (s->zc != NULL) {
         pmd_codec_free(s->zc);
         free(s->zc);
     }
     s->w->sessions_open--;
     free(s);
+}
+
+void session_client(const struct session *s, char *out, size_t cap)
+{
+    if (s->client != NULL) {
+        snprintf(out, cap, "%s", s->client);
+    } else {
+        netaddr_peer(&s->tcp, out, cap);
+    }
 }
 
 struct pmd_params session_pmd(const struct session *s)
@@ -310,10 +322,13 @@ void session_destroy(struct session *s)
         s->w->metrics.v[M_WS_OPEN]--;
         metrics_ws_close(&s->w->metrics, s->code_sent ? s->code_sent : DURO_CLOSE_ABNORMAL);
         uint64_t now = uv_now(s->w->loop);
+        char client[DURO_NETADDR_TEXT_MAX_BYTES];
+        session_client(s, client, sizeof client);
         log_info("access",
-                 "event=ws_closed conn=%llu obj=%s/%s code_sent=%u code_recv=%u duration_ms=%llu "
-                 "msgs_in=%u msgs_out=%u bytes_in=%llu bytes_out=%llu",
-                 (unsigned long long)s->conn_id, s->obj->cls->name, s->obj->name, s->code_sent,
+                 "event=ws_closed conn=%llu client=%s class=%s obj=%s code_sent=%u code_recv=%u "
+                 "duration_ms=%llu msgs_in=%u msgs_out=%u bytes_in=%llu bytes_out=%llu",
+                 (unsigned long long)s->conn_id, client, s->obj->cls->name, s->obj->name,
+                 s->code_sent,
                  s->code_recv ? s->code_recv : DURO_CLOSE_ABNORMAL,
                  (unsigned long long)(now - s->opened_ms), s->msgs_in, s->msgs_out,
                  (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);

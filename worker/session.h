@@ -89,6 +89,8 @@ struct session {
     struct pmd_codec *zc;          /* takeover mode: this socket's own windows, kept for its
                                     * life (NULL in stateless mode) */
     char *protocol;              /* chosen subprotocol, only during the handshake */
+    char *client;                /* the PROXY protocol's client "ip:port", NULL without one (the
+                                  * TCP peer is asked again when a log line needs it) */
 };
 
 /* ---- for main ---- */
@@ -156,6 +158,9 @@ int session_closing(const struct session *s);
 
 /* True for the close codes an endpoint may send (RFC 6455 7.4). */
 int session_close_code_valid(uint16_t code);
+
+/* The client's address for logs: the PROXY protocol's, else the TCP peer's. */
+void session_client(const struct session *s, char *out, size_t cap);
 
 /* ---- permessage-deflate (worker/pmd.h) ---- */
 

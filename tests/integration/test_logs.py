@@ -133,7 +133,20 @@ class LogFormatTest(unittest.TestCase):
         run.wait_for(parse, lambda d: d.get("event") == "configured")
         port = int(ready["listen"].rpartition(":")[2])
         asyncio.run(asyncio.wait_for(one_session(port), 15))
-        run.wait_for(parse, lambda d: d.get("mod") == "access" and d.get("event") == "ws_closed")
+        closed = run.wait_for(parse, lambda d: d.get("mod") == "access" and
+                              d.get("event") == "ws_closed")
+        opened = next(dict(parse(l)) for l in run.all
+                      if dict(parse(l)).get("event") == "ws_open")
+        # an access line for the 101 and one for the close, each with the client's address,
+        # the class and the object; the close with duration, messages and bytes
+        self.assertEqual(opened["status"], "101")
+        self.assertEqual((opened["class"], opened["obj"], opened["target"]), ("echo", "e", "/echo"))
+        self.assertEqual(closed["client"], opened["client"])
+        self.assertRegex(opened["client"], r"^127\.0\.0\.1:\d+$")
+        self.assertEqual((closed["class"], closed["obj"]), ("echo", "e"))
+        self.assertEqual((closed["msgs_in"], closed["msgs_out"]), ("1", "1"))
+        self.assertEqual(closed["bytes_in"], str(len('quote " newline \n tab \t')))
+        self.assertIn("duration_ms", closed)
         lines = run.stop()
         self.assertEqual(run.proc.returncode, 0)
         procs = set()
