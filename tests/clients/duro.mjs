@@ -86,7 +86,7 @@ export async function startDuro({ config = CONFIG, workers = 2 } = {}) {
       if (m && !listen) {
         listen = m[1];
       }
-      const w = /event=worker_spawned\b.*\bpid=(\d+)/.exec(line);
+      const w = /event=worker_spawned\b.*\bworker_pid=(\d+)/.exec(line);
       if (w) {
         workerPids.push(Number(w[1]));
       }
