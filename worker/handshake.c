@@ -132,9 +132,9 @@ void handshake_start(struct worker *w, struct chan *ch, const struct msg_handoff
     session_client(s, client, sizeof client);
     int tlen = (int)(h->target.len < DURO_LOG_TARGET_MAX_BYTES ? h->target.len
                                                                : DURO_LOG_TARGET_MAX_BYTES);
-    log_info("access", "event=ws_open conn=%llu client=%s status=101 class=%s obj=%s "
-             "target=\"%.*s\" deflate=%s", (unsigned long long)s->conn_id, client, cls->name,
-             o->name, tlen, h->target.ptr, s->pmd_sbits ? "on" : "off");
+    log_info("access", "event=ws_open conn=%llu obj=%s/%s client=%s class=%s status=101 "
+             "target=\"%.*s\" deflate=%s", (unsigned long long)s->conn_id, cls->name, o->name,
+             client, cls->name, tlen, h->target.ptr, s->pmd_sbits ? "on" : "off");
     log_debug("session", "conn=%llu obj=%s/%s event=open sockets=%u",
               (unsigned long long)s->conn_id, cls->name, o->name, o->nsockets);
     if (h->early.len > 0) {

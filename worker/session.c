@@ -325,10 +325,11 @@ void session_destroy(struct session *s)
         char client[DURO_NETADDR_TEXT_MAX_BYTES];
         session_client(s, client, sizeof client);
         log_info("access",
-                 "event=ws_closed conn=%llu client=%s class=%s obj=%s code_sent=%u code_recv=%u "
-                 "duration_ms=%llu msgs_in=%u msgs_out=%u bytes_in=%llu bytes_out=%llu",
-                 (unsigned long long)s->conn_id, client, s->obj->cls->name, s->obj->name,
-                 s->code_sent,
+                 "event=ws_closed conn=%llu obj=%s/%s client=%s class=%s code_sent=%u "
+                 "code_recv=%u duration_ms=%llu msgs_in=%u msgs_out=%u bytes_in=%llu "
+                 "bytes_out=%llu",
+                 (unsigned long long)s->conn_id, s->obj->cls->name, s->obj->name, client,
+                 s->obj->cls->name, s->code_sent,
                  s->code_recv ? s->code_recv : DURO_CLOSE_ABNORMAL,
                  (unsigned long long)(now - s->opened_ms), s->msgs_in, s->msgs_out,
                  (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);

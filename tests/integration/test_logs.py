@@ -140,10 +140,11 @@ class LogFormatTest(unittest.TestCase):
         # an access line for the 101 and one for the close, each with the client's address,
         # the class and the object; the close with duration, messages and bytes
         self.assertEqual(opened["status"], "101")
-        self.assertEqual((opened["class"], opened["obj"], opened["target"]), ("echo", "e", "/echo"))
+        self.assertEqual((opened["class"], opened["obj"], opened["target"]),
+                         ("echo", "echo/e", "/echo"))
         self.assertEqual(closed["client"], opened["client"])
         self.assertRegex(opened["client"], r"^127\.0\.0\.1:\d+$")
-        self.assertEqual((closed["class"], closed["obj"]), ("echo", "e"))
+        self.assertEqual((closed["class"], closed["obj"]), ("echo", "echo/e"))
         self.assertEqual((closed["msgs_in"], closed["msgs_out"]), ("1", "1"))
         self.assertEqual(closed["bytes_in"], str(len('quote " newline \n tab \t')))
         self.assertIn("duration_ms", closed)
