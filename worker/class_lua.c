@@ -43,7 +43,9 @@ struct lua_vm {
     int msgh;              /* registry ref of the message handler (traceback) */
     int tramp;             /* registry ref of the event trampoline */
     unsigned depth;        /* protected calls in progress (a callback may cause another) */
-    uint64_t deadline_ns;  /* of the outermost call */
+    uint64_t event_seq;    /* counts outermost calls */
+    uint64_t timed_seq;    /* the call the hook has timed since started_ns */
+    uint64_t started_ns;
     int in_msgh;           /* the message handler runs: the hook lets it finish */
     int timed_out;
     int oom;               /* an allocation was refused */
@@ -116,13 +118,24 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
-/* Every DURO_LUA_HOOK_INSTRUCTIONS VM instructions: a callback past its deadline is stopped.
- * The JIT is off for these states, so every instruction is counted. */
+/* Every DURO_LUA_HOOK_INSTRUCTIONS VM instructions: a callback past its time is stopped. The
+ * JIT is off for these states, so every instruction is counted. The clock starts at the first
+ * hook of an event, not at its start: the short event (the common one) never reads the clock,
+ * and a long one is timed from at most DURO_LUA_HOOK_INSTRUCTIONS instructions in. */
 static void hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     struct lua_vm *vm = vm_of(L);
-    if (vm->depth == 0 || vm->in_msgh || now_ns() < vm->deadline_ns) {
+    if (vm->depth == 0 || vm->in_msgh) {
+        return;
+    }
+    uint64_t now = now_ns();
+    if (vm->timed_seq != vm->event_seq) {
+        vm->timed_seq = vm->event_seq;
+        vm->started_ns = now;
+        return;
+    }
+    if (now - vm->started_ns < (uint64_t)vm->event_max_ms * 1000000u) {
         return;
     }
     vm->timed_out = 1;
@@ -336,7 +349,7 @@ static int run(struct lua_rec *r, struct ev *e)
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->tramp);
     lua_pushlightuserdata(L, e);
     if (vm->depth++ == 0) {
-        vm->deadline_ns = now_ns() + (uint64_t)vm->event_max_ms * 1000000u;
+        vm->event_seq++;
         vm->timed_out = 0;
         vm->oom = 0;
     }
@@ -638,7 +651,7 @@ static struct lua_vm *vm_new(const char *name, const char *path, const struct co
     lua_sethook(vm->L, hook, LUA_MASKCOUNT, DURO_LUA_HOOK_INSTRUCTIONS);
     struct load ld = { .vm = vm, .text = text, .len = len, .path = path };
     vm->depth = 1; /* the script's main chunk has the same time limit as a callback */
-    vm->deadline_ns = now_ns() + (uint64_t)vm->event_max_ms * 1000000u;
+    vm->event_seq = 1;
     int rc = lua_cpcall(vm->L, setup, &ld);
     vm->depth = 0;
     vm->in_msgh = 0;

@@ -42,9 +42,21 @@ static int result(lua_State *L, int rc)
 
 /* ---- handles ---- */
 
+/* The handle at index 1, whose metatable must be the method's upvalue (the methods of each
+ * metatable carry it): cheaper than luaL_checkudata's lookup by name. */
+static void *check(lua_State *L, const char *what)
+{
+    void *u = lua_touserdata(L, 1);
+    if (u == NULL || !lua_getmetatable(L, 1) || !lua_rawequal(L, -1, lua_upvalueindex(1))) {
+        luaL_typerror(L, 1, what);
+    }
+    lua_pop(L, 1);
+    return u;
+}
+
 static struct duro_socket *sock(lua_State *L)
 {
-    struct lua_sock_ud *u = luaL_checkudata(L, 1, MT_SOCKET);
+    struct lua_sock_ud *u = check(L, MT_SOCKET);
     if (u->ws == NULL) {
         luaL_error(L, "socket handle used after its socket closed or its object hibernated");
     }
@@ -53,7 +65,7 @@ static struct duro_socket *sock(lua_State *L)
 
 static struct lua_obj_ud *objud(lua_State *L)
 {
-    struct lua_obj_ud *u = luaL_checkudata(L, 1, MT_OBJECT);
+    struct lua_obj_ud *u = check(L, MT_OBJECT);
     if (u->obj == NULL) {
         luaL_error(L, "object handle used after its object hibernated or was reset");
     }
@@ -67,7 +79,7 @@ static struct duro_object *obj(lua_State *L)
 
 static struct duro_response *resp(lua_State *L)
 {
-    struct lua_res_ud *u = luaL_checkudata(L, 1, MT_RESPONSE);
+    struct lua_res_ud *u = check(L, MT_RESPONSE);
     if (u->res == NULL) {
         luaL_error(L, "response handle used after it was sent or its callback returned");
     }
@@ -791,7 +803,8 @@ static void new_mt(lua_State *L, const char *name, const luaL_Reg *methods,
 {
     luaL_newmetatable(L, name);
     lua_newtable(L);
-    luaL_register(L, NULL, methods);
+    lua_pushvalue(L, -2);
+    luaL_setfuncs(L, methods, 1);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, tostring);
     lua_setfield(L, -2, "__tostring");
