@@ -202,6 +202,7 @@ static void reset(struct lua_rec *r)
     lua_pop(L, 1);
     luaL_unref(L, LUA_REGISTRYINDEX, r->ref);
     r->ref = LUA_NOREF;
+    r->has_temp = 0;
 }
 
 static void push_headers(lua_State *L, const struct duro_header *h, size_t n)
@@ -291,7 +292,7 @@ static int tramp(lua_State *L)
         break;
     case CB_REQUEST:
         push_request(L, e->req);
-        lua_api_push_response(L, rec, e->res);
+        lua_api_push_response(L, e->r, rec, e->res);
         nargs += 2;
         break;
     default:
@@ -363,14 +364,16 @@ static int run(struct lua_rec *r, struct ev *e)
         report(lc, r, e, rc, lua_tostring(L, -1));
     }
     lua_settop(L, top);
-    if (rc == 0 && r->ref != LUA_NOREF) {
+    int closing = e->kind == CB_CLOSE || e->kind == CB_ERROR;
+    if (rc == 0 && r->ref != LUA_NOREF && (closing || (r->has_temp && vm->depth == 0))) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, r->ref);
         int rec = lua_gettop(L);
-        if (e->kind == CB_CLOSE || e->kind == CB_ERROR) {
+        if (closing) {
             lua_api_forget_socket(L, rec, e->ws);
         }
         if (vm->depth == 0) {
             lua_api_clear_temp(L, rec);
+            r->has_temp = 0;
         }
         lua_settop(L, top);
     }

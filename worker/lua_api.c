@@ -125,8 +125,9 @@ struct lua_sock_ud *lua_api_push_temp_socket(lua_State *L, struct duro_socket *w
     return u;
 }
 
-void lua_api_push_response(lua_State *L, int rec, struct duro_response *res)
+void lua_api_push_response(lua_State *L, struct lua_rec *r, int rec, struct duro_response *res)
 {
+    r->has_temp = 1;
     struct lua_res_ud *u = lua_newuserdata(L, sizeof *u);
     u->res = res;
     set_mt(L, MT_RESPONSE);
@@ -414,7 +415,7 @@ static int o_response(lua_State *L)
         return fail(L, DURO_ENOTFOUND);
     }
     push_record(L, u);
-    lua_api_push_response(L, lua_gettop(L), res);
+    lua_api_push_response(L, u->r, lua_gettop(L), res);
     return 1;
 }
 

@@ -26,6 +26,7 @@ struct lua_rec {
     struct duro_object *obj;
     int ref;                     /* registry: the object's record table, or LUA_NOREF */
     int failed;                  /* construct failed: the next event fails without Lua */
+    int has_temp;                /* response handles to clear when the event ends */
     struct lua_rec *prev, *next; /* the class's live objects */
 };
 
@@ -64,7 +65,7 @@ void lua_api_push_socket(lua_State *L, int rec, struct duro_socket *ws);
 struct lua_sock_ud *lua_api_push_temp_socket(lua_State *L, struct duro_socket *ws);
 
 /* Pushes a response handle, remembered in the record at `rec` to be cleared at the event's end. */
-void lua_api_push_response(lua_State *L, int rec, struct duro_response *res);
+void lua_api_push_response(lua_State *L, struct lua_rec *r, int rec, struct duro_response *res);
 
 /* Clears every handle of the record table at stack index `rec` (object, sockets, responses). */
 void lua_api_clear_record(lua_State *L, int rec);
