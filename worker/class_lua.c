@@ -50,6 +50,8 @@ struct lua_vm {
     int timed_out;
     int oom;               /* an allocation was refused */
     uint64_t hash;         /* XXH64 of the script's bytes */
+    lua_Alloc inner;       /* LuaJIT's own allocator, which vm_alloc wraps */
+    void *inner_ud;
 };
 
 struct lua_class {
@@ -93,7 +95,8 @@ static struct lua_vm *vm_of(lua_State *L)
 }
 
 /* Refuses to grow the state past vm->max. Frees and shrinks always succeed, so the collector
- * and lua_close never fail. */
+ * and lua_close never fail. The memory itself comes from LuaJIT's allocator (faster than
+ * malloc for the small strings every message makes): this only counts and refuses. */
 static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct lua_vm *vm = ud;
@@ -101,7 +104,7 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         osize = 0;
     }
     if (nsize == 0) {
-        free(ptr);
+        (void)vm->inner(vm->inner_ud, ptr, osize, 0);
         vm->used -= osize;
         return NULL;
     }
@@ -109,7 +112,7 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         vm->oom = 1;
         return NULL;
     }
-    void *p = realloc(ptr, nsize);
+    void *p = vm->inner(vm->inner_ud, ptr, osize, nsize);
     if (p == NULL) {
         vm->oom = 1;
         return NULL;
@@ -333,7 +336,9 @@ static void report(struct lua_class *lc, struct lua_rec *r, const struct ev *e, 
     flat[n] = '\0';
     size_t name_len;
     const char *name = duro_object_name(r->obj, &name_len);
-    const char *why = vm->timed_out ? "timeout" : (rc == LUA_ERRMEM || vm->oom) ? "memory" : "error";
+    const char *why = vm->timed_out                   ? "timeout"
+                      : rc == LUA_ERRMEM || vm->oom ? "memory"
+                                                    : "error";
     log_error("lua", "event=lua_error class=%s obj=%s/%.*s callback=%s why=%s heap_bytes=%zu "
               "err=\"%s\"", lc->name, lc->name, (int)name_len, name, cb_names[e->kind], why,
               vm->used, flat);
@@ -615,6 +620,8 @@ static int setup(lua_State *L)
 static void vm_free(struct lua_vm *vm)
 {
     if (vm->L != NULL) {
+        /* LuaJIT frees its whole arena at close only when its own allocator is installed */
+        lua_setallocf(vm->L, vm->inner, vm->inner_ud);
         lua_close(vm->L);
     }
     free(vm);
@@ -643,13 +650,20 @@ static struct lua_vm *vm_new(const char *name, const char *path, const struct co
     vm->max = c->lua_memory_max_bytes;
     vm->event_max_ms = c->lua_event_max_ms;
     vm->hash = XXH64(text, len, 0);
-    vm->L = lua_newstate(vm_alloc, vm);
+    /* luaL_newstate, then our allocator around LuaJIT's own: lua_newstate(vm_alloc) works
+     * too (GC64), but would put every allocation on malloc. What the state holds already is
+     * counted from the collector's own count. */
+    vm->L = luaL_newstate();
     if (vm->L == NULL) {
         free(text);
         free(vm);
         snprintf(err, err_cap, "[class %s] cannot create a Lua state", name);
         return NULL;
     }
+    vm->inner = lua_getallocf(vm->L, &vm->inner_ud);
+    vm->used = (size_t)lua_gc(vm->L, LUA_GCCOUNT, 0) * 1024u +
+               (size_t)lua_gc(vm->L, LUA_GCCOUNTB, 0);
+    lua_setallocf(vm->L, vm_alloc, vm);
     luaJIT_setmode(vm->L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
     lua_sethook(vm->L, hook, LUA_MASKCOUNT, DURO_LUA_HOOK_INSTRUCTIONS);
     struct load ld = { .vm = vm, .text = text, .len = len, .path = path };
