@@ -762,6 +762,8 @@ static void bind_addresses_are_numeric(void **state)
     assert_int_equal(port, 2);
     /* HAProxy resolves names itself: node addresses may be names */
     parse_ok("[node a]\naddress = node-a.example:8787\n");
+}
+
 /* A [class] is a shared object (path) or a Lua script (script), never both; only a script may
  * replace a built-in class. [lua] bounds Lua classes. */
 static void lua_classes_and_limits(void **st)
