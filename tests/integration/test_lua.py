@@ -12,7 +12,7 @@ import unittest
 
 import websockets
 
-from harness import WORKER, Gateway, run_async
+from harness import GATEWAY, WORKER, Gateway, run_async
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -219,6 +219,10 @@ class LuaTest(unittest.TestCase):
             r = subprocess.run([WORKER, "--check-classes", ini], capture_output=True, timeout=10,
                                check=False)
             self.assertEqual(r.returncode, 2, r)
+            self.assertIn(f"{bad}:4:".encode(), r.stderr)
+            r = subprocess.run([GATEWAY, "--check", "-c", ini, "--worker-bin", WORKER],
+                               capture_output=True, timeout=10, check=False)
+            self.assertNotEqual(r.returncode, 0, r)
             self.assertIn(f"{bad}:4:".encode(), r.stderr)
             with open(ini, "w", encoding="utf-8") as f:
                 f.write(config({"faulty": FAULTY, "room": CHAT}))
