@@ -91,6 +91,7 @@
 #define DURO_LUA_MEMORY_MAX_BYTES_MAX      (1u << 30)
 #define DURO_LUA_HOOK_INSTRUCTIONS          1000u   /* VM instructions between clock checks */
 #define DURO_LUA_SCRIPT_MAX_BYTES          (1u << 20)
+#define DURO_LUA_SENDV_MAX_PARTS              16u   /* ws:sendv(binary, part, ...) */
 
 /* ---- cluster ---- */
 #define DURO_NODES_MAX_COUNT                  64u

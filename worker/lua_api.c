@@ -219,6 +219,23 @@ static int s_send(lua_State *L)
     return result(L, duro_send(ws, lua_toboolean(L, 3) ? DURO_BINARY : DURO_TEXT, data, len));
 }
 
+/* ws:sendv(binary, part, ...): one message made of the parts (strings or numbers), framed once
+ * without joining them in Lua first (duro_sendv). */
+static int s_sendv(lua_State *L)
+{
+    struct duro_socket *ws = sock(L);
+    int binary = lua_toboolean(L, 2) ? DURO_BINARY : DURO_TEXT;
+    int n = lua_gettop(L) - 2;
+    struct duro_iov iov[DURO_LUA_SENDV_MAX_PARTS];
+    if (n > (int)DURO_LUA_SENDV_MAX_PARTS) {
+        return luaL_error(L, "sendv: at most %d parts", (int)DURO_LUA_SENDV_MAX_PARTS);
+    }
+    for (int i = 0; i < n; i++) {
+        iov[i].base = luaL_checklstring(L, 3 + i, &iov[i].len);
+    }
+    return result(L, duro_sendv(ws, binary, iov, (size_t)n));
+}
+
 static int s_close(lua_State *L)
 {
     struct duro_socket *ws = sock(L);
@@ -311,6 +328,7 @@ static int s_tostring(lua_State *L)
 
 static const luaL_Reg socket_methods[] = {
     { "send", s_send },
+    { "sendv", s_sendv },
     { "close", s_close },
     { "add_tag", s_add_tag },
     { "remove_tag", s_remove_tag },
