@@ -132,6 +132,9 @@ static void hook(lua_State *L, lua_Debug *ar)
     if (vm->depth == 0 || vm->in_msgh) {
         return;
     }
+    if (vm->timed_out) {
+        luaL_error(L, "callback ran past [lua] event_max_ms (%d ms)", (int)vm->event_max_ms);
+    }
     uint64_t now = now_ns();
     if (vm->timed_seq != vm->event_seq) {
         vm->timed_seq = vm->event_seq;
@@ -141,7 +144,11 @@ static void hook(lua_State *L, lua_Debug *ar)
     if (now - vm->started_ns < (uint64_t)vm->event_max_ms * 1000000u) {
         return;
     }
+    /* From now on every instruction raises the error again: a script that catches it (pcall,
+     * a coroutine) is interrupted at the first instruction of its handler, so the error
+     * unwinds to duro however deep the catching goes. */
     vm->timed_out = 1;
+    lua_sethook(L, hook, LUA_MASKCOUNT, 1);
     luaL_error(L, "callback ran past [lua] event_max_ms (%d ms)", (int)vm->event_max_ms);
 }
 
@@ -362,6 +369,9 @@ static int run(struct lua_rec *r, struct ev *e)
     int rc = lua_pcall(L, 1, 0, top + 1);
     vm->depth--;
     vm->in_msgh = 0;
+    if (vm->depth == 0 && vm->timed_out) {
+        lua_sethook(L, hook, LUA_MASKCOUNT, DURO_LUA_HOOK_INSTRUCTIONS);
+    }
     if (e->temp != NULL) {
         e->temp->ws = NULL; /* still on the stack's unused part: not collected before this */
     }
@@ -672,6 +682,13 @@ static struct lua_vm *vm_new(const char *name, const char *path, const struct co
     int rc = lua_cpcall(vm->L, setup, &ld);
     vm->depth = 0;
     vm->in_msgh = 0;
+    if (vm->timed_out) {
+        if (rc == 0) {
+            rc = LUA_ERRRUN; /* the script caught the timeout and returned */
+            lua_pushstring(vm->L, "the script's main chunk ran past [lua] event_max_ms");
+        }
+        lua_sethook(vm->L, hook, LUA_MASKCOUNT, DURO_LUA_HOOK_INSTRUCTIONS);
+    }
     free(text);
     if (rc != 0) {
         const char *m = lua_tostring(vm->L, -1);

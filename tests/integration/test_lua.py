@@ -98,7 +98,8 @@ class LuaTest(unittest.TestCase):
                 self.assertEqual(await recv(calm), "n=1")
                 await neighbour.send("hello")
                 self.assertEqual(await recv(neighbour), "n=1")
-                for kind, why in (("error", "error"), ("loop", "timeout"), ("hog", "memory")):
+                for kind, why in (("error", "error"), ("loop", "timeout"), ("catch", "timeout"),
+                                  ("hog", "memory")):
                     with self.subTest(kind=kind):
                         async with connect(gw.ws_url("/f/victim")) as bad:
                             await bad.send(kind)

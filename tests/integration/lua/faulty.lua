@@ -1,5 +1,5 @@
 -- tests/integration/lua/faulty.lua: a Lua class that fails on demand (test_lua.py).
--- "error" raises, "loop" never returns, "hog" allocates without end, "keep" stores the socket
+-- "error" raises, "loop" never returns ("catch" too, catching every error), "hog" allocates without end, "keep" stores the socket
 -- handle in a global and "stale" uses the stored one; anything else gets "n=N" (N counts the
 -- messages since construct).
 local t = {}
@@ -24,6 +24,11 @@ function t.on_message(obj, state, ws, data, binary)
         explode()
     elseif data == "loop" then
         while true do end
+    elseif data == "catch" then
+        -- an endless loop that catches every error, the time limit's included
+        while true do
+            pcall(function() while true do end end)
+        end
     elseif data == "hog" then
         local hoard = {}
         local chunk = string.rep("x", 4096)
