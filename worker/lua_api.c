@@ -856,9 +856,10 @@ int lua_api_open(lua_State *L)
     open_lib(L, LUA_BITLIBNAME, luaopen_bit);
     open_lib(L, LUA_OSLIBNAME, luaopen_os);
     /* Bytecode is not verified by LuaJIT (load, loadstring), files are the worker's (dofile,
-     * loadfile), stdout is not a log (print), and os may only tell the time. */
+     * loadfile), stdout is not a log (print), os may only tell the time, and newproxy is the
+     * one way to give Lua values a __gc, which would run outside any time limit. */
     static const char *const base_out[] = { "load", "loadstring", "dofile", "loadfile", "print",
-                                            "module", "require" };
+                                            "module", "require", "newproxy" };
     for (size_t i = 0; i < sizeof base_out / sizeof base_out[0]; i++) {
         lua_pushnil(L);
         lua_setglobal(L, base_out[i]);

@@ -49,7 +49,8 @@ struct lua_res_ud {
     struct duro_response *res; /* NULL once cleared */
 };
 
-/* Opens the sandboxed libraries (base without load/loadstring/dofile/loadfile/print, string,
+/* Opens the sandboxed libraries (base without load/loadstring/dofile/loadfile/print/newproxy,
+ * string,
  * table, math, bit, os.time/clock/date; no io, debug, jit, ffi or package), the handle
  * metatables and the global `duro` (close codes, duro.log). Call once per state, protected. */
 int lua_api_open(lua_State *L);
