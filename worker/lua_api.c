@@ -6,6 +6,7 @@
 
 #include "common/duro_limits.h"
 #include "common/log.h"
+#include "common/utf8.h"
 
 #define MT_SOCKET "duro.socket"
 #define MT_OBJECT "duro.object"
@@ -817,6 +818,14 @@ static int l_log(lua_State *L)
     return 0;
 }
 
+static int l_valid_utf8(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lua_pushboolean(L, utf8_valid((const uint8_t *)s, len));
+    return 1;
+}
+
 static void new_mt(lua_State *L, const char *name, const luaL_Reg *methods,
                    lua_CFunction tostring)
 {
@@ -896,6 +905,8 @@ int lua_api_open(lua_State *L)
     }
     lua_pushcfunction(L, l_log);
     lua_setfield(L, -2, "log");
+    lua_pushcfunction(L, l_valid_utf8);
+    lua_setfield(L, -2, "valid_utf8");
     lua_setglobal(L, "duro");
     return 0;
 }

@@ -50,9 +50,9 @@ struct lua_res_ud {
 };
 
 /* Opens the sandboxed libraries (base without load/loadstring/dofile/loadfile/print/newproxy,
- * string,
- * table, math, bit, os.time/clock/date; no io, debug, jit, ffi or package), the handle
- * metatables and the global `duro` (close codes, duro.log). Call once per state, protected. */
+ * string, table, math, bit, os.time/clock/date; no io, debug, jit, ffi or package), the handle
+ * metatables and the global `duro` (close codes, duro.log, duro.valid_utf8). Call once per
+ * state, protected. */
 int lua_api_open(lua_State *L);
 
 /* Pushes a new object handle for `r`. */
