@@ -81,6 +81,11 @@ const struct conf_key conf_keys[] = {
     U32("objects", "sockets_max_count", sockets_max_count, 1, DURO_OBJECT_SOCKETS_MAX_COUNT,
         DURO_OBJECT_SOCKETS_MAX_COUNT),
 
+    U32("lua", "event_max_ms", lua_event_max_ms, DURO_TIMEOUT_MS_MIN, DURO_LUA_EVENT_MAX_MS_MAX,
+        DURO_LUA_EVENT_MAX_MS_DEFAULT),
+    U32("lua", "memory_max_bytes", lua_memory_max_bytes, DURO_LUA_MEMORY_MIN_BYTES,
+        DURO_LUA_MEMORY_MAX_BYTES_MAX, DURO_LUA_MEMORY_MAX_BYTES_DEFAULT),
+
     TEXT(CONF_SCOPE_CONF, struct conf, "cluster", "self", CONF_NAME, self, 0, ""),
     WORDS("cluster", "ownership", ownership, ownership_words, OWNERSHIP_WARN),
     ADDR("cluster", "balancer_listen", CONF_HOSTPORT, balancer_host, balancer_port,
@@ -94,6 +99,7 @@ const struct conf_key conf_keys[] = {
     TEXT(CONF_SCOPE_ROUTE, struct conf_route, "route", "origins", CONF_STRING, origins, 0, ""),
 
     TEXT(CONF_SCOPE_CLASS, struct conf_class, "class", "path", CONF_STRING, path, 1, NULL),
+    TEXT(CONF_SCOPE_CLASS, struct conf_class, "class", "script", CONF_STRING, script, 1, NULL),
     TEXT(CONF_SCOPE_CLASS, struct conf_class, "class", "symbol", CONF_STRING, symbol, 1,
          "duro_class"),
 
@@ -414,12 +420,6 @@ static struct conf_class *class_slot(struct parse *ps, const char *section)
              DURO_CLASS_NAME_MAX_BYTES);
         return NULL;
     }
-    for (unsigned i = 0; i < conf_builtin_classes_count; i++) {
-        if (strcmp(cname, conf_builtin_classes[i]) == 0) {
-            fail(ps, "[%s] '%s' is a built-in class", section, cname);
-            return NULL;
-        }
-    }
     if (c->nclasses == DURO_CLASSES_MAX_COUNT) {
         fail(ps, "[%s] more than %u classes", section, DURO_CLASSES_MAX_COUNT);
         return NULL;
@@ -683,11 +683,25 @@ int conf_parse(struct conf *c, const char *text, const char *origin, char *err, 
         return -1;
     }
     for (unsigned i = 0; i < c->nclasses; i++) {
-        if (c->classes[i].path[0] == '\0') {
+        const struct conf_class *k = &c->classes[i];
+        if (k->path[0] == '\0' && k->script[0] == '\0') {
             snprintf(err, err_cap,
                      "%s:%d: [class %s] has no 'path' key: path = the shared object (.so) to "
-                     "load", origin, ps.class_line[i], c->classes[i].name);
+                     "load (or script = a Lua file)", origin, ps.class_line[i], k->name);
             return -1;
+        }
+        if (k->path[0] != '\0' && k->script[0] != '\0') {
+            snprintf(err, err_cap, "%s:%d: [class %s] has a path and a script: one, not both",
+                     origin, ps.class_line[i], k->name);
+            return -1;
+        }
+        /* A built-in may be replaced by a script only (the seed in Lua, examples/lua). */
+        for (unsigned j = 0; j < conf_builtin_classes_count && k->script[0] == '\0'; j++) {
+            if (strcmp(k->name, conf_builtin_classes[j]) == 0) {
+                snprintf(err, err_cap, "%s:%d: [class %s] '%s' is a built-in class (only a "
+                         "script may replace it)", origin, ps.class_line[i], k->name, k->name);
+                return -1;
+            }
         }
     }
     for (unsigned i = 0; i < c->nnodes; i++) {

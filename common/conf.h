@@ -27,11 +27,13 @@ struct conf_route {
     char origins[DURO_ROUTE_ORIGINS_MAX_BYTES + 1]; /* "a, b" allow-list of Origin, "" = any */
 };
 
-/* A class loaded from a shared object ([class NAME] section). */
+/* A class loaded from a shared object or a Lua script ([class NAME] section; exactly one of
+ * `path` and `script` is set). A script may replace a built-in class of the same name. */
 struct conf_class {
     char name[DURO_CLASS_NAME_MAX_BYTES + 1];
     char path[DURO_CLASS_PATH_MAX_BYTES + 1];
     char symbol[DURO_CLASS_SYMBOL_MAX_BYTES + 1]; /* default "duro_class" */
+    char script[DURO_CLASS_PATH_MAX_BYTES + 1];   /* a Lua class: the script, or "" */
 };
 
 /* A duro node of the cluster ([node NAME] sections), for the balancer config and the ownership
@@ -79,6 +81,9 @@ struct conf {
     uint32_t deflate_window_bits;
     uint32_t hibernate_after_ms;
     uint32_t sockets_max_count; /* per object */
+
+    uint32_t lua_event_max_ms;     /* [lua]: one callback's wall-clock budget */
+    uint32_t lua_memory_max_bytes; /* [lua]: one Lua state's heap (one per class per worker) */
 
     unsigned nroutes;
     struct conf_route routes[DURO_ROUTES_MAX_COUNT];

@@ -83,6 +83,16 @@
 #define DURO_ROUTE_NAME_MAX_BYTES             63u   /* [route NAME] */
 #define DURO_HOST_MAX_BYTES                   63u   /* the HOST of a HOST:PORT in the config */
 
+/* ---- Lua classes ---- */
+#define DURO_LUA_EVENT_MAX_MS_DEFAULT       1000u   /* a callback running longer: 1011, reset */
+#define DURO_LUA_EVENT_MAX_MS_MAX          60000u
+#define DURO_LUA_MEMORY_MAX_BYTES_DEFAULT (64u << 20) /* per Lua state: one per class per worker */
+#define DURO_LUA_MEMORY_MIN_BYTES          (1u << 20)
+#define DURO_LUA_MEMORY_MAX_BYTES_MAX      (1u << 30)
+#define DURO_LUA_HOOK_INSTRUCTIONS          1000u   /* VM instructions between clock checks */
+#define DURO_LUA_SCRIPT_MAX_BYTES          (1u << 20)
+#define DURO_LUA_SENDV_MAX_PARTS              16u   /* ws:sendv(binary, part, ...) */
+
 /* ---- cluster ---- */
 #define DURO_NODES_MAX_COUNT                  64u
 #define DURO_NODE_NAME_MAX_BYTES              32u

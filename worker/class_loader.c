@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+#include "worker/class_lua.h"
 #include "worker/worker.h"
 
 static const struct duro_class *const builtins[] = { &class_seed, &class_echo, &class_chat };
@@ -15,13 +17,8 @@ static int name_is(const char *a, const char *name, size_t len)
     return strlen(a) == len && memcmp(a, name, len) == 0;
 }
 
-const struct duro_class *classes_find(const struct worker *w, const char *name, size_t len)
+static struct duro_class *find_loaded(const struct worker *w, const char *name, size_t len)
 {
-    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
-        if (name_is(builtins[i]->name, name, len)) {
-            return builtins[i];
-        }
-    }
     for (unsigned i = 0; i < w->nloaded; i++) {
         if (name_is(w->loaded[i].cls->name, name, len)) {
             return w->loaded[i].cls;
@@ -30,8 +27,29 @@ const struct duro_class *classes_find(const struct worker *w, const char *name, 
     return NULL;
 }
 
-static int load_one(struct loaded_class *lc, const struct conf_class *k, char *err, size_t cap)
+/* Loaded classes first: a Lua script may replace a built-in of the same name. */
+const struct duro_class *classes_find(const struct worker *w, const char *name, size_t len)
 {
+    const struct duro_class *cls = find_loaded(w, name, len);
+    if (cls != NULL) {
+        return cls;
+    }
+    for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
+        if (name_is(builtins[i]->name, name, len)) {
+            return builtins[i];
+        }
+    }
+    return NULL;
+}
+
+static int load_one(struct loaded_class *lc, const struct conf_class *k, const struct conf *c,
+                    char *err, size_t cap)
+{
+    if (k->script[0] != '\0') {
+        lc->handle = NULL;
+        lc->cls = class_lua_load(k, c, err, cap);
+        return lc->cls != NULL ? 0 : -1;
+    }
     void *h = dlopen(k->path, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
         snprintf(err, cap, "[class %s] cannot load '%s': %s", k->name, k->path, dlerror());
@@ -83,15 +101,22 @@ int classes_load(struct worker *w, const struct conf *c, char *err, size_t err_c
 {
     for (unsigned i = 0; i < c->nclasses; i++) {
         const struct conf_class *k = &c->classes[i];
-        if (classes_find(w, k->name, strlen(k->name)) != NULL) {
-            continue; /* loaded once per process: a reload keeps the loaded code */
+        struct duro_class *have = find_loaded(w, k->name, strlen(k->name));
+        if (have != NULL) {
+            /* A shared object is loaded once per process: a reload keeps its code. A script
+             * that changed is loaded again; one that fails to load leaves the old code. */
+            if (class_lua_is(have) && k->script[0] != '\0' &&
+                class_lua_reload(have, k, c, err, err_cap) != 0) {
+                return -1;
+            }
+            continue;
         }
         if (w->nloaded == DURO_CLASSES_MAX_COUNT) {
             snprintf(err, err_cap, "[class %s] more than %u classes loaded since this worker "
                      "started: restart to load more", k->name, DURO_CLASSES_MAX_COUNT);
             return -1;
         }
-        if (load_one(&w->loaded[w->nloaded], k, err, err_cap) != 0) {
+        if (load_one(&w->loaded[w->nloaded], k, c, err, err_cap) != 0) {
             return -1;
         }
         w->nloaded++;

@@ -1,5 +1,6 @@
-/* worker/class_loader.h: the classes a worker knows: the built-ins (seed, echo, chat) and those
- * loaded with dlopen from the shared objects named in [class NAME] sections. */
+/* worker/class_loader.h: the classes a worker knows: the built-ins (seed, echo, chat), those
+ * loaded with dlopen from the shared objects named in [class NAME] sections, and the Lua classes
+ * of sections with `script` (worker/class_lua.h), which may replace a built-in. */
 #ifndef DURO_CLASS_LOADER_H
 #define DURO_CLASS_LOADER_H
 
@@ -14,8 +15,9 @@ extern const struct duro_class class_seed;
 extern const struct duro_class class_echo;
 extern const struct duro_class class_chat;
 
-/* Loads every class of `c` into `w`. Returns 0, or -1 with `err` naming the section, the file
- * and the problem (file missing, symbol missing, API version mismatch, callbacks missing). */
+/* Loads every class of `c` into `w`; on a reload, a Lua class whose script changed is loaded
+ * again. Returns 0, or -1 with `err` naming the section, the file and the problem (file missing,
+ * symbol missing, API version mismatch, a script's syntax error with its line). */
 int classes_load(struct worker *w, const struct conf *c, char *err, size_t err_cap)
     __attribute__((warn_unused_result));
 

@@ -23,6 +23,8 @@ Wire:
 - Configs: `ECHO_CONFIG` (echo on /echo, seed on */websocket, admin off).
 
 Set DURO_IT_LOG=1 to print each Gateway's log when its test ends.
+Set DURO_SEED_CLASS_SCRIPT (DURO_CHAT_CLASS_SCRIPT)=FILE.lua to replace the built-in seed (chat)
+class by that Lua script.
 """
 import asyncio
 import base64
@@ -253,6 +255,11 @@ class Gateway:
         argv = [GATEWAY, "--listen", f"{HOST}:0", "--admin", f"{HOST}:0",
                 "--workers", str(workers), "--worker-bin", worker_bin or WORKER]
         self.config_path = None
+        for env, cls in (("DURO_SEED_CLASS_SCRIPT", "seed"), ("DURO_CHAT_CLASS_SCRIPT", "chat")):
+            script = os.environ.get(env)
+            if script:
+                # The tests of a built-in class run unchanged against a Lua script replacing it.
+                config = f"[class {cls}]\nscript = {script}\n\n" + (config or "")
         if config is not None:
             self.config_path = os.path.join(self.tmpdir, "duro.ini")
             with open(self.config_path, "w", encoding="utf-8") as f:

@@ -764,6 +764,28 @@ static void bind_addresses_are_numeric(void **state)
     parse_ok("[node a]\naddress = node-a.example:8787\n");
 }
 
+/* A [class] is a shared object (path) or a Lua script (script), never both; only a script may
+ * replace a built-in class. [lua] bounds Lua classes. */
+static void lua_classes_and_limits(void **st)
+{
+    (void)st;
+    parse_ok("[class room]\nscript = /etc/duro/room.lua\n");
+    assert_string_equal(got.classes[0].script, "/etc/duro/room.lua");
+    assert_string_equal(got.classes[0].path, "");
+    assert_int_equal(got.lua_event_max_ms, DURO_LUA_EVENT_MAX_MS_DEFAULT);
+    assert_int_equal(got.lua_memory_max_bytes, DURO_LUA_MEMORY_MAX_BYTES_DEFAULT);
+    parse_ok("[class seed]\nscript = seed.lua\n");
+    parse_fails_at("[class seed]\npath = seed.so\n", "built-in");
+    parse_fails_at("[class x]\npath = x.so\nscript = x.lua\n", "not both");
+    parse_fails_at("[class x]\nsymbol = s\n", "no 'path' key");
+    parse_ok("[lua]\nevent_max_ms = 50\nmemory_max_bytes = 1048576\n");
+    assert_int_equal(got.lua_event_max_ms, 50);
+    assert_int_equal(got.lua_memory_max_bytes, 1048576);
+    expect_error_line("[lua]\nevent_max_ms = 0\n", "event_max_ms", 2);
+    expect_error_line("[lua]\nmemory_max_bytes = 1024\n", "memory_max_bytes", 2);
+    expect_error_line("[lua]\ncolour = red\n", "colour", 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -795,6 +817,7 @@ int main(void)
         cmocka_unit_test(route_errors_name_the_key_line),
         cmocka_unit_test(class_without_path_says_so),
         cmocka_unit_test(bind_addresses_are_numeric),
+        cmocka_unit_test(lua_classes_and_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
