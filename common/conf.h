@@ -79,6 +79,8 @@ struct conf {
     int deflate;                /* enum pmd_mode's values: 0 off, 1 stateless, 2 takeover */
     uint32_t deflate_min_bytes;
     uint32_t deflate_window_bits;
+    uint32_t write_timeout_ms;     /* issue 11: output stuck this long closes with 1008 */
+    uint32_t messages_per_second;  /* issue 11: per-socket rate (burst: one second's worth) */
     uint32_t hibernate_after_ms;
     uint32_t sockets_max_count; /* per object */
 

@@ -44,6 +44,9 @@
 #define DURO_WS_CLOSE_TIMEOUT_MS_DEFAULT    2000u   /* our close sent, no answer: TCP closed */
 #define DURO_WS_OUTBOUND_MAX_BYTES_DEFAULT (16u << 20)  /* slow consumer beyond it: close 1008 */
 #define DURO_WS_OUTBOUND_MIN_BYTES         65536u
+#define DURO_WS_WRITE_TIMEOUT_MS_DEFAULT  10000u  /* pending output without progress: close 1008 */
+#define DURO_WS_MESSAGES_PER_SECOND_MAX 1000000u  /* [websocket] messages_per_second; 0 = off */
+#define DURO_WS_READ_ITER_MAX_BYTES      262144u  /* read from one socket per loop iteration */
 #define DURO_WS_CONTROL_MAX_BYTES            125u   /* RFC 6455 5.5 */
 #define DURO_WS_CLOSE_REASON_MAX_BYTES       123u   /* 125 - 2 bytes of code */
 #define DURO_WS_READ_BUF_BYTES            65536u    /* one per worker loop, shared by sessions */

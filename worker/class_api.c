@@ -247,7 +247,7 @@ static int send_frame(struct session *s, struct bcast *b)
         rc = tx_queue(s, f->p, f->len, 0);
     }
     if (rc != 0) {
-        session_fail(s, DURO_CLOSE_POLICY, "outbound buffer over limit");
+        session_overloaded(s, "broadcast");
         return 0;
     }
     s->msgs_out++;

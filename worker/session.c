@@ -214,10 +214,13 @@ void session_opened(struct session *s)
     w->metrics.v[M_WS_ACCEPTED]++;
 }
 
+static void unpause(struct session *s);
+
 static void on_closed(uv_handle_t *h)
 {
     struct session *s = h->data;
     tx_unqueue(s);
+    unpause(s);
     if (s->act != NULL) {
         ws_rx_drop_input(&s->act->rx);
         act_release(s);
@@ -420,7 +423,9 @@ void session_send_close(struct session *s, uint16_t code, const char *reason, si
     timeout_arm(s);
 }
 
-void session_fail(struct session *s, uint16_t code, const char *why)
+/* Fails the connection with `code`; the close frame carries `reason` (the seed's errors carry
+ * none, so their bytes stay the same). */
+static void fail_with(struct session *s, uint16_t code, const char *why, const char *reason)
 {
     if (s->state == SESSION_FAILED || s->state == SESSION_REFUSED ||
         s->state == SESSION_DESTROYED) {
@@ -431,8 +436,52 @@ void session_fail(struct session *s, uint16_t code, const char *why)
     s->state = SESSION_FAILED;
     session_uncount(s);
     notify_error(s, code);
-    session_send_close(s, code, "", 0);
+    session_send_close(s, code, reason, strlen(reason));
     session_finish(s);
+}
+
+void session_fail(struct session *s, uint16_t code, const char *why)
+{
+    fail_with(s, code, why, "");
+}
+
+void session_overloaded(struct session *s, const char *path)
+{
+    if (s->state == SESSION_FAILED || s->state == SESSION_DESTROYED) {
+        return;
+    }
+    log_warn("session", "conn=%llu obj=%s/%s event=slow_consumer path=%s buffered=%zu limit=%u",
+             (unsigned long long)s->conn_id, s->obj->cls->name, s->obj->name, path,
+             tx_buffered(s), s->w->conf.outbound_max_bytes);
+    session_fail(s, DURO_CLOSE_POLICY, strcmp(path, "write_timeout") == 0
+                                           ? "output made no progress"
+                                           : "outbound buffer over limit");
+}
+
+/* The [websocket] messages_per_second token bucket: full (one second's worth) at the first
+ * message, refilled at the rate. Returns 0, or -1 when the socket is over its rate. */
+static int rate_take(struct session *s)
+{
+    uint32_t rate = s->w->conf.messages_per_second;
+    if (rate == 0) {
+        return 0;
+    }
+    uint64_t now = uv_now(s->w->loop);
+    if (!s->rate_started) {
+        s->rate_started = 1;
+        s->rate_tokens = rate;
+    } else {
+        s->rate_tokens += (double)(now - s->rate_ms) * rate / 1000.0;
+        if (s->rate_tokens > rate) {
+            s->rate_tokens = rate;
+        }
+    }
+    s->rate_ms = now;
+    if (s->rate_tokens < 1.0) {
+        return -1;
+    }
+    s->rate_tokens -= 1.0;
+    return 0;
 }
 
 static void close_one(struct session *s, void *arg)
@@ -449,18 +498,28 @@ void session_close_all(struct worker *w, const char *reason)
     registry_each_socket(w->reg, close_one, (void *)reason);
 }
 
+static void on_read_check(uv_check_t *h);
+
 int session_worker_init(struct worker *w)
 {
-    if (uv_timer_init(w->loop, &w->to_timer) != 0) {
+    if (uv_timer_init(w->loop, &w->to_timer) != 0 || uv_check_init(w->loop, &w->read_check) != 0) {
         return -1;
     }
     w->to_timer.data = w;
+    w->read_check.data = w;
+    if (uv_check_start(&w->read_check, on_read_check) != 0) {
+        return -1;
+    }
     return tx_worker_init(w);
 }
 
 void session_worker_close(struct worker *w)
 {
     uv_close((uv_handle_t *)&w->to_timer, NULL);
+    uv_close((uv_handle_t *)&w->read_check, NULL);
+    free(w->paused);
+    w->paused = NULL;
+    w->npaused = w->paused_cap = 0;
     while (w->act_pool != NULL) {
         struct session_act *a = w->act_pool;
         w->act_pool = a->next;
@@ -496,7 +555,7 @@ static void on_message(struct session *s, int binary, const uint8_t *data, size_
         struct duro_iov iov = { rule->resp, rule->resp_len };
         uint8_t op = rule->resp_kind == DURO_BINARY ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME;
         if (tx_frame(s, op, &iov, 1, 0) != 0) {
-            session_fail(s, DURO_CLOSE_POLICY, "outbound buffer over limit");
+            session_overloaded(s, "auto_response");
             return;
         }
         s->msgs_out++;
@@ -539,9 +598,20 @@ static void drain_events(struct session *s)
     while (reading(s)) {
         struct ws_rx *rx = &s->act->rx;
         rx->message_max_bytes = s->w->conf.message_max_bytes;
-        switch (ws_rx_next(rx, &ev)) {
+        enum ws_rx_kind k = ws_rx_next(rx, &ev);
+        if (k == WS_RX_NEED_MORE) {
+            break;
+        }
+        if (k != WS_RX_ERROR && k != WS_RX_CLOSE && rate_take(s) != 0) {
+            log_warn("session", "conn=%llu obj=%s/%s event=rate_limited limit=%u",
+                     (unsigned long long)s->conn_id, s->obj->cls->name, s->obj->name,
+                     s->w->conf.messages_per_second);
+            fail_with(s, DURO_CLOSE_POLICY, "message rate limit", "message rate limit");
+            break;
+        }
+        switch (k) {
         case WS_RX_NEED_MORE:
-            return;
+            break;
         case WS_RX_TEXT:
         case WS_RX_BINARY:
             s->w->metrics.v[M_DEFLATE_IN] += ev.compressed;
@@ -552,7 +622,7 @@ static void drain_events(struct session *s)
             if (s->code_sent == 0) {
                 struct duro_iov iov = { ev.data, ev.len };
                 if (tx_frame(s, WSLAY_PONG, &iov, 1, 0) != 0) {
-                    session_fail(s, DURO_CLOSE_POLICY, "outbound buffer over limit");
+                    session_overloaded(s, "pong");
                 }
             }
             break;
@@ -596,6 +666,62 @@ void session_feed(struct session *s, const uint8_t *p, size_t len)
 
 /* ---- input ---- */
 
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+/* This socket had its share of the iteration: the rest waits for the next one (libuv would read
+ * it up to 32 times in a row). Without room in the list it simply reads on. */
+static void pause_reads(struct session *s)
+{
+    struct worker *w = s->w;
+    if (s->read_paused) {
+        return;
+    }
+    if (w->npaused == w->paused_cap) {
+        size_t cap = w->paused_cap ? w->paused_cap * 2 : 64;
+        struct session **p = realloc(w->paused, cap * sizeof *p);
+        if (p == NULL) {
+            return;
+        }
+        w->paused = p;
+        w->paused_cap = cap;
+    }
+    uv_read_stop((uv_stream_t *)&s->tcp);
+    w->paused[w->npaused++] = s;
+    s->read_paused = 1;
+}
+
+static void unpause(struct session *s)
+{
+    struct worker *w = s->w;
+    if (!s->read_paused) {
+        return;
+    }
+    for (size_t i = 0; i < w->npaused; i++) {
+        if (w->paused[i] == s) {
+            w->paused[i] = w->paused[--w->npaused];
+            break;
+        }
+    }
+    s->read_paused = 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+/* Check phase: a new iteration begins for the read budget; paused sockets read again. */
+static void on_read_check(uv_check_t *h)
+{
+    struct worker *w = h->data;
+    w->iter++;
+    for (size_t i = 0; i < w->npaused; i++) {
+        struct session *s = w->paused[i];
+        s->read_paused = 0;
+        if (reading(s) && uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read) != 0) {
+            session_destroy(s);
+        }
+    }
+    w->npaused = 0;
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct session *s = h->data;
@@ -638,6 +764,15 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     uint64_t t0 = uv_hrtime();
     session_feed(s, (const uint8_t *)buf->base, (size_t)nread);
     metrics_observe(&s->w->metrics, H_MESSAGE, uv_hrtime() - t0);
+    struct worker *w = s->w;
+    if (s->read_iter != w->iter) {
+        s->read_iter = w->iter;
+        s->read_iter_bytes = 0;
+    }
+    s->read_iter_bytes += (uint32_t)nread;
+    if (s->read_iter_bytes >= DURO_WS_READ_ITER_MAX_BYTES && reading(s)) {
+        pause_reads(s);
+    }
 }
 
 int session_read_start(struct session *s)

@@ -52,6 +52,9 @@ struct session_act {
     struct ws_rx rx;             /* the decoder */
     /* Owned by tx.c: */
     uv_write_t wreq;
+    struct session_act *wt_prev, *wt_next; /* the worker's writes in flight */
+    uint64_t wt_progress_ms;     /* when the write in flight last moved */
+    size_t wt_queued;            /* libuv's write queue size then */
     struct obuf out;             /* framed bytes not yet written */
     struct obuf wb;              /* bytes of the write in flight */
 };
@@ -70,6 +73,10 @@ struct session {
     uint64_t bytes_in, bytes_out;
     uint32_t msgs_in, msgs_out;
     uint32_t attachment_len;
+    uint64_t read_iter;            /* the loop iteration of read_iter_bytes */
+    uint32_t read_iter_bytes;      /* bytes read in that iteration */
+    uint64_t rate_ms;              /* messages_per_second bucket: last refill (uv_now) */
+    double rate_tokens;            /* messages the socket may still send now */
     uint16_t code_sent;            /* 0 until our close frame is queued */
     uint16_t code_recv;
     uint8_t ntags;
@@ -88,6 +95,8 @@ struct session {
                                   * with the shared codec */
     struct pmd_codec *zc;          /* takeover mode: this socket's own windows, kept for its
                                     * life (NULL in stateless mode) */
+    unsigned read_paused : 1;    /* in the worker's paused list until the check phase */
+    unsigned rate_started : 1;   /* the rate bucket was filled */
     char *protocol;              /* chosen subprotocol, only during the handshake */
     char *client;                /* the PROXY protocol's client "ip:port", NULL without one (the
                                   * TCP peer is asked again when a log line needs it) */
@@ -142,6 +151,10 @@ void session_finish(struct session *s);
 /* Fails the connection (RFC 6455 7.1.7): the class's on_error, a close frame with `code`,
  * no more frames parsed. */
 void session_fail(struct session *s, uint16_t code, const char *why);
+
+/* Closes a socket whose output cannot keep up (1008), logged at warn as event=slow_consumer
+ * with `path` (send, broadcast, pong, auto_response, write_timeout). */
+void session_overloaded(struct session *s, const char *path);
 
 /* The socket no longer counts as open. */
 void session_uncount(struct session *s);

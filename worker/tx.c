@@ -56,15 +56,84 @@ static int frame_genmask(uint8_t *buf, size_t len, void *user)
 
 static void on_flush_check(uv_check_t *h);
 
+/* ---- write timeouts: a list of the writes in flight, oldest first, looked at by one timer
+ * per worker. libuv reports no partial progress, so progress is its write queue shrinking. ---- */
+
+static uint64_t wt_period_ms(const struct worker *w)
+{
+    uint64_t p = w->conf.write_timeout_ms / 4u;
+    return p < DURO_TIMEOUT_MS_MIN ? DURO_TIMEOUT_MS_MIN : p;
+}
+
+static void on_wt_tick(uv_timer_t *t);
+
+static void wt_add(struct session_act *a)
+{
+    struct worker *w = a->s->w;
+    a->wt_progress_ms = uv_now(w->loop);
+    a->wt_queued = uv_stream_get_write_queue_size((uv_stream_t *)&a->s->tcp);
+    a->wt_prev = w->wt_tail;
+    a->wt_next = NULL;
+    if (w->wt_tail != NULL) {
+        w->wt_tail->wt_next = a;
+    } else {
+        w->wt_head = a;
+        uv_timer_start(&w->wt_timer, on_wt_tick, wt_period_ms(w), 0);
+    }
+    w->wt_tail = a;
+}
+
+static void wt_remove(struct worker *w, struct session_act *a)
+{
+    if (a->wt_prev != NULL) {
+        a->wt_prev->wt_next = a->wt_next;
+    } else {
+        w->wt_head = a->wt_next;
+    }
+    if (a->wt_next != NULL) {
+        a->wt_next->wt_prev = a->wt_prev;
+    } else {
+        w->wt_tail = a->wt_prev;
+    }
+    a->wt_prev = a->wt_next = NULL;
+    if (w->wt_head == NULL) {
+        uv_timer_stop(&w->wt_timer);
+    }
+}
+
+static void on_wt_tick(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    uint64_t now = uv_now(w->loop);
+    /* session_overloaded() queues a close frame behind the stuck write (it never removes an
+     * act from this list: only a write's completion does), and the close timer ends the rest. */
+    for (struct session_act *a = w->wt_head, *next; a != NULL; a = next) {
+        next = a->wt_next;
+        struct session *s = a->s;
+        size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp);
+        if (q < a->wt_queued) {
+            a->wt_queued = q;
+            a->wt_progress_ms = now;
+        } else if (now - a->wt_progress_ms >= w->conf.write_timeout_ms &&
+                   s->state != SESSION_DESTROYED && s->code_sent == 0) {
+            session_overloaded(s, "write_timeout");
+        }
+    }
+    if (w->wt_head != NULL) {
+        uv_timer_start(&w->wt_timer, on_wt_tick, wt_period_ms(w), 0);
+    }
+}
+
 int tx_worker_init(struct worker *w)
 {
     static const struct wslay_frame_callbacks cb = { frame_send, frame_recv, frame_genmask };
     if (wslay_frame_context_init(&w->tx, &cb, w) != 0) {
         return -1;
     }
-    if (uv_check_init(w->loop, &w->flush_check) != 0) {
+    if (uv_check_init(w->loop, &w->flush_check) != 0 || uv_timer_init(w->loop, &w->wt_timer) != 0) {
         return -1;
     }
+    w->wt_timer.data = w;
     w->flush_check.data = w;
     return uv_check_start(&w->flush_check, on_flush_check) == 0 ? 0 : -1;
 }
@@ -73,6 +142,7 @@ void tx_worker_close(struct worker *w)
 {
     pmd_codec_free(&w->pmd);
     uv_close((uv_handle_t *)&w->flush_check, NULL);
+    uv_close((uv_handle_t *)&w->wt_timer, NULL);
     if (w->tx != NULL) {
         wslay_frame_context_free(w->tx);
         w->tx = NULL;
@@ -215,6 +285,7 @@ static void on_write(uv_write_t *req, int status)
     struct session *s = a->s;
     s->writing = 0;
     a->wb.len = 0;
+    wt_remove(s->w, a);
     if (s->state == SESSION_DESTROYED) {
         return;
     }
@@ -265,6 +336,7 @@ void tx_flush(struct session *s)
         return;
     }
     s->writing = 1;
+    wt_add(a);
 }
 
 void tx_flush_soon(struct session *s)

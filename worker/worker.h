@@ -72,6 +72,18 @@ struct worker {
     unsigned act_pool_count;
     uint64_t acts_in_use;
 
+    /* Acts with a write in flight, oldest first, checked for progress by wt_timer: output that
+     * does not move for [websocket] write_timeout_ms closes its socket. */
+    struct session_act *wt_head, *wt_tail;
+    uv_timer_t wt_timer;
+
+    /* Sessions that read their share of this loop iteration (DURO_WS_READ_ITER_MAX_BYTES):
+     * reading resumes in the check phase, so heavy sockets cannot delay the others. */
+    struct session **paused;
+    size_t npaused, paused_cap;
+    uint64_t iter;           /* loop iterations, counted in the check phase */
+    uv_check_t read_check;
+
     /* Sessions waiting for a close handshake or the peer's FIN, oldest first. */
     struct session_act *to_head, *to_tail;
     uv_timer_t to_timer;
