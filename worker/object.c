@@ -37,6 +37,14 @@ struct registry *registry_new(struct worker *w)
     return reg;
 }
 
+void registry_free(struct registry *reg)
+{
+    if (reg != NULL) {
+        free(reg->buckets);
+        free(reg);
+    }
+}
+
 size_t registry_count(const struct registry *reg)
 {
     return reg->count;

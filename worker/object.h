@@ -80,6 +80,9 @@ struct object_stats {
 /* Creates an empty registry for worker `w`. Returns NULL on ENOMEM. */
 struct registry *registry_new(struct worker *w);
 
+/* Frees a registry whose objects are all gone (tests that end with the loop closed). */
+void registry_free(struct registry *reg);
+
 /* Number of objects, and how many of them are live. */
 size_t registry_count(const struct registry *reg);
 size_t registry_live(const struct registry *reg);

@@ -105,7 +105,8 @@ static int teardown(void **state)
     session_worker_close(&f->w);
     uv_run(&f->loop, UV_RUN_DEFAULT); /* the object's idle timer forgets it */
     assert_int_equal(uv_loop_close(&f->loop), 0);
-    free(f->w.reg);
+    assert_int_equal(registry_count(f->w.reg), 0);
+    registry_free(f->w.reg);
     free(f);
     return 0;
 }
