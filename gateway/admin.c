@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/netaddr.h"
+#include "common/respond.h"
 #include "gateway/http_req.h"
 #include "gateway/router.h"
 #include "gateway/supervisor.h"
@@ -94,15 +95,7 @@ static void on_query_timeout(uv_timer_t *t);
 static void respond(struct admin_conn *c, int status, const char *type, const char *body,
                     size_t len)
 {
-    static const char *const phrases[] = { [0] = "OK", [1] = "Not Found",
-                                           [2] = "Method Not Allowed", [3] = "Service Unavailable",
-                                           [4] = "Bad Request", [5] = "Content Too Large" };
-    const char *phrase = status == 200   ? phrases[0]
-                         : status == 404 ? phrases[1]
-                         : status == 405 ? phrases[2]
-                         : status == 503 ? phrases[3]
-                         : status == 413 ? phrases[5]
-                                         : phrases[4];
+    const char *phrase = respond_phrase(status);
     char head[256];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nContent-Type: %s\r\n"

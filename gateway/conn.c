@@ -417,8 +417,18 @@ static void on_head(struct http_req *r, void *arg)
         c->reason = "Bad Request";
         return;
     }
-    enum router_outcome ro = router_match(cf, http_req_str(r, r->target), r->target.len,
-                                          &c->route);
+    if (r->hdr_count[HDR_HOST] == 1 &&
+        !http_req_host_valid(http_req_str(r, r->hdr[HDR_HOST]), r->hdr[HDR_HOST].len)) {
+        c->verdict = VERDICT_ERROR;
+        c->status = 400;
+        c->reason = "invalid Host header";
+        return;
+    }
+    /* An absolute-form target (RFC 9112 3.2.2) is routed by its path, as the balancer does. */
+    const char *target = http_req_str(r, r->target);
+    size_t tlen = r->target.len;
+    size_t skip = router_origin_offset(target, tlen);
+    enum router_outcome ro = router_match(cf, target + skip, tlen - skip, &c->route);
     if (ro == ROUTER_NONE) {
         c->verdict = VERDICT_SEED_400;
         return;
@@ -433,7 +443,10 @@ static void on_head(struct http_req *r, void *arg)
         c->reason = "origin not allowed";
         return;
     }
-    if (!http_req_hdr_is(r, HDR_UPGRADE, "websocket")) {
+    int upgrade_ok = c->route.route->upgrade_check == UPGRADE_CHECK_SEED
+                         ? http_req_hdr_is(r, HDR_UPGRADE, "websocket")
+                         : http_req_hdr_has_token(r, HDR_UPGRADE, "websocket");
+    if (!upgrade_ok) {
         c->verdict = VERDICT_SEED_426;
         if (ro == ROUTER_MATCH && forward_class_may_answer(c->route.route->cls)) {
             forward_prepare(c);
