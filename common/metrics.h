@@ -118,6 +118,10 @@ void metrics_ws_close(struct metrics *m, unsigned code);
 /* dst += src, every series. */
 void metrics_add(struct metrics *dst, const struct metrics *src);
 
+/* dst += src for counters and histograms only (gauges untouched): what a dead worker leaves
+ * behind, so that counters stay monotonic across worker restarts. */
+void metrics_add_counters(struct metrics *dst, const struct metrics *src);
+
 /* Flattens to / from METRICS_WORDS u64 words. */
 void metrics_to_words(const struct metrics *m, uint64_t *words);
 void metrics_from_words(struct metrics *m, const uint64_t *words);

@@ -41,7 +41,6 @@ struct admin_conn {
     uint64_t seq;
     unsigned waiting;       /* workers yet to answer */
     uint8_t *answered;      /* per slot */
-    struct metrics sum;
     char *json;             /* objects collected so far */
     size_t json_len;
     char *out;              /* the response, owned until written */
@@ -152,7 +151,7 @@ static void finish_query(struct admin_conn *c)
     struct gateway *gw = c->ad->gw;
     if (c->query == Q_METRICS) {
         struct metrics m = gw->metrics;
-        metrics_add(&m, &c->sum);
+        supervisor_metrics(gw->sup, &m);
         unsigned up = 0;
         for (unsigned i = 0; i < supervisor_size(gw->sup); i++) {
             up += supervisor_pid(gw->sup, i) != 0;
@@ -238,15 +237,8 @@ void admin_worker_answer(struct gateway *gw, unsigned slot, const struct msg *m)
             continue;
         }
         c->answered[slot] = 1;
-        if (m->type == MSG_STATS && m->u.stats.nwords == METRICS_WORDS) {
-            uint64_t words[METRICS_WORDS];
-            for (uint32_t i = 0; i < METRICS_WORDS; i++) {
-                words[i] = msg_stats_word(&m->u.stats, i);
-            }
-            struct metrics wm;
-            metrics_from_words(&wm, words);
-            metrics_add(&c->sum, &wm);
-        } else if (m->type == MSG_CLOSED) {
+        /* A MSG_STATS answer is already in the supervisor's per-worker metrics. */
+        if (m->type == MSG_CLOSED) {
             c->closed += m->u.closed.count;
         } else if (m->type == MSG_OBJECTS && m->u.objects.json.len > 0) {
             size_t add = m->u.objects.json.len + 1;

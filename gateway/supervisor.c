@@ -22,6 +22,7 @@ struct slot {
     uint32_t backoff_ms;
     uint64_t started_ms;
     uint64_t last_answer_ms; /* loop time of the worker's last message */
+    struct metrics last;     /* the worker's metrics as of its last MSG_STATS */
 };
 
 struct supervisor {
@@ -32,6 +33,7 @@ struct supervisor {
     uv_timer_t stop_timer;
     uv_timer_t heartbeat;
     supervisor_stopped_fn *done;
+    struct metrics retired; /* counters of workers that exited, as last reported */
     struct slot slots[];
 };
 
@@ -94,6 +96,13 @@ static void on_chan_msg(struct chan *ch, const struct msg *m, void *arg)
         return;
     }
     sl->last_answer_ms = uv_now(sl->sup->gw->loop);
+    if (m->type == MSG_STATS && m->u.stats.nwords == METRICS_WORDS) {
+        uint64_t words[METRICS_WORDS];
+        for (uint32_t i = 0; i < METRICS_WORDS; i++) {
+            words[i] = msg_stats_word(&m->u.stats, i);
+        }
+        metrics_from_words(&sl->last, words);
+    }
     uint64_t seq = m->type == MSG_STATS     ? m->u.stats.seq
                    : m->type == MSG_OBJECTS ? m->u.objects.seq
                                             : m->u.closed.seq;
@@ -161,6 +170,9 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
         chan_close(sl->ch);
         sl->ch = NULL;
     }
+    /* Its counters as last seen stay in the pool's totals: Prometheus counters never go back. */
+    metrics_add_counters(&s->retired, &sl->last);
+    memset(&sl->last, 0, sizeof sl->last);
     if (s->stopping) {
         log_info("supervisor", "event=worker_stopped worker=%u worker_pid=%d status=%lld signal=%d",
                  sl->index, sl->pid, (long long)status, signal);
@@ -276,6 +288,14 @@ static void on_heartbeat(uv_timer_t *t)
 int supervisor_query(struct supervisor *s, unsigned slot, uint64_t seq, uint32_t what)
 {
     return slot < s->n ? send_query(&s->slots[slot], seq, what) : UV_EINVAL;
+}
+
+void supervisor_metrics(const struct supervisor *s, struct metrics *out)
+{
+    metrics_add(out, &s->retired);
+    for (unsigned i = 0; i < s->n; i++) {
+        metrics_add(out, &s->slots[i].last);
+    }
 }
 
 unsigned supervisor_size(const struct supervisor *s)

@@ -24,6 +24,10 @@ struct chan *supervisor_chan(struct supervisor *s, unsigned slot);
  * admin_worker_answer(). Returns 0, or a negative UV_E* code (UV_EAGAIN while it is down). */
 int supervisor_query(struct supervisor *s, unsigned slot, uint64_t seq, uint32_t what);
 
+/* Adds to `out` every running worker's metrics as of its last MSG_STATS (heartbeat or query
+ * answer) and the counters of the workers that exited, so counters never decrease. */
+void supervisor_metrics(const struct supervisor *s, struct metrics *out);
+
 /* Pool size, and the pid of `slot` (0 while it is down). */
 unsigned supervisor_size(const struct supervisor *s);
 int supervisor_pid(const struct supervisor *s, unsigned slot);

@@ -108,6 +108,50 @@ class AdminTest(unittest.TestCase):
                            text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
+    def test_counters_stay_monotonic_across_a_worker_sigkill(self):
+        gw = Gateway(self, workers=1)
+
+        async def traffic(n):
+            async with connect(gw.ws_url()) as a:
+                for i in range(n):
+                    await a.send(f"m{i}")
+                    await a.recv()
+        run_async(traffic(8))
+        status, before = admin_get(gw, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertGreaterEqual(metric(before, "duro_messages_in_total"), 8)
+        victim = gw.workers[0][-1]
+        mark = gw.mark()
+        os.kill(victim, signal.SIGKILL)
+        gw.wait_for_line(r"event=worker_exited worker=0 ", 5, mark)
+        gw.wait_for_line(r"event=worker_spawned worker=0 pid=(?!%d\b)" % victim, 15, mark)
+        wait_until(lambda: admin_get(gw, "/healthz")[0] == 200, 5, "/healthz 200")
+        status, after = admin_get(gw, "/metrics")
+        self.assertEqual(status, 200)
+        run_async(traffic(3))
+        status, later = admin_get(gw, "/metrics")
+        self.assertEqual(status, 200)
+        counters = set(re.findall(r"^# TYPE (\S+) (?:counter|histogram)$", before, re.M))
+        self.assertIn("duro_messages_in_total", counters)
+        series = lambda text: {m.group(1): float(m.group(2)) for m in
+                               re.finditer(r"^(\S+) (\S+)$", text, re.M)
+                               if re.sub(r"(_bucket|_sum|_count)?(\{.*)?$", "", m.group(1))
+                               in counters}
+        b, a, l = series(before), series(after), series(later)
+        for name, v in b.items():
+            self.assertGreaterEqual(a[name], v, name)
+            self.assertGreaterEqual(l[name], a[name], name)
+        self.assertGreaterEqual(l["duro_messages_in_total"], b["duro_messages_in_total"] + 3)
+        self.assertEqual(a["duro_worker_restarts_total"], b["duro_worker_restarts_total"] + 1)
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            self.skipTest("promtool not installed (Debian package prometheus; "
+                          "scripts/install-deps.sh installs it)")
+        for text in (before, after, later):
+            p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
     def test_objects_lists_every_object(self):
         gw = Gateway(self, workers=2)
 
