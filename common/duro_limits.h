@@ -108,7 +108,9 @@
 #define DURO_HEARTBEAT_TIMEOUT_MS_DEFAULT  5000u   /* no answer this long: hung, killed */
 #define DURO_HEARTBEAT_TIMEOUT_MS_MIN      1000u
 #define DURO_ADMIN_QUERY_TIMEOUT_MS        2000u   /* /metrics and /objects wait this long */
-#define DURO_ADMIN_CONNS_MAX_COUNT           64u
+#define DURO_ADMIN_CONNS_MAX_COUNT           64u   /* past it, the oldest idle one is closed */
+#define DURO_ADMIN_IDLE_TIMEOUT_MS         1000u   /* admin connection that sent nothing yet */
+#define DURO_ADMIN_CAP_LOG_INTERVAL_MS     1000u   /* one cap_reached warning per interval */
 #define DURO_ADMIN_HEAD_MAX_BYTES          4096u   /* admin request head; beyond it 431 */
 #define DURO_METRICS_TEXT_MAX_BYTES       65536u   /* one /metrics answer */
 #define DURO_REPORT_JSON_INITIAL_BYTES     4096u   /* a worker's /objects JSON starts this big */

@@ -23,6 +23,8 @@ struct admin {
     uint64_t next_seq;
     struct admin_conn *conns;
     unsigned nconns;
+    uint64_t cap_evictions;    /* idle connections closed to make room, since the last log */
+    uint64_t cap_logged_ms;
     char address[80];
 };
 
@@ -426,6 +428,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
+    if (c->in_len == 0 && nread > 0) {
+        /* The idle bound is short; a started head gets the configured head timeout. */
+        uv_timer_start(&c->timer, on_query_timeout, c->ad->gw->conf.head_timeout_ms, 0);
+    }
     size_t from = c->in_len;
     c->in_len += (uint32_t)nread;
     size_t consumed;
@@ -441,6 +447,41 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     dispatch(c);
 }
 
+/* A close callback that frees the heap handle itself (casting free to uv_close_cb would call it
+ * through an incompatible function type). */
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* At the cap, a new connection (a health check, say) must not wait behind idle ones: close the
+ * oldest connection that has no request in progress. Returns 0 if every one is busy. */
+static int make_room(struct admin *ad)
+{
+    struct admin_conn *victim = NULL;
+    for (struct admin_conn *c = ad->conns; c != NULL; c = c->next) {
+        if (c->query == Q_NONE && c->out == NULL) {
+            victim = c; /* the list is newest first: the last idle one is the oldest */
+        }
+    }
+    uint64_t now = uv_now(ad->gw->loop);
+    if (victim != NULL) {
+        ad->cap_evictions++;
+    }
+    if (ad->cap_logged_ms == 0 || now - ad->cap_logged_ms >= DURO_ADMIN_CAP_LOG_INTERVAL_MS) {
+        log_warn("admin", "event=cap_reached max=%u idle_closed=%llu action=%s",
+                 DURO_ADMIN_CONNS_MAX_COUNT, (unsigned long long)ad->cap_evictions,
+                 victim != NULL ? "closed_oldest_idle" : "refused");
+        ad->cap_logged_ms = now;
+        ad->cap_evictions = 0;
+    }
+    if (victim == NULL) {
+        return 0;
+    }
+    conn_close(victim);
+    return 1;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct admin *ad = server->data;
@@ -454,7 +495,7 @@ static void on_connection(uv_stream_t *server, int status)
         uv_tcp_t *t = malloc(sizeof *t);
         if (t != NULL && uv_tcp_init(server->loop, t) == 0) {
             (void)uv_accept(server, (uv_stream_t *)t);
-            uv_close((uv_handle_t *)t, (uv_close_cb)free);
+            uv_close((uv_handle_t *)t, free_handle);
         } else {
             free(t);
         }
@@ -465,21 +506,32 @@ static void on_connection(uv_stream_t *server, int status)
     uv_timer_init(server->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->open_handles = 2;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        c->closing = 1; /* not linked yet */
+        uv_close((uv_handle_t *)&c->tcp, on_closed);
+        uv_close((uv_handle_t *)&c->timer, on_closed);
+        return;
+    }
+    if (ad->nconns >= DURO_ADMIN_CONNS_MAX_COUNT && !make_room(ad)) {
+        c->closing = 1;
+        uv_close((uv_handle_t *)&c->tcp, on_closed);
+        uv_close((uv_handle_t *)&c->timer, on_closed);
+        return;
+    }
     c->next = ad->conns;
     if (ad->conns != NULL) {
         ad->conns->prev = c;
     }
     ad->conns = c;
     ad->nconns++;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || ad->nconns > DURO_ADMIN_CONNS_MAX_COUNT) {
-        conn_close(c);
-        return;
-    }
     struct http_limits lim = { DURO_ADMIN_HEAD_MAX_BYTES, DURO_HTTP_HEADERS_MAX_COUNT_DEFAULT,
                                DURO_ADMIN_HEAD_MAX_BYTES };
     http_req_init(&c->req, &lim, NULL, c, NULL);
     c->req.on_body = on_form;
-    uv_timer_start(&c->timer, on_query_timeout, DURO_HEAD_TIMEOUT_MS_DEFAULT, 0);
+    uint64_t idle = ad->gw->conf.head_timeout_ms < DURO_ADMIN_IDLE_TIMEOUT_MS
+                        ? ad->gw->conf.head_timeout_ms
+                        : DURO_ADMIN_IDLE_TIMEOUT_MS;
+    uv_timer_start(&c->timer, on_query_timeout, idle, 0);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 

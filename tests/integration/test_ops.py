@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import signal
 import stat
 import subprocess
@@ -151,6 +152,29 @@ class AdminTest(unittest.TestCase):
             p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
                                text=True, timeout=30)
             self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_healthz_answers_with_1000_idle_admin_connections(self):
+        gw = Gateway(self, workers=1)
+        mark = gw.mark()
+        idle = []
+        try:
+            for _ in range(1000):
+                idle.append(socket.create_connection(gw.admin, timeout=5))
+            for _ in range(3):
+                status, body = admin_get(gw, "/healthz")
+                self.assertEqual(status, 200, body)
+            gw.wait_for_line(r"mod=admin .*event=cap_reached max=64 ", 5, mark)
+        finally:
+            for s in idle:
+                s.close()
+
+    def test_admin_head_timeout_is_the_configured_one(self):
+        gw = Gateway(self, workers=1, config="[http]\nhead_timeout_ms = 200\n")
+        s = socket.create_connection(gw.admin, timeout=5)
+        self.addCleanup(s.close)
+        s.sendall(b"GET /hea")
+        # closed after 200 ms, well within the 5 s socket timeout (the default would be 10 s)
+        self.assertEqual(s.recv(100), b"")
 
     def test_objects_lists_every_object(self):
         gw = Gateway(self, workers=2)
