@@ -736,7 +736,8 @@ static void on_spare_closed(uv_handle_t *h)
 {
     struct gateway *gw = h->data;
     gw->spare_busy = 0;
-    if (!gw->stopping && gw->listener.accepted_fd != -1) {
+    if (!gw->stopping && gw->spare_wanted) {
+        gw->spare_wanted = 0;
         on_connection((uv_stream_t *)&gw->listener, 0); /* one waited for the spare */
     }
 }
@@ -747,6 +748,7 @@ static void on_spare_closed(uv_handle_t *h)
 static void refuse_pending(struct gateway *gw, uv_stream_t *server)
 {
     if (gw->spare_busy) {
+        gw->spare_wanted = 1;
         return;
     }
     if (uv_tcp_init(gw->loop, &gw->spare) != 0) {
@@ -763,7 +765,17 @@ static void on_connection(uv_stream_t *server, int status)
     struct gateway *gw = server->data;
 
     if (status < 0) {
-        log_warn("listener", "event=accept_error err=%s", uv_err_name(status));
+        /* At EMFILE libuv has already shed the pending connections with its reserve descriptor
+         * (closed at once, as nginx and HAProxy do): count them, log once per interval. */
+        gw->metrics.v[M_ACCEPT_ERRORS]++;
+        gw->accept_errors++;
+        uint64_t now = uv_now(gw->loop);
+        if (gw->accept_logged_ms == 0 || now - gw->accept_logged_ms >= DURO_ACCEPT_LOG_INTERVAL_MS) {
+            log_warn("listener", "event=accept_error err=%s count=%llu action=shed",
+                     uv_err_name(status), (unsigned long long)gw->accept_errors);
+            gw->accept_errors = 0;
+            gw->accept_logged_ms = now;
+        }
         return;
     }
     uint32_t cap = gw->conf.head_max_bytes + DURO_EARLY_DATA_MAX_BYTES;

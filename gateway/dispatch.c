@@ -51,6 +51,15 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
         conn_fail(c, 503, "worker unavailable, retry", RESPOND_RETRY_AFTER);
         return;
     }
+    if (supervisor_admit(gw->sup, c->worker) != 0) {
+        /* Its descriptor would not arrive, or would take the worker's last ones: refuse this
+         * connection, before the hand-off, so the worker and its sockets are spared. */
+        log_warn("dispatch", "conn=%llu obj=%s/%s worker=%u event=worker_fd_limit action=503",
+                 (unsigned long long)c->id, rt->cls, c->route.name, c->worker);
+        c->gw->metrics.v[M_HANDOFF_FD_REFUSED]++;
+        conn_fail(c, 503, "server at its connection limit, retry", RESPOND_RETRY_AFTER);
+        return;
+    }
     struct msg_handoff h = {
         .conn_id = c->id,
         .cls = { rt->cls, strlen(rt->cls) },

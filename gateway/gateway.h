@@ -39,6 +39,9 @@ struct gateway {
     unsigned nclasses_seen;
     uv_tcp_t spare;          /* takes a connection we cannot afford, to close it */
     int spare_busy;
+    int spare_wanted;        /* a connection waits for the spare: accept it once it is closed */
+    uint64_t accept_errors;  /* since the last accept_error line */
+    uint64_t accept_logged_ms;
 
     struct metrics metrics;  /* the gateway's own; workers' are summed in at /metrics */
     struct admin *admin;     /* NULL when [server] admin is off */

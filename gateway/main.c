@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/netaddr.h"
@@ -368,6 +369,7 @@ int main(int argc, char **argv)
     }
     /* A client that disconnects mid-write must not kill the gateway. */
     signal(SIGPIPE, SIG_IGN);
+    (void)fdlimit_raise("main");
 
     gw.loop = uv_default_loop();
     gw.config_path = config_path;

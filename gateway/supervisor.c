@@ -23,6 +23,7 @@ struct slot {
     uint64_t started_ms;
     uint64_t last_answer_ms; /* loop time of the worker's last message */
     struct metrics last;     /* the worker's metrics as of its last MSG_STATS */
+    int64_t fd_headroom;     /* descriptors it can still open: reported, minus hand-offs since */
 };
 
 struct supervisor {
@@ -102,6 +103,8 @@ static void on_chan_msg(struct chan *ch, const struct msg *m, void *arg)
             words[i] = msg_stats_word(&m->u.stats, i);
         }
         metrics_from_words(&sl->last, words);
+        uint64_t room = sl->last.v[M_FD_HEADROOM];
+        sl->fd_headroom = room > INT64_MAX ? INT64_MAX : (int64_t)room;
     }
     uint64_t seq = m->type == MSG_STATS     ? m->u.stats.seq
                    : m->type == MSG_OBJECTS ? m->u.objects.seq
@@ -173,6 +176,7 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
     /* Its counters as last seen stay in the pool's totals: Prometheus counters never go back. */
     metrics_add_counters(&s->retired, &sl->last);
     memset(&sl->last, 0, sizeof sl->last);
+    sl->fd_headroom = -1;
     if (s->stopping) {
         log_info("supervisor", "event=worker_stopped worker=%u worker_pid=%d status=%lld signal=%d",
                  sl->index, sl->pid, (long long)status, signal);
@@ -290,6 +294,19 @@ int supervisor_query(struct supervisor *s, unsigned slot, uint64_t seq, uint32_t
     return slot < s->n ? send_query(&s->slots[slot], seq, what) : UV_EINVAL;
 }
 
+int supervisor_admit(struct supervisor *s, unsigned slot)
+{
+    struct slot *sl = &s->slots[slot];
+    if (sl->fd_headroom < 0) {
+        return 0; /* not reported yet */
+    }
+    if (sl->fd_headroom <= DURO_FD_RESERVE_COUNT) {
+        return UV_EMFILE;
+    }
+    sl->fd_headroom--;
+    return 0;
+}
+
 void supervisor_metrics(const struct supervisor *s, struct metrics *out)
 {
     metrics_add(out, &s->retired);
@@ -351,6 +368,7 @@ struct supervisor *supervisor_start(struct gateway *gw)
         struct slot *sl = &s->slots[i];
         sl->sup = s;
         sl->index = i;
+        sl->fd_headroom = -1;
         uv_timer_init(gw->loop, &sl->restart);
         sl->restart.data = sl;
         s->open_handles++;

@@ -24,6 +24,11 @@ struct chan *supervisor_chan(struct supervisor *s, unsigned slot);
  * admin_worker_answer(). Returns 0, or a negative UV_E* code (UV_EAGAIN while it is down). */
 int supervisor_query(struct supervisor *s, unsigned slot, uint64_t seq, uint32_t what);
 
+/* Whether `slot` may take one more hand-off: UV_EMFILE when the worker is within
+ * DURO_FD_RESERVE_COUNT descriptors of its limit (as last reported, minus the hand-offs sent
+ * since), else 0, and the hand-off is counted against its headroom. */
+int supervisor_admit(struct supervisor *s, unsigned slot);
+
 /* Adds to `out` every running worker's metrics as of its last MSG_STATS (heartbeat or query
  * answer) and the counters of the workers that exited, so counters never decrease. */
 void supervisor_metrics(const struct supervisor *s, struct metrics *out);

@@ -80,6 +80,8 @@ struct worker {
     unsigned nloaded;
 
     uint64_t sessions_open;  /* sessions with a descriptor, accepted or not */
+    uint64_t fd_soft;        /* RLIMIT_NOFILE in force */
+    unsigned fd_base;        /* descriptors open before any session */
     struct metrics metrics;
 };
 
