@@ -21,7 +21,7 @@ import urllib.request
 
 import websockets
 
-from harness import GATEWAY, WORKER, Gateway, pid_alive, run_async
+from harness import GATEWAY, WORKER, Gateway, frame, pid_alive, run_async, ws_request
 
 SEED = "[Durable Object] message: {}, connections: {}"
 
@@ -175,6 +175,42 @@ class AdminTest(unittest.TestCase):
         s.sendall(b"GET /hea")
         # closed after 200 ms, well within the 5 s socket timeout (the default would be 10 s)
         self.assertEqual(s.recv(100), b"")
+
+    def test_worker_at_its_fd_limit_refuses_with_503_and_keeps_its_sockets(self):
+        gw = Gateway(self, workers=1, nofile=256,
+                     config="[route echo]\nmatch = exact /echo\nclass = echo\nobject = e\n")
+        gw.wait_for_line(r"mod=main .*event=fd_limit soft=256 hard=256")
+        pid = gw.workers[0][-1]
+        # a /metrics answer carries the worker's fd headroom to the gateway
+        status, text = admin_get(gw, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertGreater(metric(text, "duro_worker_fd_headroom"), 64)
+        held, refused = [], None
+        try:
+            for _ in range(300):
+                c = gw.connect()
+                c.send(ws_request("/echo"))
+                r = c.read_response()
+                if r.code == 503:
+                    refused = r
+                    c.close()
+                    break
+                self.assertEqual(r.code, 101, r.raw)
+                held.append(c)
+            self.assertIsNotNone(refused, "no 503 within 300 upgrades under ulimit -n 256")
+            self.assertEqual(refused.header("Retry-After"), ["1"])
+            self.assertGreater(len(held), 100)
+            for c in (held[0], held[len(held) // 2], held[-1]):
+                c.send(frame(0x1, b"still here"))
+                f = c.read_frame()
+                self.assertEqual((f.opcode, f.payload), (0x1, b"still here"))
+            self.assertEqual(gw.worker_pids(), [pid])
+            self.assertTrue(pid_alive(pid))
+            status, text = admin_get(gw, "/metrics")
+            self.assertGreaterEqual(metric(text, "duro_handoffs_refused_fd_total"), 1)
+        finally:
+            for c in held:
+                c.close()
 
     def test_objects_lists_every_object(self):
         gw = Gateway(self, workers=2)
