@@ -1,5 +1,6 @@
 #include "gateway/dispatch.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/chan.h"
@@ -73,13 +74,19 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
         .client = { c->proxied ? c->peer : "", c->proxied ? strlen(c->peer) : 0 },
         .headers = { gw->hdr_scratch, forward_headers(c, gw->hdr_scratch), NULL, 0 },
     };
-    size_t n = msg_encode_handoff(gw->scratch, gw->scratch_cap, &h);
+    /* Sized to this message (at most about 70 KiB), freed once chan_send has its copy. */
+    size_t cap = msg_handoff_size(&h);
+    uint8_t *buf = cap > 0 ? malloc(cap) : NULL;
+    size_t n = buf != NULL ? msg_encode_handoff(buf, cap, &h) : 0;
     if (n == 0) {
+        free(buf);
         log_warn("dispatch", "conn=%llu event=handoff_too_large", (unsigned long long)c->id);
-        conn_fail(c, 431, "request head too large", 0);
+        conn_fail(c, cap == 0 ? 431 : 503, cap == 0 ? "request head too large" : "out of memory",
+                  cap == 0 ? 0 : RESPOND_RETRY_AFTER);
         return;
     }
-    int rc = chan_send(ch, gw->scratch, n, (uv_stream_t *)&c->tcp, on_handed_off, c);
+    int rc = chan_send(ch, buf, n, (uv_stream_t *)&c->tcp, on_handed_off, c);
+    free(buf);
     if (rc < 0) {
         log_warn("dispatch", "conn=%llu worker=%u event=handoff_refused err=%s",
                  (unsigned long long)c->id, c->worker, uv_err_name(rc));

@@ -212,6 +212,29 @@ class AdminTest(unittest.TestCase):
             for c in held:
                 c.close()
 
+    def test_gateway_memory_returns_to_baseline_after_hand_offs_and_a_large_objects(self):
+        gw = Gateway(self, workers=1, config="[objects]\nhibernate_after_ms = 600000\n"
+                     "[route rooms]\nmatch = path /rooms/{name}/websocket\nclass = chat\n"
+                     "object = {name}\n")
+
+        def rss_kib():
+            with open(f"/proc/{gw.proc.pid}/status") as f:
+                return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
+        self.assertEqual(admin_get(gw, "/objects")[0], 200)
+        base = rss_kib()
+        names = [f"{i:05d}" + "n" * 200 for i in range(5000)]
+        for n in names:
+            c = gw.connect()
+            c.send(ws_request(f"/rooms/{n}/websocket"))
+            self.assertEqual(c.read_response().code, 101)
+            c.close()
+        status, body = admin_get(gw, "/objects", timeout=30)
+        self.assertEqual(status, 200)
+        self.assertGreater(len(body), 5000 * 200)  # one channel message of over 1 MB
+        self.assertEqual(len(json.loads(body)), 5000)
+        grown = rss_kib() - base
+        self.assertLess(grown, 1024, f"gateway RSS grew {grown} KiB")
+
     def test_objects_lists_every_object(self):
         gw = Gateway(self, workers=2)
 
