@@ -11,6 +11,7 @@
 struct supervisor;
 struct gw_conn;
 struct msg_header;
+struct reload;
 
 struct gateway {
     uv_loop_t *loop;
@@ -46,6 +47,11 @@ struct gateway {
     struct metrics metrics;  /* the gateway's own; workers' are summed in at /metrics */
     struct admin *admin;     /* NULL when [server] admin is off */
     const char *config_path; /* -c FILE, re-read on SIGHUP; NULL for the embedded config */
+    int listen_from_flag;    /* --listen, --admin, --workers given: they win over the file */
+    int admin_from_flag;
+    int workers_from_flag;
+    struct reload *reload;   /* a SIGHUP's class check in progress, or NULL */
+    int reload_again;        /* another SIGHUP arrived during that check */
 };
 
 #endif

@@ -363,6 +363,28 @@ class SignalsTest(unittest.TestCase):
         self.assertIn("event=listen_failed", p.stderr)
 
 
+    def test_reload_checks_the_new_configs_classes(self):
+        base = "[route echo]\nmatch = exact /echo\nclass = echo\nobject = e\n"
+        gw = Gateway(self, workers=1, config=base)
+        with open(gw.config_path, "w") as f:
+            f.write("[class broken]\npath = /nonexistent/broken.so\n"
+                    "[route b]\nmatch = exact /b\nclass = broken\nobject = b\n" + base)
+        mark = gw.mark()
+        gw.proc.send_signal(signal.SIGHUP)
+        gw.wait_for_line(r"event=reload_failed .*class", 10, mark)
+        self.assertFalse([l for l in gw.lines[mark:] if "event=reloaded" in l])
+        c = gw.connect()
+        c.send(ws_request("/b"))
+        self.assertEqual(c.read_response().code, 400)  # /b is not routed: the old config runs
+        gw.ws_open("/echo").close()
+        # a good file applies, and --listen (given by the harness) is no reason for a warning
+        with open(gw.config_path, "w") as f:
+            f.write("[server]\nlisten = 127.0.0.1:1\n" + base)
+        mark = gw.mark()
+        gw.proc.send_signal(signal.SIGHUP)
+        gw.wait_for_line(r"event=reloaded ", 10, mark)
+        self.assertFalse([l for l in gw.lines[mark:] if "reload_kept key=listen" in l])
+
     def test_reload_lowering_message_limit_mid_message_closes_1009(self):
         from harness import OP_BINARY, OP_CLOSE, frame
         tmp = tempfile.mkdtemp(prefix="duro-ops-")
