@@ -497,7 +497,9 @@ static void on_head(struct http_req *r, void *arg)
             }
         }
     }
-    uint64_t key = hash_object_key(rt->cls, strlen(rt->cls), c->route.name, c->route.name_len);
+    snprintf(c->cls, sizeof c->cls, "%s", rt->cls);
+    c->route.route = NULL; /* the class and the name are the connection's own from here */
+    uint64_t key = hash_object_key(c->cls, strlen(c->cls), c->route.name, c->route.name_len);
     c->worker = hash_pick_slot(key, c->gw->nworkers);
     c->verdict = VERDICT_UPGRADE;
 }

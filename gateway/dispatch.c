@@ -43,11 +43,11 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
 {
     struct gateway *gw = c->gw;
     struct chan *ch = supervisor_chan(gw->sup, c->worker);
-    const struct conf_route *rt = c->route.route;
+    const char *cls = c->cls; /* copied at on_head: the config may have been reloaded */
 
     if (ch == NULL || gw->stopping) {
         log_info("dispatch", "conn=%llu obj=%s/%s worker=%u event=worker_down",
-                 (unsigned long long)c->id, rt->cls, c->route.name, c->worker);
+                 (unsigned long long)c->id, cls, c->route.name, c->worker);
         c->gw->metrics.v[M_HANDOFF_FAILURES]++;
         conn_fail(c, 503, "worker unavailable, retry", RESPOND_RETRY_AFTER);
         return;
@@ -56,14 +56,14 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
         /* Its descriptor would not arrive, or would take the worker's last ones: refuse this
          * connection, before the hand-off, so the worker and its sockets are spared. */
         log_warn("dispatch", "conn=%llu obj=%s/%s worker=%u event=worker_fd_limit action=503",
-                 (unsigned long long)c->id, rt->cls, c->route.name, c->worker);
+                 (unsigned long long)c->id, cls, c->route.name, c->worker);
         c->gw->metrics.v[M_HANDOFF_FD_REFUSED]++;
         conn_fail(c, 503, "server at its connection limit, retry", RESPOND_RETRY_AFTER);
         return;
     }
     struct msg_handoff h = {
         .conn_id = c->id,
-        .cls = { rt->cls, strlen(rt->cls) },
+        .cls = { cls, strlen(cls) },
         .name = { c->route.name, c->route.name_len },
         .key = span_of(c, HDR_WS_KEY),
         .protocols = span_of(c, HDR_WS_PROTOCOL),
@@ -96,5 +96,5 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
     }
     c->handing_off = 1;
     log_debug("dispatch", "conn=%llu event=handoff obj=%s/%s worker=%u",
-             (unsigned long long)c->id, rt->cls, c->route.name, c->worker);
+             (unsigned long long)c->id, cls, c->route.name, c->worker);
 }
