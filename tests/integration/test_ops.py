@@ -501,6 +501,36 @@ object = {name}
         self.assertLess(back, 1.0)
         self.assertLessEqual(fd_count(gw.proc.pid), gw_fds)
 
+    def test_streaming_load_and_a_connect_burst_kill_no_worker(self):
+        gw = Gateway(self, workers=1, config="[server]\nheartbeat_timeout_ms = 1000\n"
+                     "[route echo]\nmatch = exact /echo\nclass = echo\nobject = e\n")
+        pid = gw.workers[0][-1]
+        mark = gw.mark()
+        big = b"x" * (4 << 20)
+        url = gw.ws_url("/echo")
+
+        async def stream(rounds):
+            async with connect(url) as ws:
+                for _ in range(rounds):
+                    await ws.send(big)
+                    self.assertEqual(len(await ws.recv()), len(big))
+
+        async def one():
+            async with connect(url) as ws:
+                await ws.send("hi")
+                return await ws.recv()
+
+        async def run():
+            streams = [asyncio.create_task(stream(15)) for _ in range(20)]
+            await asyncio.sleep(0)  # let the streams connect first; not synchronisation
+            answers = await asyncio.gather(*(one() for _ in range(150)))
+            await asyncio.gather(*streams)
+            return answers
+        answers = run_async(run(), timeout=240)
+        self.assertEqual(answers, ["hi"] * 150)
+        self.assertEqual(gw.worker_pids(), [pid])
+        self.assertFalse([l for l in gw.lines[mark:] if "event=worker_hung" in l])
+
     def test_sigstop_worker_is_restarted_after_heartbeat_timeout(self):
         gw = Gateway(self, workers=2, config="[server]\nheartbeat_timeout_ms = 1000\n")
         victim = gw.workers[1][-1]
