@@ -226,8 +226,9 @@ static void start_query(struct admin_conn *c, enum query_kind kind)
     uv_timer_start(&c->timer, on_query_timeout, DURO_ADMIN_QUERY_TIMEOUT_MS, 0);
 }
 
-void admin_worker_answer(struct gateway *gw, unsigned slot, const struct msg *m)
+static void on_worker_answer(void *arg, unsigned slot, const struct msg *m)
 {
+    struct gateway *gw = arg;
     if (gw->admin == NULL) {
         return;
     }
@@ -575,11 +576,21 @@ static void free_admin(uv_handle_t *h)
     free(h->data);
 }
 
+void admin_attach(struct gateway *gw)
+{
+    if (gw->admin != NULL && gw->sup != NULL) {
+        supervisor_on_answer(gw->sup, on_worker_answer, gw);
+    }
+}
+
 void admin_stop(struct gateway *gw)
 {
     struct admin *ad = gw->admin;
     if (ad == NULL) {
         return;
+    }
+    if (gw->sup != NULL) {
+        supervisor_on_answer(gw->sup, NULL, NULL);
     }
     while (ad->conns != NULL) {
         conn_close(ad->conns);

@@ -251,6 +251,14 @@ static void on_big_write(uv_write_t *req, int status)
         return;
     }
     finished_writing(c);
+
+/* Hands the upgrade (whose head ends at `at`) to its worker, or answers why it cannot go. */
+static void hand_off(struct gw_conn *c, uint32_t at)
+{
+    struct dispatch_error err;
+    if (dispatch_handoff(c, c->in + at, c->in_len - at, &err) != 0) {
+        conn_fail(c, err.status, err.reason, err.flags);
+    }
 }
 
 static void finished_writing(struct gw_conn *c)
@@ -265,7 +273,7 @@ static void finished_writing(struct gw_conn *c)
         /* Earlier pipelined answers are out: the upgrade can go to its worker now. */
         c->upgrade_waits = 0;
         uv_timer_stop(&c->timer);
-        dispatch_handoff(c, c->in + c->upgrade_at, c->in_len - c->upgrade_at);
+        hand_off(c, c->upgrade_at);
         return;
     }
     if (c->finishing && c->out_len == 0) {
@@ -548,7 +556,7 @@ static int answer(struct gw_conn *c, size_t consumed)
             arm(c, TIMER_WRITE);
             return 0;
         }
-        dispatch_handoff(c, c->in + consumed, c->in_len - (uint32_t)consumed);
+        hand_off(c, (uint32_t)consumed);
         return 0;
     case VERDICT_SEED_400:
         log_access(c, 400, NULL);

@@ -39,7 +39,8 @@ static void on_handed_off(int status, void *arg)
     conn_close(c); /* the worker has its own copy of the descriptor now */
 }
 
-void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
+int dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len,
+                     struct dispatch_error *err)
 {
     struct gateway *gw = c->gw;
     struct chan *ch = supervisor_chan(gw->sup, c->worker);
@@ -49,8 +50,8 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
         log_info("dispatch", "conn=%llu obj=%s/%s worker=%u event=worker_down",
                  (unsigned long long)c->id, cls, c->route.name, c->worker);
         c->gw->metrics.v[M_HANDOFF_FAILURES]++;
-        conn_fail(c, 503, "worker unavailable, retry", RESPOND_RETRY_AFTER);
-        return;
+        *err = (struct dispatch_error){ 503, "worker unavailable, retry", RESPOND_RETRY_AFTER };
+        return -1;
     }
     if (supervisor_admit(gw->sup, c->worker) != 0) {
         /* Its descriptor would not arrive, or would take the worker's last ones: refuse this
@@ -58,8 +59,9 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
         log_warn("dispatch", "conn=%llu obj=%s/%s worker=%u event=worker_fd_limit action=503",
                  (unsigned long long)c->id, cls, c->route.name, c->worker);
         c->gw->metrics.v[M_HANDOFF_FD_REFUSED]++;
-        conn_fail(c, 503, "server at its connection limit, retry", RESPOND_RETRY_AFTER);
-        return;
+        *err = (struct dispatch_error){ 503, "server at its connection limit, retry",
+                                        RESPOND_RETRY_AFTER };
+        return -1;
     }
     struct msg_handoff h = {
         .conn_id = c->id,
@@ -81,9 +83,10 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
     if (n == 0) {
         free(buf);
         log_warn("dispatch", "conn=%llu event=handoff_too_large", (unsigned long long)c->id);
-        conn_fail(c, cap == 0 ? 431 : 503, cap == 0 ? "request head too large" : "out of memory",
-                  cap == 0 ? 0 : RESPOND_RETRY_AFTER);
-        return;
+        *err = cap == 0 ? (struct dispatch_error){ 431, "request head too large", 0 }
+                        : (struct dispatch_error){ 503, "out of memory, retry",
+                                                   RESPOND_RETRY_AFTER };
+        return -1;
     }
     int rc = chan_send(ch, buf, n, (uv_stream_t *)&c->tcp, on_handed_off, c);
     free(buf);
@@ -91,10 +94,11 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
         log_warn("dispatch", "conn=%llu worker=%u event=handoff_refused err=%s",
                  (unsigned long long)c->id, c->worker, uv_err_name(rc));
         c->gw->metrics.v[M_HANDOFF_FAILURES]++;
-        conn_fail(c, 503, "worker unavailable, retry", RESPOND_RETRY_AFTER);
-        return;
+        *err = (struct dispatch_error){ 503, "worker unavailable, retry", RESPOND_RETRY_AFTER };
+        return -1;
     }
     c->handing_off = 1;
     log_debug("dispatch", "conn=%llu event=handoff obj=%s/%s worker=%u",
              (unsigned long long)c->id, cls, c->route.name, c->worker);
+    return 0;
 }

@@ -489,6 +489,7 @@ int main(int argc, char **argv)
     if (gw.sup == NULL) {
         return 1;
     }
+    admin_attach(&gw);
     char bound[80];
     netaddr_local(&gw.listener, bound, sizeof bound);
     log_always("main", "event=listening listen=%s admin=%s workers=%u config=%s version=%s", bound,

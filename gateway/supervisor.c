@@ -7,7 +7,6 @@
 #include "common/chan.h"
 #include "common/log.h"
 #include "common/msg.h"
-#include "gateway/admin.h"
 #include "gateway/conn.h"
 
 struct slot {
@@ -34,6 +33,8 @@ struct supervisor {
     uv_timer_t stop_timer;
     uv_timer_t heartbeat;
     supervisor_stopped_fn *done;
+    supervisor_answer_fn *answer; /* the admin listener's, when it runs */
+    void *answer_arg;
     struct metrics retired; /* counters of workers that exited, as last reported */
     struct slot slots[];
 };
@@ -110,7 +111,9 @@ static void on_chan_msg(struct chan *ch, const struct msg *m, void *arg)
                    : m->type == MSG_OBJECTS ? m->u.objects.seq
                                             : m->u.closed.seq;
     if (seq != 0) { /* 0 is the heartbeat */
-        admin_worker_answer(sl->sup->gw, sl->index, m);
+        if (sl->sup->answer != NULL) {
+            sl->sup->answer(sl->sup->answer_arg, sl->index, m);
+        }
     }
 }
 
@@ -313,6 +316,12 @@ void supervisor_metrics(const struct supervisor *s, struct metrics *out)
     for (unsigned i = 0; i < s->n; i++) {
         metrics_add(out, &s->slots[i].last);
     }
+}
+
+void supervisor_on_answer(struct supervisor *s, supervisor_answer_fn *fn, void *arg)
+{
+    s->answer = fn;
+    s->answer_arg = arg;
 }
 
 unsigned supervisor_size(const struct supervisor *s)
