@@ -87,13 +87,6 @@ static void free_handle(uv_handle_t *h)
 }
 
 /* A handle the current message did not claim: take it and close it, so no fd leaks. */
-/* A close callback that frees the heap handle itself (casting free to uv_close_cb would call it
- * through an incompatible function type). */
-static void free_handle(uv_handle_t *h)
-{
-    free(h);
-}
-
 static void drop_pending(struct chan *ch)
 {
     uv_tcp_t *t = malloc(sizeof *t);

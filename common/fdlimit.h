@@ -8,9 +8,10 @@
 
 #include <stdint.h>
 
-/* Raises the soft RLIMIT_NOFILE to the hard limit and logs both under module `mod`. Returns the
- * soft limit in force afterwards (UINT64_MAX for "unlimited"). */
-uint64_t fdlimit_raise(const char *mod);
+/* Raises the soft RLIMIT_NOFILE to the hard limit. Returns the soft limit in force afterwards
+ * (UINT64_MAX for "unlimited"), and the hard one in `*hard`; the caller logs them once its log
+ * format is configured. */
+uint64_t fdlimit_raise(uint64_t *hard);
 
 /* The number of descriptors open in this process (entries of /proc/self/fd), or 0 if that
  * cannot be read. */

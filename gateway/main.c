@@ -461,7 +461,10 @@ int main(int argc, char **argv)
     }
     /* A client that disconnects mid-write must not kill the gateway. */
     signal(SIGPIPE, SIG_IGN);
-    (void)fdlimit_raise("main");
+    uint64_t fd_hard;
+    uint64_t fd_soft = fdlimit_raise(&fd_hard);
+    log_info("main", "event=fd_limit soft=%llu hard=%llu", (unsigned long long)fd_soft,
+             (unsigned long long)fd_hard);
 
     gw.loop = uv_default_loop();
     gw.config_path = config_path;

@@ -45,6 +45,10 @@ static void on_msg(struct chan *ch, const struct msg *m, void *arg)
         conf_apply_log(&w->conf);
         w->slot = c->slot;
         w->nslots = c->nslots;
+        if (!w->configured) {
+            log_info("main", "event=fd_limit soft=%llu hard=%llu",
+                     (unsigned long long)w->fd_soft, (unsigned long long)w->fd_hard);
+        }
         w->configured = 1;
         log_info("intake", "event=configured worker=%u workers=%u config=%s", w->slot, w->nslots,
                  origin);

@@ -109,7 +109,7 @@ int main(int argc, char **argv)
         log_error("main", "event=oom");
         return 1;
     }
-    w.fd_soft = fdlimit_raise("main");
+    w.fd_soft = fdlimit_raise(&w.fd_hard);
     int rc = intake_start(&w);
     if (rc != 0) {
         log_error("main", "event=no_channel fd=%d err=%s hint=\"duro-worker is started by "

@@ -125,7 +125,7 @@ class AdminTest(unittest.TestCase):
         mark = gw.mark()
         os.kill(victim, signal.SIGKILL)
         gw.wait_for_line(r"event=worker_exited worker=0 ", 5, mark)
-        gw.wait_for_line(r"event=worker_spawned worker=0 pid=(?!%d\b)" % victim, 15, mark)
+        gw.wait_for_line(r"event=worker_spawned worker=0 worker_pid=(?!%d\b)" % victim, 15, mark)
         wait_until(lambda: admin_get(gw, "/healthz")[0] == 200, 5, "/healthz 200")
         status, after = admin_get(gw, "/metrics")
         self.assertEqual(status, 200)
