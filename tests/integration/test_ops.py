@@ -213,6 +213,9 @@ class AdminTest(unittest.TestCase):
                 c.close()
 
     def test_gateway_memory_returns_to_baseline_after_hand_offs_and_a_large_objects(self):
+        with open(GATEWAY, "rb") as f:
+            if b"__asan_init" in f.read():
+                self.skipTest("ASan keeps freed memory in quarantine: RSS says nothing there")
         gw = Gateway(self, workers=1, config="[objects]\nhibernate_after_ms = 600000\n"
                      "[route rooms]\nmatch = path /rooms/{name}/websocket\nclass = chat\n"
                      "object = {name}\n")
