@@ -251,6 +251,7 @@ static void on_big_write(uv_write_t *req, int status)
         return;
     }
     finished_writing(c);
+}
 
 /* Hands the upgrade (whose head ends at `at`) to its worker, or answers why it cannot go. */
 static void hand_off(struct gw_conn *c, uint32_t at)
