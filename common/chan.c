@@ -18,7 +18,7 @@ struct chan {
     int accepted;        /* the current MSG_HANDOFF's handle was taken */
     int closing;
     int stopped;         /* on_closed has run */
-    size_t queued_bytes;
+    uint64_t handoffs_dropped; /* MSG_HANDOFFs whose descriptor did not arrive */
 };
 
 struct send_req {
@@ -54,9 +54,9 @@ int chan_open_fd(struct chan *ch, int fd)
     return uv_pipe_open(&ch->pipe, fd);
 }
 
-size_t chan_queued_bytes(const struct chan *ch)
+uint64_t chan_handoffs_dropped(const struct chan *ch)
 {
-    return ch->queued_bytes;
+    return ch->handoffs_dropped;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -125,10 +125,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             return;
         }
         if (m.type == MSG_HANDOFF && uv_pipe_pending_count(&ch->pipe) == 0) {
-            log_error("chan", "event=handoff_without_fd conn=%llu",
-                      (unsigned long long)m.u.handoff.conn_id);
-            stop(ch, UV_EPROTO);
-            return;
+            /* The descriptor did not arrive (the kernel drops it when this process is at its
+             * fd limit): that one connection is lost, never the channel and every socket. */
+            log_warn("chan", "event=handoff_without_fd conn=%llu action=dropped",
+                     (unsigned long long)m.u.handoff.conn_id);
+            ch->handoffs_dropped++;
+            off += used;
+            continue;
         }
         ch->accepted = 0;
         ch->on_msg(ch, &m, ch->arg);
@@ -185,7 +188,6 @@ int chan_accept(struct chan *ch, uv_stream_t *client)
 static void on_sent(uv_write_t *req, int status)
 {
     struct send_req *sr = (struct send_req *)req;
-    sr->ch->queued_bytes -= sr->len;
     if (sr->done != NULL) {
         sr->done(status, sr->arg);
     }
@@ -213,7 +215,6 @@ int chan_send(struct chan *ch, const uint8_t *bytes, size_t len, uv_stream_t *ha
         free(sr);
         return rc;
     }
-    ch->queued_bytes += len;
     return 0;
 }
 

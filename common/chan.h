@@ -51,8 +51,9 @@ int chan_send(struct chan *ch, const uint8_t *bytes, size_t len, uv_stream_t *ha
  * initialised uv_tcp_t. Returns 0 or a negative UV_E* code. */
 int chan_accept(struct chan *ch, uv_stream_t *client) __attribute__((warn_unused_result));
 
-/* Bytes handed to chan_send whose `done` has not run yet. */
-size_t chan_queued_bytes(const struct chan *ch);
+/* MSG_HANDOFFs received without their descriptor (the receiver was at its fd limit): each is
+ * logged and skipped, the channel goes on. */
+uint64_t chan_handoffs_dropped(const struct chan *ch);
 
 /* Stops reading and closes the pipe; pending sends complete with UV_ECANCELED; the chan is freed
  * once the pipe has closed. No callback of this chan runs after chan_close returns, except

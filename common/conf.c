@@ -16,6 +16,7 @@ const unsigned conf_builtin_classes_count =
 
 static const char *const ownership_words[] = { "warn", "refuse", NULL };
 static const char *const deflate_words[] = { "off", "stateless", "takeover", NULL };
+static const char *const upgrade_check_words[] = { "seed", "rfc", NULL }; /* enum upgrade_check */
 
 /* ---- the key table: one row per key ---- */
 
@@ -101,6 +102,8 @@ const struct conf_key conf_keys[] = {
     TEXT(CONF_SCOPE_ROUTE, struct conf_route, "route", "class", CONF_STRING, cls, 1, NULL),
     TEXT(CONF_SCOPE_ROUTE, struct conf_route, "route", "object", CONF_STRING, object, 1, NULL),
     TEXT(CONF_SCOPE_ROUTE, struct conf_route, "route", "origins", CONF_STRING, origins, 0, ""),
+    { "route", "upgrade_check", CONF_WORDS, CONF_SCOPE_ROUTE,
+      FIELD(struct conf_route, upgrade_check), 0, 0, 0, 0, NULL, upgrade_check_words },
 
     TEXT(CONF_SCOPE_CLASS, struct conf_class, "class", "path", CONF_STRING, path, 1, NULL),
     TEXT(CONF_SCOPE_CLASS, struct conf_class, "class", "script", CONF_STRING, script, 1, NULL),
@@ -370,6 +373,7 @@ static void conf_defaults(struct conf *c)
     snprintf(r->value, sizeof r->value, "/websocket");
     snprintf(r->cls, sizeof r->cls, "seed");
     snprintf(r->object, sizeof r->object, "foo");
+    r->upgrade_check = UPGRADE_CHECK_SEED;
 }
 
 /* Repeated sections' entries are created when their header is read, so that a section without
@@ -407,6 +411,7 @@ static void open_route(struct parse *ps, const char *section)
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", rname);
     r->match = ROUTE_SUFFIX;
+    r->upgrade_check = UPGRADE_CHECK_DEFAULT;
 }
 
 static struct conf_class *class_slot(struct parse *ps, const char *section)
@@ -727,6 +732,11 @@ int conf_parse(struct conf *c, const char *text, const char *origin, char *err, 
                                                  : ps.route_line[i][RL_HEADER];
             snprintf(err, err_cap, "%s:%d: %s", origin, at, msg);
             return -1;
+        }
+        struct conf_route *r = &c->routes[i];
+        if (r->upgrade_check == UPGRADE_CHECK_DEFAULT) {
+            r->upgrade_check =
+                strcmp(r->cls, "seed") == 0 ? UPGRADE_CHECK_SEED : UPGRADE_CHECK_RFC;
         }
     }
     return 0;

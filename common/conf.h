@@ -18,9 +18,17 @@ enum route_match {
     ROUTE_PATTERN = 3, /* path (target before '?') matches value, one "{name}" segment in it */
 };
 
+/* How a route checks the Upgrade header ([route] upgrade_check). */
+enum upgrade_check {
+    UPGRADE_CHECK_DEFAULT = -1, /* not set: resolved at load to SEED for class seed, else RFC */
+    UPGRADE_CHECK_SEED = 0,     /* the seed's rule: exactly one header, byte for byte "websocket" */
+    UPGRADE_CHECK_RFC = 1,      /* RFC 6455 4.2.1: a case-insensitive "websocket" token in a list */
+};
+
 struct conf_route {
     char name[DURO_ROUTE_NAME_MAX_BYTES + 1];
     enum route_match match;
+    enum upgrade_check upgrade_check;
     char value[DURO_ROUTE_PATTERN_MAX_BYTES + 1];
     char cls[DURO_CLASS_NAME_MAX_BYTES + 1];
     char object[DURO_OBJECT_NAME_MAX_BYTES + 1]; /* literal, or "{name}" for ROUTE_PATTERN */

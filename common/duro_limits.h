@@ -31,7 +31,6 @@
 #define DURO_ROUTE_ORIGINS_MAX_BYTES        1024u   /* [route] origins allow-list */
 #define DURO_PROXY_HEADER_MAX_BYTES          536u   /* PROXY v1 is <= 107, v2 16 + 520 here */
 #define DURO_ADMIN_FORM_MAX_BYTES           1024u   /* body of POST /objects/CLASS/NAME/close */
-#define DURO_GW_OUT_PAUSE_BYTES            65536u   /* pipelined responses queued: stop reading */
 /* Bytes past the request head that the gateway reads and forwards with the hand-off. */
 #define DURO_EARLY_DATA_MAX_BYTES           4096u
 /* The gateway's read buffer is head_max_bytes + DURO_EARLY_DATA_MAX_BYTES: whatever of it
@@ -111,7 +110,11 @@
 #define DURO_HEARTBEAT_TIMEOUT_MS_DEFAULT  5000u   /* no answer this long: hung, killed */
 #define DURO_HEARTBEAT_TIMEOUT_MS_MIN      1000u
 #define DURO_ADMIN_QUERY_TIMEOUT_MS        2000u   /* /metrics and /objects wait this long */
-#define DURO_ADMIN_CONNS_MAX_COUNT           64u
+#define DURO_ACCEPT_LOG_INTERVAL_MS        1000u   /* one accept_error line per interval */
+#define DURO_FD_RESERVE_COUNT                64u   /* worker fd headroom under which upgrades get 503 */
+#define DURO_ADMIN_CONNS_MAX_COUNT           64u   /* past it, the oldest idle one is closed */
+#define DURO_ADMIN_IDLE_TIMEOUT_MS         1000u   /* admin connection that sent nothing yet */
+#define DURO_ADMIN_CAP_LOG_INTERVAL_MS     1000u   /* one cap_reached warning per interval */
 #define DURO_ADMIN_HEAD_MAX_BYTES          4096u   /* admin request head; beyond it 431 */
 #define DURO_METRICS_TEXT_MAX_BYTES       65536u   /* one /metrics answer */
 #define DURO_REPORT_JSON_INITIAL_BYTES     4096u   /* a worker's /objects JSON starts this big */

@@ -21,10 +21,14 @@ unsigned hash_pick_slot(uint64_t key, unsigned nslots)
     uint64_t best_weight = 0;
 
     for (unsigned i = 0; i < nslots; i++) {
+        /* Little-endian whatever the host: gateways of any byte order pick the same worker. */
         uint8_t in[12];
-        uint32_t slot = i;
-        memcpy(in, &key, sizeof key);
-        memcpy(in + sizeof key, &slot, sizeof slot);
+        for (unsigned b = 0; b < 8; b++) {
+            in[b] = (uint8_t)(key >> (8 * b));
+        }
+        for (unsigned b = 0; b < 4; b++) {
+            in[8 + b] = (uint8_t)((uint32_t)i >> (8 * b));
+        }
         uint64_t w = XXH3_64bits_withSeed(in, sizeof in, HASH_SEED);
         if (i == 0 || w > best_weight) {
             best = i;

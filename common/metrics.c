@@ -86,6 +86,25 @@ void metrics_add(struct metrics *dst, const struct metrics *src)
     }
 }
 
+void metrics_add_counters(struct metrics *dst, const struct metrics *src)
+{
+#define METRICS_IS_COUNTER(id, name, type, labels, help) [id] = type[0] == 'c',
+    static const unsigned char is_counter[M_COUNT] = { METRICS_LIST(METRICS_IS_COUNTER) };
+#undef METRICS_IS_COUNTER
+    for (size_t i = 0; i < M_COUNT; i++) {
+        if (is_counter[i]) {
+            dst->v[i] += src->v[i];
+        }
+    }
+    for (size_t h = 0; h < H_COUNT; h++) {
+        for (size_t b = 0; b <= METRICS_BUCKETS; b++) {
+            dst->h[h].buckets[b] += src->h[h].buckets[b];
+        }
+        dst->h[h].count += src->h[h].count;
+        dst->h[h].sum_ns += src->h[h].sum_ns;
+    }
+}
+
 void metrics_to_words(const struct metrics *m, uint64_t *w)
 {
     size_t k = 0;

@@ -37,6 +37,14 @@
       "Forwarded requests answered 504 because the object did not answer in time")               \
     X(M_ADMIN_CLOSED, "duro_admin_closed_sockets_total", "counter", "",                         \
       "WebSockets closed by POST /objects/CLASS/NAME/close on the admin listener")               \
+    X(M_HANDOFF_DROPPED, "duro_handoffs_dropped_total", "counter", "",                          \
+      "Hand-offs a worker dropped because their descriptor did not arrive (fd limit)")          \
+    X(M_HANDOFF_FD_REFUSED, "duro_handoffs_refused_fd_total", "counter", "",                    \
+      "Upgrades answered 503 because their worker was near its descriptor limit")               \
+    X(M_ACCEPT_ERRORS, "duro_accept_errors_total", "counter", "",                               \
+      "Connections the gateway's listener could not accept (EMFILE, ENFILE, ...), shed")        \
+    X(M_FD_HEADROOM, "duro_worker_fd_headroom", "gauge", "",                                    \
+      "Descriptors the workers can still open, summed over the workers")                        \
     X(M_WORKER_RESTARTS, "duro_worker_restarts_total", "counter", "",                           \
       "Workers restarted after they died or hung")                                               \
     X(M_WORKERS_UP, "duro_workers_up", "gauge", "", "Workers running")                           \
@@ -117,6 +125,10 @@ void metrics_ws_close(struct metrics *m, unsigned code);
 
 /* dst += src, every series. */
 void metrics_add(struct metrics *dst, const struct metrics *src);
+
+/* dst += src for counters and histograms only (gauges untouched): what a dead worker leaves
+ * behind, so that counters stay monotonic across worker restarts. */
+void metrics_add_counters(struct metrics *dst, const struct metrics *src);
 
 /* Flattens to / from METRICS_WORDS u64 words. */
 void metrics_to_words(const struct metrics *m, uint64_t *words);

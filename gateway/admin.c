@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/netaddr.h"
+#include "common/respond.h"
 #include "gateway/http_req.h"
 #include "gateway/router.h"
 #include "gateway/supervisor.h"
@@ -22,6 +23,8 @@ struct admin {
     uint64_t next_seq;
     struct admin_conn *conns;
     unsigned nconns;
+    uint64_t cap_evictions;    /* idle connections closed to make room, since the last log */
+    uint64_t cap_logged_ms;
     char address[80];
 };
 
@@ -40,7 +43,6 @@ struct admin_conn {
     uint64_t seq;
     unsigned waiting;       /* workers yet to answer */
     uint8_t *answered;      /* per slot */
-    struct metrics sum;
     char *json;             /* objects collected so far */
     size_t json_len;
     char *out;              /* the response, owned until written */
@@ -94,15 +96,7 @@ static void on_query_timeout(uv_timer_t *t);
 static void respond(struct admin_conn *c, int status, const char *type, const char *body,
                     size_t len)
 {
-    static const char *const phrases[] = { [0] = "OK", [1] = "Not Found",
-                                           [2] = "Method Not Allowed", [3] = "Service Unavailable",
-                                           [4] = "Bad Request", [5] = "Content Too Large" };
-    const char *phrase = status == 200   ? phrases[0]
-                         : status == 404 ? phrases[1]
-                         : status == 405 ? phrases[2]
-                         : status == 503 ? phrases[3]
-                         : status == 413 ? phrases[5]
-                                         : phrases[4];
+    const char *phrase = respond_phrase(status);
     char head[256];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nContent-Type: %s\r\n"
@@ -159,7 +153,7 @@ static void finish_query(struct admin_conn *c)
     struct gateway *gw = c->ad->gw;
     if (c->query == Q_METRICS) {
         struct metrics m = gw->metrics;
-        metrics_add(&m, &c->sum);
+        supervisor_metrics(gw->sup, &m);
         unsigned up = 0;
         for (unsigned i = 0; i < supervisor_size(gw->sup); i++) {
             up += supervisor_pid(gw->sup, i) != 0;
@@ -232,8 +226,9 @@ static void start_query(struct admin_conn *c, enum query_kind kind)
     uv_timer_start(&c->timer, on_query_timeout, DURO_ADMIN_QUERY_TIMEOUT_MS, 0);
 }
 
-void admin_worker_answer(struct gateway *gw, unsigned slot, const struct msg *m)
+static void on_worker_answer(void *arg, unsigned slot, const struct msg *m)
 {
+    struct gateway *gw = arg;
     if (gw->admin == NULL) {
         return;
     }
@@ -245,15 +240,8 @@ void admin_worker_answer(struct gateway *gw, unsigned slot, const struct msg *m)
             continue;
         }
         c->answered[slot] = 1;
-        if (m->type == MSG_STATS && m->u.stats.nwords == METRICS_WORDS) {
-            uint64_t words[METRICS_WORDS];
-            for (uint32_t i = 0; i < METRICS_WORDS; i++) {
-                words[i] = msg_stats_word(&m->u.stats, i);
-            }
-            struct metrics wm;
-            metrics_from_words(&wm, words);
-            metrics_add(&c->sum, &wm);
-        } else if (m->type == MSG_CLOSED) {
+        /* A MSG_STATS answer is already in the supervisor's per-worker metrics. */
+        if (m->type == MSG_CLOSED) {
             c->closed += m->u.closed.count;
         } else if (m->type == MSG_OBJECTS && m->u.objects.json.len > 0) {
             size_t add = m->u.objects.json.len + 1;
@@ -441,6 +429,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
+    if (c->in_len == 0 && nread > 0) {
+        /* The idle bound is short; a started head gets the configured head timeout. */
+        uv_timer_start(&c->timer, on_query_timeout, c->ad->gw->conf.head_timeout_ms, 0);
+    }
     size_t from = c->in_len;
     c->in_len += (uint32_t)nread;
     size_t consumed;
@@ -456,6 +448,41 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     dispatch(c);
 }
 
+/* A close callback that frees the heap handle itself (casting free to uv_close_cb would call it
+ * through an incompatible function type). */
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* At the cap, a new connection (a health check, say) must not wait behind idle ones: close the
+ * oldest connection that has no request in progress. Returns 0 if every one is busy. */
+static int make_room(struct admin *ad)
+{
+    struct admin_conn *victim = NULL;
+    for (struct admin_conn *c = ad->conns; c != NULL; c = c->next) {
+        if (c->query == Q_NONE && c->out == NULL) {
+            victim = c; /* the list is newest first: the last idle one is the oldest */
+        }
+    }
+    uint64_t now = uv_now(ad->gw->loop);
+    if (victim != NULL) {
+        ad->cap_evictions++;
+    }
+    if (ad->cap_logged_ms == 0 || now - ad->cap_logged_ms >= DURO_ADMIN_CAP_LOG_INTERVAL_MS) {
+        log_warn("admin", "event=cap_reached max=%u idle_closed=%llu action=%s",
+                 DURO_ADMIN_CONNS_MAX_COUNT, (unsigned long long)ad->cap_evictions,
+                 victim != NULL ? "closed_oldest_idle" : "refused");
+        ad->cap_logged_ms = now;
+        ad->cap_evictions = 0;
+    }
+    if (victim == NULL) {
+        return 0;
+    }
+    conn_close(victim);
+    return 1;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct admin *ad = server->data;
@@ -469,7 +496,7 @@ static void on_connection(uv_stream_t *server, int status)
         uv_tcp_t *t = malloc(sizeof *t);
         if (t != NULL && uv_tcp_init(server->loop, t) == 0) {
             (void)uv_accept(server, (uv_stream_t *)t);
-            uv_close((uv_handle_t *)t, (uv_close_cb)free);
+            uv_close((uv_handle_t *)t, free_handle);
         } else {
             free(t);
         }
@@ -480,21 +507,32 @@ static void on_connection(uv_stream_t *server, int status)
     uv_timer_init(server->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->open_handles = 2;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        c->closing = 1; /* not linked yet */
+        uv_close((uv_handle_t *)&c->tcp, on_closed);
+        uv_close((uv_handle_t *)&c->timer, on_closed);
+        return;
+    }
+    if (ad->nconns >= DURO_ADMIN_CONNS_MAX_COUNT && !make_room(ad)) {
+        c->closing = 1;
+        uv_close((uv_handle_t *)&c->tcp, on_closed);
+        uv_close((uv_handle_t *)&c->timer, on_closed);
+        return;
+    }
     c->next = ad->conns;
     if (ad->conns != NULL) {
         ad->conns->prev = c;
     }
     ad->conns = c;
     ad->nconns++;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || ad->nconns > DURO_ADMIN_CONNS_MAX_COUNT) {
-        conn_close(c);
-        return;
-    }
     struct http_limits lim = { DURO_ADMIN_HEAD_MAX_BYTES, DURO_HTTP_HEADERS_MAX_COUNT_DEFAULT,
                                DURO_ADMIN_HEAD_MAX_BYTES };
     http_req_init(&c->req, &lim, NULL, c, NULL);
     c->req.on_body = on_form;
-    uv_timer_start(&c->timer, on_query_timeout, DURO_HEAD_TIMEOUT_MS_DEFAULT, 0);
+    uint64_t idle = ad->gw->conf.head_timeout_ms < DURO_ADMIN_IDLE_TIMEOUT_MS
+                        ? ad->gw->conf.head_timeout_ms
+                        : DURO_ADMIN_IDLE_TIMEOUT_MS;
+    uv_timer_start(&c->timer, on_query_timeout, idle, 0);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
@@ -538,11 +576,21 @@ static void free_admin(uv_handle_t *h)
     free(h->data);
 }
 
+void admin_attach(struct gateway *gw)
+{
+    if (gw->admin != NULL && gw->sup != NULL) {
+        supervisor_on_answer(gw->sup, on_worker_answer, gw);
+    }
+}
+
 void admin_stop(struct gateway *gw)
 {
     struct admin *ad = gw->admin;
     if (ad == NULL) {
         return;
+    }
+    if (gw->sup != NULL) {
+        supervisor_on_answer(gw->sup, NULL, NULL);
     }
     while (ad->conns != NULL) {
         conn_close(ad->conns);

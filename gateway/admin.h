@@ -21,8 +21,9 @@ int admin_start(struct gateway *gw, const char *host, uint16_t port)
 /* The address actually bound ("127.0.0.1:9787"), for the readiness line. */
 const char *admin_address(const struct gateway *gw);
 
-/* A worker's answer (MSG_STATS or MSG_OBJECTS) to an admin query. */
-void admin_worker_answer(struct gateway *gw, unsigned slot, const struct msg *m);
+/* Registers with the supervisor (gw->sup, once started) for the workers' answers (MSG_STATS or
+ * MSG_OBJECTS) to admin queries. No-op while the admin listener is off. */
+void admin_attach(struct gateway *gw);
 
 /* Stops listening and closes every admin connection. */
 void admin_stop(struct gateway *gw);

@@ -253,6 +253,15 @@ static void on_big_write(uv_write_t *req, int status)
     finished_writing(c);
 }
 
+/* Hands the upgrade (whose head ends at `at`) to its worker, or answers why it cannot go. */
+static void hand_off(struct gw_conn *c, uint32_t at)
+{
+    struct dispatch_error err;
+    if (dispatch_handoff(c, c->in + at, c->in_len - at, &err) != 0) {
+        conn_fail(c, err.status, err.reason, err.flags);
+    }
+}
+
 static void finished_writing(struct gw_conn *c)
 {
     if (c->big != NULL && !c->big_writing) {
@@ -265,7 +274,7 @@ static void finished_writing(struct gw_conn *c)
         /* Earlier pipelined answers are out: the upgrade can go to its worker now. */
         c->upgrade_waits = 0;
         uv_timer_stop(&c->timer);
-        dispatch_handoff(c, c->in + c->upgrade_at, c->in_len - c->upgrade_at);
+        hand_off(c, c->upgrade_at);
         return;
     }
     if (c->finishing && c->out_len == 0) {
@@ -417,8 +426,18 @@ static void on_head(struct http_req *r, void *arg)
         c->reason = "Bad Request";
         return;
     }
-    enum router_outcome ro = router_match(cf, http_req_str(r, r->target), r->target.len,
-                                          &c->route);
+    if (r->hdr_count[HDR_HOST] == 1 &&
+        !http_req_host_valid(http_req_str(r, r->hdr[HDR_HOST]), r->hdr[HDR_HOST].len)) {
+        c->verdict = VERDICT_ERROR;
+        c->status = 400;
+        c->reason = "invalid Host header";
+        return;
+    }
+    /* An absolute-form target (RFC 9112 3.2.2) is routed by its path, as the balancer does. */
+    const char *target = http_req_str(r, r->target);
+    size_t tlen = r->target.len;
+    size_t skip = router_origin_offset(target, tlen);
+    enum router_outcome ro = router_match(cf, target + skip, tlen - skip, &c->route);
     if (ro == ROUTER_NONE) {
         c->verdict = VERDICT_SEED_400;
         return;
@@ -433,7 +452,10 @@ static void on_head(struct http_req *r, void *arg)
         c->reason = "origin not allowed";
         return;
     }
-    if (!http_req_hdr_is(r, HDR_UPGRADE, "websocket")) {
+    int upgrade_ok = c->route.route->upgrade_check == UPGRADE_CHECK_SEED
+                         ? http_req_hdr_is(r, HDR_UPGRADE, "websocket")
+                         : http_req_hdr_has_token(r, HDR_UPGRADE, "websocket");
+    if (!upgrade_ok) {
         c->verdict = VERDICT_SEED_426;
         if (ro == ROUTER_MATCH && forward_class_may_answer(c->route.route->cls)) {
             forward_prepare(c);
@@ -484,7 +506,9 @@ static void on_head(struct http_req *r, void *arg)
             }
         }
     }
-    uint64_t key = hash_object_key(rt->cls, strlen(rt->cls), c->route.name, c->route.name_len);
+    snprintf(c->cls, sizeof c->cls, "%s", rt->cls);
+    c->route.route = NULL; /* the class and the name are the connection's own from here */
+    uint64_t key = hash_object_key(c->cls, strlen(c->cls), c->route.name, c->route.name_len);
     c->worker = hash_pick_slot(key, c->gw->nworkers);
     c->verdict = VERDICT_UPGRADE;
 }
@@ -533,7 +557,7 @@ static int answer(struct gw_conn *c, size_t consumed)
             arm(c, TIMER_WRITE);
             return 0;
         }
-        dispatch_handoff(c, c->in + consumed, c->in_len - (uint32_t)consumed);
+        hand_off(c, (uint32_t)consumed);
         return 0;
     case VERDICT_SEED_400:
         log_access(c, 400, NULL);
@@ -723,7 +747,8 @@ static void on_spare_closed(uv_handle_t *h)
 {
     struct gateway *gw = h->data;
     gw->spare_busy = 0;
-    if (!gw->stopping && gw->listener.accepted_fd != -1) {
+    if (!gw->stopping && gw->spare_wanted) {
+        gw->spare_wanted = 0;
         on_connection((uv_stream_t *)&gw->listener, 0); /* one waited for the spare */
     }
 }
@@ -734,6 +759,7 @@ static void on_spare_closed(uv_handle_t *h)
 static void refuse_pending(struct gateway *gw, uv_stream_t *server)
 {
     if (gw->spare_busy) {
+        gw->spare_wanted = 1;
         return;
     }
     if (uv_tcp_init(gw->loop, &gw->spare) != 0) {
@@ -750,7 +776,17 @@ static void on_connection(uv_stream_t *server, int status)
     struct gateway *gw = server->data;
 
     if (status < 0) {
-        log_warn("listener", "event=accept_error err=%s", uv_err_name(status));
+        /* At EMFILE libuv has already shed the pending connections with its reserve descriptor
+         * (closed at once, as nginx and HAProxy do): count them, log once per interval. */
+        gw->metrics.v[M_ACCEPT_ERRORS]++;
+        gw->accept_errors++;
+        uint64_t now = uv_now(gw->loop);
+        if (gw->accept_logged_ms == 0 || now - gw->accept_logged_ms >= DURO_ACCEPT_LOG_INTERVAL_MS) {
+            log_warn("listener", "event=accept_error err=%s count=%llu action=shed",
+                     uv_err_name(status), (unsigned long long)gw->accept_errors);
+            gw->accept_errors = 0;
+            gw->accept_logged_ms = now;
+        }
         return;
     }
     uint32_t cap = gw->conf.head_max_bytes + DURO_EARLY_DATA_MAX_BYTES;

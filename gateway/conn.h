@@ -73,7 +73,10 @@ struct gw_conn {
     const char *reason;
     int resp_flags;
     unsigned worker;
-    struct route_result route;
+    struct route_result route;    /* route points into the config only inside on_head */
+    char cls[DURO_CLASS_NAME_MAX_BYTES + 1]; /* the matched route's class, copied: a reload
+                                               * may replace the route table while an upgrade
+                                               * waits behind earlier answers */
 
     char peer[64];            /* "ip:port", filled when a log line first needs it */
     uint32_t in_len;

@@ -1,5 +1,6 @@
 #include "gateway/dispatch.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/chan.h"
@@ -38,22 +39,33 @@ static void on_handed_off(int status, void *arg)
     conn_close(c); /* the worker has its own copy of the descriptor now */
 }
 
-void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
+int dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len,
+                     struct dispatch_error *err)
 {
     struct gateway *gw = c->gw;
     struct chan *ch = supervisor_chan(gw->sup, c->worker);
-    const struct conf_route *rt = c->route.route;
+    const char *cls = c->cls; /* copied at on_head: the config may have been reloaded */
 
     if (ch == NULL || gw->stopping) {
         log_info("dispatch", "conn=%llu obj=%s/%s worker=%u event=worker_down",
-                 (unsigned long long)c->id, rt->cls, c->route.name, c->worker);
+                 (unsigned long long)c->id, cls, c->route.name, c->worker);
         c->gw->metrics.v[M_HANDOFF_FAILURES]++;
-        conn_fail(c, 503, "worker unavailable, retry", RESPOND_RETRY_AFTER);
-        return;
+        *err = (struct dispatch_error){ 503, "worker unavailable, retry", RESPOND_RETRY_AFTER };
+        return -1;
+    }
+    if (supervisor_admit(gw->sup, c->worker) != 0) {
+        /* Its descriptor would not arrive, or would take the worker's last ones: refuse this
+         * connection, before the hand-off, so the worker and its sockets are spared. */
+        log_warn("dispatch", "conn=%llu obj=%s/%s worker=%u event=worker_fd_limit action=503",
+                 (unsigned long long)c->id, cls, c->route.name, c->worker);
+        c->gw->metrics.v[M_HANDOFF_FD_REFUSED]++;
+        *err = (struct dispatch_error){ 503, "server at its connection limit, retry",
+                                        RESPOND_RETRY_AFTER };
+        return -1;
     }
     struct msg_handoff h = {
         .conn_id = c->id,
-        .cls = { rt->cls, strlen(rt->cls) },
+        .cls = { cls, strlen(cls) },
         .name = { c->route.name, c->route.name_len },
         .key = span_of(c, HDR_WS_KEY),
         .protocols = span_of(c, HDR_WS_PROTOCOL),
@@ -64,21 +76,29 @@ void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len)
         .client = { c->proxied ? c->peer : "", c->proxied ? strlen(c->peer) : 0 },
         .headers = { gw->hdr_scratch, forward_headers(c, gw->hdr_scratch), NULL, 0 },
     };
-    size_t n = msg_encode_handoff(gw->scratch, gw->scratch_cap, &h);
+    /* Sized to this message (at most about 70 KiB), freed once chan_send has its copy. */
+    size_t cap = msg_handoff_size(&h);
+    uint8_t *buf = cap > 0 ? malloc(cap) : NULL;
+    size_t n = buf != NULL ? msg_encode_handoff(buf, cap, &h) : 0;
     if (n == 0) {
+        free(buf);
         log_warn("dispatch", "conn=%llu event=handoff_too_large", (unsigned long long)c->id);
-        conn_fail(c, 431, "request head too large", 0);
-        return;
+        *err = cap == 0 ? (struct dispatch_error){ 431, "request head too large", 0 }
+                        : (struct dispatch_error){ 503, "out of memory, retry",
+                                                   RESPOND_RETRY_AFTER };
+        return -1;
     }
-    int rc = chan_send(ch, gw->scratch, n, (uv_stream_t *)&c->tcp, on_handed_off, c);
+    int rc = chan_send(ch, buf, n, (uv_stream_t *)&c->tcp, on_handed_off, c);
+    free(buf);
     if (rc < 0) {
         log_warn("dispatch", "conn=%llu worker=%u event=handoff_refused err=%s",
                  (unsigned long long)c->id, c->worker, uv_err_name(rc));
         c->gw->metrics.v[M_HANDOFF_FAILURES]++;
-        conn_fail(c, 503, "worker unavailable, retry", RESPOND_RETRY_AFTER);
-        return;
+        *err = (struct dispatch_error){ 503, "worker unavailable, retry", RESPOND_RETRY_AFTER };
+        return -1;
     }
     c->handing_off = 1;
     log_debug("dispatch", "conn=%llu event=handoff obj=%s/%s worker=%u",
-             (unsigned long long)c->id, rt->cls, c->route.name, c->worker);
+             (unsigned long long)c->id, cls, c->route.name, c->worker);
+    return 0;
 }

@@ -11,8 +11,17 @@
 
 struct gw_conn;
 
+/* Why a hand-off could not start: the answer the connection owes its client. */
+struct dispatch_error {
+    int status;         /* 503 (worker down, near its fd limit, out of memory) or 431 */
+    const char *reason; /* static text for the body */
+    int flags;          /* RESPOND_* flags, e.g. RESPOND_RETRY_AFTER */
+};
+
 /* Hands off `c` (whose verdict is VERDICT_UPGRADE) with `early` bytes of client data. Reading
- * must already be stopped. Never fails: errors become a 503 answer. */
-void dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len);
+ * must already be stopped. Returns 0 once the send is under way (a failure of the send itself
+ * later answers 503 from its completion), or -1 with `*err` set: the caller answers it. */
+int dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len,
+                     struct dispatch_error *err);
 
 #endif

@@ -11,6 +11,7 @@
 struct supervisor;
 struct gw_conn;
 struct msg_header;
+struct reload;
 
 struct gateway {
     uv_loop_t *loop;
@@ -28,21 +29,29 @@ struct gateway {
     uint64_t open_conns;
     uint64_t next_req_id;
     struct gw_conn *requests[DURO_HTTP_REQUESTS_MAP_BUCKETS]; /* awaiting an object, by req_id */
+    uint8_t *scratch;        /* encode buffer for forwarded requests (forward.c) */
+    size_t scratch_cap;
     struct msg_header *hdr_scratch; /* headers_max_count entries, for encoding messages */
     int stopping;
 
-    uint8_t *scratch;        /* encode buffer for hand-off messages */
-    size_t scratch_cap;
 
     /* Classes named by any config since start: workers load each once and keep it. */
     struct conf_class classes_seen[DURO_CLASSES_MAX_COUNT];
     unsigned nclasses_seen;
     uv_tcp_t spare;          /* takes a connection we cannot afford, to close it */
     int spare_busy;
+    int spare_wanted;        /* a connection waits for the spare: accept it once it is closed */
+    uint64_t accept_errors;  /* since the last accept_error line */
+    uint64_t accept_logged_ms;
 
     struct metrics metrics;  /* the gateway's own; workers' are summed in at /metrics */
     struct admin *admin;     /* NULL when [server] admin is off */
     const char *config_path; /* -c FILE, re-read on SIGHUP; NULL for the embedded config */
+    int listen_from_flag;    /* --listen, --admin, --workers given: they win over the file */
+    int admin_from_flag;
+    int workers_from_flag;
+    struct reload *reload;   /* a SIGHUP's class check in progress, or NULL */
+    int reload_again;        /* another SIGHUP arrived during that check */
 };
 
 #endif

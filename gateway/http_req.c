@@ -2,6 +2,7 @@
 
 #include <strings.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/wskey.h"
 
@@ -355,6 +356,91 @@ int http_req_hdr_is(const struct http_req *r, enum http_hdr h, const char *v)
     size_t n = strlen(v);
     return r->hdr_count[h] == 1 && r->hdr[h].len == n &&
            memcmp(http_req_str(r, r->hdr[h]), v, n) == 0;
+}
+
+int http_req_hdr_has_token(const struct http_req *r, enum http_hdr h, const char *token)
+{
+    size_t tl = strlen(token);
+    if (r->hdr_count[h] != 1) {
+        return 0;
+    }
+    const char *p = http_req_str(r, r->hdr[h]);
+    size_t len = r->hdr[h].len;
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == ',')) {
+            i++;
+        }
+        size_t start = i;
+        while (i < len && p[i] != ',') {
+            i++;
+        }
+        size_t end = i;
+        while (end > start && (p[end - 1] == ' ' || p[end - 1] == '\t')) {
+            end--;
+        }
+        if (end - start == tl && strncasecmp(p + start, token, tl) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* RFC 3986 2.3 unreserved and 2.2 sub-delims. */
+static int is_host_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("-._~!$&'()*+,;=", c) != NULL);
+}
+
+int http_req_host_valid(const char *p, size_t len)
+{
+    size_t i = 0;
+    if (len > 0 && p[0] == '[') {
+        /* IP-literal: IPv6address or IPvFuture, both within unreserved, sub-delims and ':'. */
+        i = 1;
+        while (i < len && p[i] != ']') {
+            if (!is_host_char((unsigned char)p[i]) && p[i] != ':') {
+                return 0;
+            }
+            i++;
+        }
+        if (i == len || i == 1) {
+            return 0;
+        }
+        i++;
+    } else {
+        while (i < len && p[i] != ':') {
+            if (p[i] == '%') {
+                if (len - i < 3 || !is_hex((unsigned char)p[i + 1]) ||
+                    !is_hex((unsigned char)p[i + 2])) {
+                    return 0;
+                }
+                i += 3;
+                continue;
+            }
+            if (!is_host_char((unsigned char)p[i])) {
+                return 0;
+            }
+            i++;
+        }
+    }
+    if (i < len) {
+        if (p[i] != ':') {
+            return 0;
+        }
+        for (i++; i < len; i++) {
+            if (p[i] < '0' || p[i] > '9') {
+                return 0;
+            }
+        }
+    }
+    return 1;
 }
 
 int http_req_check_upgrade(const struct http_req *r, const char **reason)

@@ -115,6 +115,15 @@ const char *http_req_field(const struct http_req *r, const char *name, size_t *l
 /* True when header `h` occurs exactly once and its value (trimmed) equals `v` exactly. */
 int http_req_hdr_is(const struct http_req *r, enum http_hdr h, const char *v);
 
+/* True when header `h` occurs exactly once and its comma-separated list holds `token`, compared
+ * case-insensitively (RFC 9110 5.6.1 lists, RFC 6455 4.2.1 "websocket"). */
+int http_req_hdr_has_token(const struct http_req *r, enum http_hdr h, const char *token);
+
+/* True when `p` (`len` bytes) is a valid Host field value (RFC 9112 3.2, RFC 3986 3.2.2):
+ * uri-host [ ":" port ], where uri-host is an IP-literal in brackets or a reg-name. Empty is
+ * valid (a target without authority). */
+int http_req_host_valid(const char *p, size_t len);
+
 /* Whether the request is a WebSocket upgrade that may be handed to a worker (RFC 6455 4.2.1),
  * checked in order: GET, HTTP/1.1, Sec-WebSocket-Version 13, a valid Sec-WebSocket-Key.
  * Returns 0 when valid, else the HTTP status (400 or 426) with `*reason` naming the problem.

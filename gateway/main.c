@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/conf.h"
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/netaddr.h"
@@ -39,7 +40,17 @@ static const char usage[] =
     "  -h, --help             show this help\n"
     "  -V, --version          print the version\n";
 
-static int check_classes_spawn(const struct gateway *gw, const char *config_path);
+static int check_classes_spawn(const struct gateway *gw, const struct conf *c,
+                               const char *config_path);
+
+/* A SIGHUP reload whose [class]es are being loaded by a throw-away duro-worker. */
+struct reload {
+    uv_process_t proc;
+    struct gateway *gw;
+    char *text;
+    int ok;
+    struct conf next;
+};
 
 /* Adds c's classes to those seen since start. Workers load a class once and keep its code, so
  * a reload may not name more than DURO_CLASSES_MAX_COUNT classes over the process's life, and
@@ -88,6 +99,9 @@ static void on_signal(uv_signal_t *sig, int signum)
         return;
     }
     gw->stopping = 1;
+    if (gw->reload != NULL) {
+        uv_process_kill(&gw->reload->proc, SIGKILL);
+    }
     log_info("main", "event=stopping signal=%d open_conns=%llu", signum,
              (unsigned long long)gw->open_conns);
     uv_close((uv_handle_t *)&gw->listener, NULL);
@@ -98,8 +112,126 @@ static void on_signal(uv_signal_t *sig, int signum)
     supervisor_stop(gw->sup, (uint64_t)gw->conf.drain_timeout_ms + STOP_GRACE_MS, on_stopped);
 }
 
-/* SIGHUP: re-read the config file. Routes, limits and timeouts apply to new connections, and
- * workers get the new text; open sockets stay. What cannot change live is logged and kept. */
+static void reload(struct gateway *gw);
+
+/* Applies a parsed and checked config. Routes, limits and timeouts apply to new connections,
+ * and workers get the new text; open sockets stay. What cannot change live is logged and kept. */
+static void apply(struct gateway *gw, struct conf *next, char *text)
+{
+    if (remember_classes(gw, next) != 0) {
+        free(text);
+        return;
+    }
+    /* Kept for the next start: the listening sockets and the pool size. A flag given on the
+     * command line wins over the file, so a difference there is not news. */
+    if (!gw->listen_from_flag && (strcmp(next->listen_host, gw->conf.listen_host) != 0 ||
+                                  next->listen_port != gw->conf.listen_port)) {
+        log_warn("main", "event=reload_kept key=listen reason=\"needs a restart\"");
+    }
+    if (!gw->admin_from_flag && (strcmp(next->admin_host, gw->conf.admin_host) != 0 ||
+                                 next->admin_port != gw->conf.admin_port)) {
+        log_warn("main", "event=reload_kept key=admin reason=\"needs a restart\"");
+    }
+    if (!gw->workers_from_flag && next->workers != gw->conf_workers_configured) {
+        log_warn("main", "event=reload_kept key=workers reason=\"needs a restart\"");
+    }
+    memcpy(next->listen_host, gw->conf.listen_host, sizeof next->listen_host);
+    next->listen_port = gw->conf.listen_port;
+    memcpy(next->admin_host, gw->conf.admin_host, sizeof next->admin_host);
+    next->admin_port = gw->conf.admin_port;
+    next->workers = gw->conf.workers;
+    gw->conf = *next;
+    conf_apply_log(&gw->conf);
+    if (gw->conf_text != conf_default_text) {
+        free(gw->conf_text);
+    }
+    gw->conf_text = text;
+    supervisor_reconfigure(gw->sup);
+    log_info("main", "event=reloaded config=%s routes=%u", gw->config_path, gw->conf.nroutes);
+}
+
+static void on_check_closed(uv_handle_t *h)
+{
+    struct reload *r = h->data;
+    struct gateway *gw = r->gw;
+    gw->reload = NULL;
+    if (r->ok && !gw->stopping) {
+        apply(gw, &r->next, r->text);
+    } else {
+        free(r->text);
+    }
+    free(r);
+    if (gw->reload_again && !gw->stopping) {
+        gw->reload_again = 0;
+        reload(gw); /* a SIGHUP came during the check: the file may have changed again */
+    }
+}
+
+static void on_check_exit(uv_process_t *p, int64_t status, int signal)
+{
+    struct reload *r = p->data;
+    r->ok = status == 0 && signal == 0;
+    if (!r->ok) {
+        log_error("main", "event=reload_failed err=\"a [class] cannot be loaded\" status=%lld "
+                          "signal=%d action=\"kept the running config\"",
+                  (long long)status, signal);
+    }
+    uv_close((uv_handle_t *)p, on_check_closed);
+}
+
+/* SIGHUP: re-read the config file, check the NEW config's classes in a child process without
+ * blocking the loop, and apply it when the child exits 0. */
+static void reload(struct gateway *gw)
+{
+    if (gw->reload != NULL) {
+        gw->reload_again = 1;
+        log_info("main", "event=reload_queued reason=\"a class check is running\"");
+        return;
+    }
+    char err[512];
+    char *text = conf_read_file(gw->config_path, err, sizeof err);
+    struct reload *r = text != NULL ? calloc(1, sizeof *r) : NULL;
+    if (text != NULL && r == NULL) {
+        snprintf(err, sizeof err, "out of memory");
+    }
+    if (r == NULL || conf_parse(&r->next, text, gw->config_path, err, sizeof err) != 0) {
+        log_error("main", "event=reload_failed err=\"%s\" action=\"kept the running config\"",
+                  err);
+        free(text);
+        free(r);
+        return;
+    }
+    if (r->next.nclasses == 0) {
+        apply(gw, &r->next, text);
+        free(r);
+        return;
+    }
+    r->gw = gw;
+    r->text = text;
+    r->proc.data = r;
+    char *args[] = { gw->worker_path, "--check-classes", (char *)gw->config_path, NULL };
+    uv_stdio_container_t stdio[3] = {
+        { .flags = UV_IGNORE },
+        { .flags = UV_INHERIT_FD, .data.fd = 2 }, /* the loader's messages go to our log */
+        { .flags = UV_INHERIT_FD, .data.fd = 2 },
+    };
+    uv_process_options_t opt = {
+        .exit_cb = on_check_exit,
+        .file = gw->worker_path,
+        .args = args,
+        .stdio_count = 3,
+        .stdio = stdio,
+    };
+    int rc = uv_spawn(gw->loop, &r->proc, &opt);
+    if (rc != 0) {
+        log_error("main", "event=reload_failed err=\"cannot run %s: %s\" "
+                          "action=\"kept the running config\"",
+                  gw->worker_path, uv_strerror(rc));
+        uv_close((uv_handle_t *)&r->proc, on_check_closed); /* r->ok is 0 */
+    }
+    gw->reload = r;
+}
+
 static void on_reload(uv_signal_t *sig, int signum)
 {
     struct gateway *gw = sig->data;
@@ -111,50 +243,7 @@ static void on_reload(uv_signal_t *sig, int signum)
         log_info("main", "event=reload_skipped reason=\"no config file (embedded config)\"");
         return;
     }
-    char err[512];
-    char *text = conf_read_file(gw->config_path, err, sizeof err);
-    static struct conf next; /* large: not on the stack */
-    if (text == NULL || conf_parse(&next, text, gw->config_path, err, sizeof err) != 0) {
-        log_error("main", "event=reload_failed err=\"%s\" action=\"kept the running config\"",
-                  err);
-        free(text);
-        return;
-    }
-    if (check_classes_spawn(gw, gw->config_path) != 0) {
-        log_error("main", "event=reload_failed err=\"a [class] cannot be loaded\" "
-                          "action=\"kept the running config\"");
-        free(text);
-        return;
-    }
-    if (remember_classes(gw, &next) != 0) {
-        free(text);
-        return;
-    }
-    /* Kept for the next start: the listening sockets and the pool size. */
-    if (strcmp(next.listen_host, gw->conf.listen_host) != 0 ||
-        next.listen_port != gw->conf.listen_port) {
-        log_warn("main", "event=reload_kept key=listen reason=\"needs a restart\"");
-    }
-    if (strcmp(next.admin_host, gw->conf.admin_host) != 0 ||
-        next.admin_port != gw->conf.admin_port) {
-        log_warn("main", "event=reload_kept key=admin reason=\"needs a restart\"");
-    }
-    if (next.workers != gw->conf_workers_configured) {
-        log_warn("main", "event=reload_kept key=workers reason=\"needs a restart\"");
-    }
-    memcpy(next.listen_host, gw->conf.listen_host, sizeof next.listen_host);
-    next.listen_port = gw->conf.listen_port;
-    memcpy(next.admin_host, gw->conf.admin_host, sizeof next.admin_host);
-    next.admin_port = gw->conf.admin_port;
-    next.workers = gw->conf.workers;
-    gw->conf = next;
-    conf_apply_log(&gw->conf);
-    if (gw->conf_text != conf_default_text) {
-        free(gw->conf_text);
-    }
-    gw->conf_text = text;
-    supervisor_reconfigure(gw->sup);
-    log_info("main", "event=reloaded config=%s routes=%u", gw->config_path, gw->conf.nroutes);
+    reload(gw);
 }
 
 /* Finds duro-worker: --worker-bin, $DURO_WORKER, next to us, or in the build tree's worker/. */
@@ -185,9 +274,10 @@ static int find_worker(struct gateway *gw, const char *flag)
 
 /* Loads the config's [class] shared objects in a throw-away duro-worker, so that a missing file,
  * symbol or API version stops the gateway at start-up with the loader's own message. */
-static int check_classes_spawn(const struct gateway *gw, const char *config_path)
+static int check_classes_spawn(const struct gateway *gw, const struct conf *c,
+                               const char *config_path)
 {
-    if (gw->conf.nclasses == 0) {
+    if (c->nclasses == 0) {
         return 0;
     }
     char *const args[] = { (char *)gw->worker_path, "--check-classes", (char *)config_path,
@@ -330,6 +420,9 @@ int main(int argc, char **argv)
         return 0;
     }
     gw.conf_workers_configured = gw.conf.workers;
+    gw.listen_from_flag = listen != NULL;
+    gw.admin_from_flag = admin != NULL;
+    gw.workers_from_flag = workers != NULL;
     (void)remember_classes(&gw, &gw.conf); /* at most DURO_CLASSES_MAX_COUNT by the parser */
     if (workers != NULL) {
         char *end;
@@ -348,7 +441,7 @@ int main(int argc, char **argv)
                   gw.worker_path);
         return EXIT_USAGE;
     }
-    if (check_classes_spawn(&gw, config_path) != 0) {
+    if (check_classes_spawn(&gw, &gw.conf, config_path) != 0) {
         return EXIT_USAGE;
     }
     if (check) {
@@ -368,6 +461,10 @@ int main(int argc, char **argv)
     }
     /* A client that disconnects mid-write must not kill the gateway. */
     signal(SIGPIPE, SIG_IGN);
+    uint64_t fd_hard;
+    uint64_t fd_soft = fdlimit_raise(&fd_hard);
+    log_info("main", "event=fd_limit soft=%llu hard=%llu", (unsigned long long)fd_soft,
+             (unsigned long long)fd_hard);
 
     gw.loop = uv_default_loop();
     gw.config_path = config_path;
@@ -395,6 +492,7 @@ int main(int argc, char **argv)
     if (gw.sup == NULL) {
         return 1;
     }
+    admin_attach(&gw);
     char bound[80];
     netaddr_local(&gw.listener, bound, sizeof bound);
     log_always("main", "event=listening listen=%s admin=%s workers=%u config=%s version=%s", bound,
@@ -403,6 +501,10 @@ int main(int argc, char **argv)
     uv_run(gw.loop, UV_RUN_DEFAULT);
     uv_walk(gw.loop, close_walk, NULL);
     uv_run(gw.loop, UV_RUN_DEFAULT);
+    if (gw.reload != NULL) { /* a class check was still running at exit: its handle is closed */
+        free(gw.reload->text);
+        free(gw.reload);
+    }
     int rc = uv_loop_close(gw.loop);
     if (rc != 0) {
         log_warn("main", "event=loop_not_closed err=%s", uv_err_name(rc));

@@ -1,6 +1,7 @@
 #include "gateway/router.h"
 
 #include <string.h>
+#include <strings.h>
 
 #define NAME_PLACEHOLDER "{name}"
 
@@ -74,8 +75,30 @@ static enum router_outcome match_pattern(const struct conf_route *r, const char 
     if (seg_len == 0 || n <= 0) {
         return ROUTER_BAD_NAME;
     }
+    /* A decoded '/' (from %2F) or a dot segment would make a name that is not one path
+     * segment: refused, so that names stay usable as file or URL components. */
+    if (memchr(out->name, '/', (size_t)n) != NULL || strcmp(out->name, ".") == 0 ||
+        strcmp(out->name, "..") == 0) {
+        return ROUTER_BAD_NAME;
+    }
     out->name_len = (size_t)n;
     return ROUTER_MATCH;
+}
+
+size_t router_origin_offset(const char *target, size_t len)
+{
+    static const char *const schemes[] = { "http://", "https://" };
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        size_t sl = strlen(schemes[i]);
+        if (len >= sl && strncasecmp(target, schemes[i], sl) == 0) {
+            size_t p = sl;
+            while (p < len && target[p] != '/' && target[p] != '?' && target[p] != '#') {
+                p++;
+            }
+            return p;
+        }
+    }
+    return 0;
 }
 
 enum router_outcome router_match(const struct conf *c, const char *target, size_t len,

@@ -12,7 +12,8 @@
 enum router_outcome {
     ROUTER_NONE = 0,     /* no route matches: the seed's 400 */
     ROUTER_MATCH = 1,    /* `out` holds the route and the object name */
-    ROUTER_BAD_NAME = 2, /* a {name} segment that is empty, too long or badly encoded */
+    ROUTER_BAD_NAME = 2, /* a {name} segment that is empty, too long, badly encoded, or that
+                          * decodes to a name holding '/' or equal to "." or ".." */
 };
 
 struct route_result {
@@ -28,6 +29,9 @@ enum router_outcome router_match(const struct conf *c, const char *target, size_
 /* True when `origin` (an Origin header's value, `len` bytes) is in the route's `origins` list
  * (comma- or space-separated, compared exactly), or the route has no list. */
 int router_origin_allowed(const struct conf_route *rt, const char *origin, size_t len);
+/* The offset of the path in `target`: past "http://authority" or "https://authority" for an
+ * absolute-form target (RFC 9112 3.2.2, scheme compared case-insensitively), else 0. */
+size_t router_origin_offset(const char *target, size_t len);
 
 /* Percent-decodes `src` into `dst` (capacity `cap`, NUL-terminated). Returns the decoded length,
  * or -1 on a malformed escape, a decoded NUL, or overflow. */

@@ -7,7 +7,6 @@
 #include "common/chan.h"
 #include "common/log.h"
 #include "common/msg.h"
-#include "gateway/admin.h"
 #include "gateway/conn.h"
 
 struct slot {
@@ -22,6 +21,8 @@ struct slot {
     uint32_t backoff_ms;
     uint64_t started_ms;
     uint64_t last_answer_ms; /* loop time of the worker's last message */
+    struct metrics last;     /* the worker's metrics as of its last MSG_STATS */
+    int64_t fd_headroom;     /* descriptors it can still open: reported, minus hand-offs since */
 };
 
 struct supervisor {
@@ -32,6 +33,9 @@ struct supervisor {
     uv_timer_t stop_timer;
     uv_timer_t heartbeat;
     supervisor_stopped_fn *done;
+    supervisor_answer_fn *answer; /* the admin listener's, when it runs */
+    void *answer_arg;
+    struct metrics retired; /* counters of workers that exited, as last reported */
     struct slot slots[];
 };
 
@@ -94,11 +98,22 @@ static void on_chan_msg(struct chan *ch, const struct msg *m, void *arg)
         return;
     }
     sl->last_answer_ms = uv_now(sl->sup->gw->loop);
+    if (m->type == MSG_STATS && m->u.stats.nwords == METRICS_WORDS) {
+        uint64_t words[METRICS_WORDS];
+        for (uint32_t i = 0; i < METRICS_WORDS; i++) {
+            words[i] = msg_stats_word(&m->u.stats, i);
+        }
+        metrics_from_words(&sl->last, words);
+        uint64_t room = sl->last.v[M_FD_HEADROOM];
+        sl->fd_headroom = room > INT64_MAX ? INT64_MAX : (int64_t)room;
+    }
     uint64_t seq = m->type == MSG_STATS     ? m->u.stats.seq
                    : m->type == MSG_OBJECTS ? m->u.objects.seq
                                             : m->u.closed.seq;
     if (seq != 0) { /* 0 is the heartbeat */
-        admin_worker_answer(sl->sup->gw, sl->index, m);
+        if (sl->sup->answer != NULL) {
+            sl->sup->answer(sl->sup->answer_arg, sl->index, m);
+        }
     }
 }
 
@@ -161,6 +176,10 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
         chan_close(sl->ch);
         sl->ch = NULL;
     }
+    /* Its counters as last seen stay in the pool's totals: Prometheus counters never go back. */
+    metrics_add_counters(&s->retired, &sl->last);
+    memset(&sl->last, 0, sizeof sl->last);
+    sl->fd_headroom = -1;
     if (s->stopping) {
         log_info("supervisor", "event=worker_stopped worker=%u worker_pid=%d status=%lld signal=%d",
                  sl->index, sl->pid, (long long)status, signal);
@@ -278,6 +297,33 @@ int supervisor_query(struct supervisor *s, unsigned slot, uint64_t seq, uint32_t
     return slot < s->n ? send_query(&s->slots[slot], seq, what) : UV_EINVAL;
 }
 
+int supervisor_admit(struct supervisor *s, unsigned slot)
+{
+    struct slot *sl = &s->slots[slot];
+    if (sl->fd_headroom < 0) {
+        return 0; /* not reported yet */
+    }
+    if (sl->fd_headroom <= DURO_FD_RESERVE_COUNT) {
+        return UV_EMFILE;
+    }
+    sl->fd_headroom--;
+    return 0;
+}
+
+void supervisor_metrics(const struct supervisor *s, struct metrics *out)
+{
+    metrics_add(out, &s->retired);
+    for (unsigned i = 0; i < s->n; i++) {
+        metrics_add(out, &s->slots[i].last);
+    }
+}
+
+void supervisor_on_answer(struct supervisor *s, supervisor_answer_fn *fn, void *arg)
+{
+    s->answer = fn;
+    s->answer_arg = arg;
+}
+
 unsigned supervisor_size(const struct supervisor *s)
 {
     return s->n;
@@ -331,6 +377,7 @@ struct supervisor *supervisor_start(struct gateway *gw)
         struct slot *sl = &s->slots[i];
         sl->sup = s;
         sl->index = i;
+        sl->fd_headroom = -1;
         uv_timer_init(gw->loop, &sl->restart);
         sl->restart.data = sl;
         s->open_handles++;

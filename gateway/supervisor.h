@@ -11,8 +11,12 @@
 
 struct supervisor;
 struct chan;
+struct msg;
 
 typedef void supervisor_stopped_fn(struct gateway *gw);
+
+/* Receives a worker's answer to a query sent with supervisor_query (seq not 0). */
+typedef void supervisor_answer_fn(void *arg, unsigned slot, const struct msg *m);
 
 /* Creates the pool of gw->nworkers slots and spawns them. Returns NULL on ENOMEM. */
 struct supervisor *supervisor_start(struct gateway *gw);
@@ -21,8 +25,20 @@ struct supervisor *supervisor_start(struct gateway *gw);
 struct chan *supervisor_chan(struct supervisor *s, unsigned slot);
 
 /* Sends a query (QUERY_STATS or QUERY_OBJECTS, `seq` not 0) to `slot`; its answer goes to
- * admin_worker_answer(). Returns 0, or a negative UV_E* code (UV_EAGAIN while it is down). */
+ * the function registered with supervisor_on_answer(). Returns 0, or a negative UV_E* code (UV_EAGAIN while it is down). */
 int supervisor_query(struct supervisor *s, unsigned slot, uint64_t seq, uint32_t what);
+
+/* Whether `slot` may take one more hand-off: UV_EMFILE when the worker is within
+ * DURO_FD_RESERVE_COUNT descriptors of its limit (as last reported, minus the hand-offs sent
+ * since), else 0, and the hand-off is counted against its headroom. */
+int supervisor_admit(struct supervisor *s, unsigned slot);
+
+/* Adds to `out` every running worker's metrics as of its last MSG_STATS (heartbeat or query
+ * answer) and the counters of the workers that exited, so counters never decrease. */
+void supervisor_metrics(const struct supervisor *s, struct metrics *out);
+
+/* Registers who gets query answers (the admin listener); NULL `fn` drops them. */
+void supervisor_on_answer(struct supervisor *s, supervisor_answer_fn *fn, void *arg);
 
 /* Pool size, and the pid of `slot` (0 while it is down). */
 unsigned supervisor_size(const struct supervisor *s);

@@ -45,6 +45,10 @@ static void on_msg(struct chan *ch, const struct msg *m, void *arg)
         conf_apply_log(&w->conf);
         w->slot = c->slot;
         w->nslots = c->nslots;
+        if (!w->configured) {
+            log_info("main", "event=fd_limit soft=%llu hard=%llu",
+                     (unsigned long long)w->fd_soft, (unsigned long long)w->fd_hard);
+        }
         w->configured = 1;
         log_info("intake", "event=configured worker=%u workers=%u config=%s", w->slot, w->nslots,
                  origin);
@@ -86,8 +90,26 @@ static void on_closed(struct chan *ch, int status, void *arg)
     exit(status == 0 && w->stopping ? 0 : 1);
 }
 
+/* The worker's own heartbeat: an unsolicited stats answer (seq 0) every interval. Under heavy
+ * load the gateway's heartbeat queries wait in the channel behind hand-offs, but this timer
+ * fires whenever the loop turns, so a slow worker still shows it is alive; only a stuck one
+ * (a class that never returns, SIGSTOP) goes silent. */
+static void on_heartbeat(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    if (w->configured) {
+        struct msg_query q = { .seq = 0, .what = QUERY_STATS };
+        report_answer(w, &q);
+    }
+}
+
 int intake_start(struct worker *w)
 {
+    uv_timer_init(w->loop, &w->heartbeat);
+    w->heartbeat.data = w;
+    uv_timer_start(&w->heartbeat, on_heartbeat, DURO_HEARTBEAT_INTERVAL_MS / 2,
+                   DURO_HEARTBEAT_INTERVAL_MS / 2);
+    uv_unref((uv_handle_t *)&w->heartbeat); /* never what keeps the loop running */
     w->ch = chan_new(w->loop);
     if (w->ch == NULL) {
         return UV_ENOMEM;

@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "common/fdlimit.h"
 #include "common/log.h"
 #include "worker/class_loader.h"
 #include "worker/intake.h"
@@ -108,6 +109,7 @@ int main(int argc, char **argv)
         log_error("main", "event=oom");
         return 1;
     }
+    w.fd_soft = fdlimit_raise(&w.fd_hard);
     int rc = intake_start(&w);
     if (rc != 0) {
         log_error("main", "event=no_channel fd=%d err=%s hint=\"duro-worker is started by "
@@ -125,6 +127,7 @@ int main(int argc, char **argv)
     uv_prepare_init(w.loop, &log_prepare);
     uv_prepare_start(&log_prepare, on_prepare);
     uv_unref((uv_handle_t *)&log_prepare);
+    w.fd_base = fdlimit_open_count();
     uv_run(w.loop, UV_RUN_DEFAULT);
     return 0;
 }

@@ -91,7 +91,11 @@ struct worker {
     struct loaded_class loaded[DURO_CLASSES_MAX_COUNT];
     unsigned nloaded;
 
+    uv_timer_t heartbeat;    /* unsolicited stats to the gateway: "alive, maybe slow" */
     uint64_t sessions_open;  /* sessions with a descriptor, accepted or not */
+    uint64_t fd_soft;        /* RLIMIT_NOFILE in force (logged once configured) */
+    uint64_t fd_hard;
+    unsigned fd_base;        /* descriptors open before any session */
     struct metrics metrics;
 };
 

@@ -1105,10 +1105,18 @@ add("H.9", "subprotocol offered to a class that picks none: 101 without Sec-WebS
     handshake_ok(upgrade_request(extra=(("Sec-WebSocket-Protocol", "chat, superchat"),))))
 add("H.10.1", "Upgrade header missing: the seed's 426",
     lambda d: _seed_426(d, upgrade_request(omit=("Upgrade",))))
-add("H.10.2", "Upgrade: WebSocket (case differs; docs/design.md section 8: exact match): the seed's 426",
-    lambda d: _seed_426(d, upgrade_request(replace={"Upgrade": "WebSocket"})))
-add("H.10.3", "two Upgrade headers: the seed's 426",
-    lambda d: _seed_426(d, upgrade_request(extra=(("Upgrade", "websocket"),))))
+add("H.10.2", "seed route, Upgrade: WebSocket (upgrade_check = seed: exact match): the seed's 426",
+    lambda d: _seed_426(d, upgrade_request("/websocket", replace={"Upgrade": "WebSocket"})))
+add("H.10.3", "seed route, two Upgrade headers: the seed's 426",
+    lambda d: _seed_426(d, upgrade_request("/websocket", extra=(("Upgrade", "websocket"),))))
+add("H.10.5", "echo route, Upgrade: WebSocket (RFC 6455 4.2.1: case-insensitive token): 101",
+    handshake_ok(upgrade_request(replace={"Upgrade": "WebSocket"})))
+add("H.10.6", "echo route, Upgrade: foo, websocket (a list): 101",
+    handshake_ok(upgrade_request(replace={"Upgrade": "foo, websocket"})))
+add("H.10.7", "echo route, Upgrade: websocket, foo (a list): 101",
+    handshake_ok(upgrade_request(replace={"Upgrade": "websocket, foo"})))
+add("H.10.8", "seed route, Upgrade: foo, websocket: the seed's 426",
+    lambda d: _seed_426(d, upgrade_request("/websocket", replace={"Upgrade": "foo, websocket"})))
 add("H.10.4", "Upgrade: websocket with surrounding spaces: 101",
     handshake_ok(upgrade_request(replace={"Upgrade": "  websocket "})))
 add("H.11.1", "no Connection header (not required): 101",

@@ -25,7 +25,7 @@ import urllib.request
 
 import websockets
 
-from harness import GATEWAY, WORKER, Gateway, run_async
+from harness import GATEWAY, WORKER, Conn, Gateway, run_async, ws_request
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 NODE_SEED = 1685418607  # DURO_NODE_HASH_SEED
@@ -269,6 +269,41 @@ class ClusterTest(unittest.TestCase):
             back = {n: name for name, node in nodes.items() for n in open_names(node)}
             self.assertEqual(back, placed)
         run_async(hold_all(check_back), timeout=240)
+
+    def test_absolute_form_targets_are_routed_alike_by_haproxy_and_nodes(self):
+        nodes = {n: self.start_node(n) for n in ("a", "b", "c")}
+        order = ["a", "b", "c"]
+        HAProxy(self, self.haproxy_config(), self.tmp, self.balancer)
+        self.wait_placed(nodes[owner("chat/warm", order)], "warm")
+        names = NAMES[:30]
+        held = []
+        try:
+            for n in names:
+                c = Conn(("127.0.0.1", self.balancer))
+                held.append(c)
+                c.send(ws_request(f"http://h.example/rooms/{n}/websocket",
+                                  replace={"Host": "h.example"}))
+                r = c.read_response()
+                self.assertEqual(r.code, 101, r.raw)
+            for n in names:
+                self.assertIn(n, open_names(nodes[owner(f"chat/{n}", order)]), n)
+            for node in nodes.values():
+                self.assertEqual(all_names(node, "seed"), [])
+                self.assertFalse([l for l in node.lines if "event=not_owner" in l])
+        finally:
+            for c in held:
+                c.close()
+
+    def test_print_haproxy_requires_admin_addresses(self):
+        p = subprocess.run([GATEWAY, "-c", self.config, "--print-haproxy",
+                            "--node", "a=127.0.0.1:1", "--node", "b=127.0.0.1:2,127.0.0.1:3"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(p.stdout, "")
+        self.assertIn("node 'a' has no admin address", p.stderr)
+        out = self.haproxy_config()
+        for name, (port, admin) in self.ports.items():
+            self.assertIn(f"server {name} 127.0.0.1:{port} check port {admin}\n", out)
 
     def test_ownership_check_warns_or_refuses(self):
         nodes = {n: self.start_node(n) for n in ("a", "b")}

@@ -296,5 +296,87 @@ class HeadTimeoutTest(unittest.TestCase):
         self.assertGreater(time.monotonic() - t0, 0.25, "closed before head_timeout_ms")
 
 
+ROUTES = """
+[route echo]
+match = exact /echo
+class = echo
+object = e
+
+[route rooms]
+match = path /rooms/{name}/websocket
+class = chat
+object = {name}
+
+[route seed]
+match = suffix /websocket
+class = seed
+object = foo
+"""
+
+
+class UpgradeCheckTest(unittest.TestCase):
+    """[route] upgrade_check: seed routes keep the byte-exact check, others take RFC 6455 tokens."""
+
+    def test_rfc_routes_take_mixed_case_and_lists_seed_keeps_426(self):
+        gw = Gateway(self, config=ROUTES)
+        for value in ("WebSocket", "foo, websocket", "websocket, foo", "WEBSOCKET"):
+            with self.subTest(value=value):
+                c = gw.connect()
+                c.send(ws_request("/echo", replace={"Upgrade": value}))
+                self.assertEqual(c.read_response().code, 101)
+                c.close()
+        for value in ("WebSocket", "foo, websocket"):
+            with self.subTest(seed=value):
+                c = gw.connect()
+                c.send(ws_request("/websocket", replace={"Upgrade": value}))
+                self.assertEqual(c.read_response().raw, R426)
+                c.close()
+
+    def test_explicit_setting_overrides_the_class_default(self):
+        gw = Gateway(self, config=ROUTES.replace("object = e\n", "object = e\nupgrade_check = seed\n")
+                     .replace("object = foo\n", "object = foo\nupgrade_check = rfc\n"))
+        c = gw.connect()
+        c.send(ws_request("/echo", replace={"Upgrade": "WebSocket"}))
+        self.assertEqual(c.read_response().raw, R426)
+        c = gw.connect()
+        c.send(ws_request("/websocket", replace={"Upgrade": "WebSocket"}))
+        self.assertEqual(c.read_response().code, 101)
+
+
+class RequestShapeTest(unittest.TestCase):
+    """Host validation, absolute-form targets, one-segment object names."""
+
+    def test_invalid_host_is_400(self):
+        gw = Gateway(self, config=ROUTES)
+        for host in ("[::1", "a b\tc", "h:8x", "a@b"):
+            with self.subTest(host=host):
+                c = gw.connect()
+                c.send(ws_request("/echo", replace={"Host": host}))
+                assert_error_response(c.read_response(), 400, (b"Host",))
+        c = gw.connect()
+        c.send(ws_request("/echo", replace={"Host": "[::1]:8787"}))
+        self.assertEqual(c.read_response().code, 101)
+
+    def test_absolute_form_is_routed_by_its_path(self):
+        gw = Gateway(self, config=ROUTES)
+        c = gw.connect()
+        c.send(ws_request("http://h/rooms/x/websocket", replace={"Upgrade": "WebSocket"}))
+        self.assertEqual(c.read_response().code, 101)   # chat (rfc), not the seed's foo (426)
+        c = gw.connect()
+        c.send(ws_request("http://h/echo"))
+        self.assertEqual(c.read_response().code, 101)
+
+    def test_object_names_with_slash_or_dots_are_400(self):
+        gw = Gateway(self, config=ROUTES)
+        for name in ("a%2Fb", "..%2F..%2Fetc", "%2E%2E", "."):
+            with self.subTest(name=name):
+                c = gw.connect()
+                c.send(ws_request(f"/rooms/{name}/websocket"))
+                assert_error_response(c.read_response(), 400, (b"object name",))
+        c = gw.connect()
+        c.send(ws_request("/rooms/a%20b/websocket"))
+        self.assertEqual(c.read_response().code, 101)
+
+
 if __name__ == "__main__":
     unittest.main()

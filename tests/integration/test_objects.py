@@ -127,11 +127,12 @@ class ObjectsTest(unittest.TestCase):
         gw = self.gateway()
 
         async def run():
-            async with connect(gw.ws_url("/probe/a%20b%2Fc")) as ws:
-                self.assertEqual(await ask(ws, "name"), "a b/c")
+            async with connect(gw.ws_url("/probe/a%20b%2Ec")) as ws:
+                self.assertEqual(await ask(ws, "name"), "a b.c")
                 self.assertRegex(await ask(ws, "id"), r"^[0-9a-f]{64}$")
         run_async(run())
-        for target in ("/probe/", "/probe/%zz", "/probe/%00x", "/probe/" + "x" * 257):
+        for target in ("/probe/", "/probe/%zz", "/probe/%00x", "/probe/" + "x" * 257,
+                       "/probe/a%2Fb", "/probe/..%2F..%2Fx", "/probe/%2E%2E", "/probe/."):
             with self.subTest(target=target[:20]):
                 c = gw.connect()
                 c.send(ws_request(target))

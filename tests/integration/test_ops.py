@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import signal
 import stat
 import subprocess
@@ -20,7 +21,7 @@ import urllib.request
 
 import websockets
 
-from harness import GATEWAY, WORKER, Gateway, pid_alive, run_async
+from harness import GATEWAY, WORKER, Gateway, frame, pid_alive, run_async, ws_request
 
 SEED = "[Durable Object] message: {}, connections: {}"
 
@@ -107,6 +108,135 @@ class AdminTest(unittest.TestCase):
         p = subprocess.run([promtool, "check", "metrics"], input=after, capture_output=True,
                            text=True, timeout=30)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_counters_stay_monotonic_across_a_worker_sigkill(self):
+        gw = Gateway(self, workers=1)
+
+        async def traffic(n):
+            async with connect(gw.ws_url()) as a:
+                for i in range(n):
+                    await a.send(f"m{i}")
+                    await a.recv()
+        run_async(traffic(8))
+        status, before = admin_get(gw, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertGreaterEqual(metric(before, "duro_messages_in_total"), 8)
+        victim = gw.workers[0][-1]
+        mark = gw.mark()
+        os.kill(victim, signal.SIGKILL)
+        gw.wait_for_line(r"event=worker_exited worker=0 ", 5, mark)
+        gw.wait_for_line(r"event=worker_spawned worker=0 worker_pid=(?!%d\b)" % victim, 15, mark)
+        wait_until(lambda: admin_get(gw, "/healthz")[0] == 200, 5, "/healthz 200")
+        status, after = admin_get(gw, "/metrics")
+        self.assertEqual(status, 200)
+        run_async(traffic(3))
+        status, later = admin_get(gw, "/metrics")
+        self.assertEqual(status, 200)
+        counters = set(re.findall(r"^# TYPE (\S+) (?:counter|histogram)$", before, re.M))
+        self.assertIn("duro_messages_in_total", counters)
+        series = lambda text: {m.group(1): float(m.group(2)) for m in
+                               re.finditer(r"^(\S+) (\S+)$", text, re.M)
+                               if re.sub(r"(_bucket|_sum|_count)?(\{.*)?$", "", m.group(1))
+                               in counters}
+        b, a, l = series(before), series(after), series(later)
+        for name, v in b.items():
+            self.assertGreaterEqual(a[name], v, name)
+            self.assertGreaterEqual(l[name], a[name], name)
+        self.assertGreaterEqual(l["duro_messages_in_total"], b["duro_messages_in_total"] + 3)
+        self.assertEqual(a["duro_worker_restarts_total"], b["duro_worker_restarts_total"] + 1)
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            self.skipTest("promtool not installed (Debian package prometheus; "
+                          "scripts/install-deps.sh installs it)")
+        for text in (before, after, later):
+            p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_healthz_answers_with_1000_idle_admin_connections(self):
+        gw = Gateway(self, workers=1)
+        mark = gw.mark()
+        idle = []
+        try:
+            for _ in range(1000):
+                idle.append(socket.create_connection(gw.admin, timeout=5))
+            for _ in range(3):
+                status, body = admin_get(gw, "/healthz")
+                self.assertEqual(status, 200, body)
+            gw.wait_for_line(r"mod=admin .*event=cap_reached max=64 ", 5, mark)
+        finally:
+            for s in idle:
+                s.close()
+
+    def test_admin_head_timeout_is_the_configured_one(self):
+        gw = Gateway(self, workers=1, config="[http]\nhead_timeout_ms = 200\n")
+        s = socket.create_connection(gw.admin, timeout=5)
+        self.addCleanup(s.close)
+        s.sendall(b"GET /hea")
+        # closed after 200 ms, well within the 5 s socket timeout (the default would be 10 s)
+        self.assertEqual(s.recv(100), b"")
+
+    def test_worker_at_its_fd_limit_refuses_with_503_and_keeps_its_sockets(self):
+        gw = Gateway(self, workers=1, nofile=256,
+                     config="[route echo]\nmatch = exact /echo\nclass = echo\nobject = e\n")
+        gw.wait_for_line(r"mod=main .*event=fd_limit soft=256 hard=256")
+        pid = gw.workers[0][-1]
+        # a /metrics answer carries the worker's fd headroom to the gateway
+        status, text = admin_get(gw, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertGreater(metric(text, "duro_worker_fd_headroom"), 64)
+        held, refused = [], None
+        try:
+            for _ in range(300):
+                c = gw.connect()
+                c.send(ws_request("/echo"))
+                r = c.read_response()
+                if r.code == 503:
+                    refused = r
+                    c.close()
+                    break
+                self.assertEqual(r.code, 101, r.raw)
+                held.append(c)
+            self.assertIsNotNone(refused, "no 503 within 300 upgrades under ulimit -n 256")
+            self.assertEqual(refused.header("Retry-After"), ["1"])
+            self.assertGreater(len(held), 100)
+            for c in (held[0], held[len(held) // 2], held[-1]):
+                c.send(frame(0x1, b"still here"))
+                f = c.read_frame()
+                self.assertEqual((f.opcode, f.payload), (0x1, b"still here"))
+            self.assertEqual(gw.worker_pids(), [pid])
+            self.assertTrue(pid_alive(pid))
+            status, text = admin_get(gw, "/metrics")
+            self.assertGreaterEqual(metric(text, "duro_handoffs_refused_fd_total"), 1)
+        finally:
+            for c in held:
+                c.close()
+
+    def test_gateway_memory_returns_to_baseline_after_hand_offs_and_a_large_objects(self):
+        with open(GATEWAY, "rb") as f:
+            if b"__asan_init" in f.read():
+                self.skipTest("ASan keeps freed memory in quarantine: RSS says nothing there")
+        gw = Gateway(self, workers=1, config="[objects]\nhibernate_after_ms = 600000\n"
+                     "[route rooms]\nmatch = path /rooms/{name}/websocket\nclass = chat\n"
+                     "object = {name}\n")
+
+        def rss_kib():
+            with open(f"/proc/{gw.proc.pid}/status") as f:
+                return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
+        self.assertEqual(admin_get(gw, "/objects")[0], 200)
+        base = rss_kib()
+        names = [f"{i:05d}" + "n" * 200 for i in range(5000)]
+        for n in names:
+            c = gw.connect()
+            c.send(ws_request(f"/rooms/{n}/websocket"))
+            self.assertEqual(c.read_response().code, 101)
+            c.close()
+        status, body = admin_get(gw, "/objects", timeout=30)
+        self.assertEqual(status, 200)
+        self.assertGreater(len(body), 5000 * 200)  # one channel message of over 1 MB
+        self.assertEqual(len(json.loads(body)), 5000)
+        grown = rss_kib() - base
+        self.assertLess(grown, 1024, f"gateway RSS grew {grown} KiB")
 
     def test_objects_lists_every_object(self):
         gw = Gateway(self, workers=2)
@@ -236,6 +366,28 @@ class SignalsTest(unittest.TestCase):
         self.assertIn("event=listen_failed", p.stderr)
 
 
+    def test_reload_checks_the_new_configs_classes(self):
+        base = "[route echo]\nmatch = exact /echo\nclass = echo\nobject = e\n"
+        gw = Gateway(self, workers=1, config=base)
+        with open(gw.config_path, "w") as f:
+            f.write("[class broken]\npath = /nonexistent/broken.so\n"
+                    "[route b]\nmatch = exact /b\nclass = broken\nobject = b\n" + base)
+        mark = gw.mark()
+        gw.proc.send_signal(signal.SIGHUP)
+        gw.wait_for_line(r"event=reload_failed .*class", 10, mark)
+        self.assertFalse([l for l in gw.lines[mark:] if "event=reloaded" in l])
+        c = gw.connect()
+        c.send(ws_request("/b"))
+        self.assertEqual(c.read_response().code, 400)  # /b is not routed: the old config runs
+        gw.ws_open("/echo").close()
+        # a good file applies, and --listen (given by the harness) is no reason for a warning
+        with open(gw.config_path, "w") as f:
+            f.write("[server]\nlisten = 127.0.0.1:1\n" + base)
+        mark = gw.mark()
+        gw.proc.send_signal(signal.SIGHUP)
+        gw.wait_for_line(r"event=reloaded ", 10, mark)
+        self.assertFalse([l for l in gw.lines[mark:] if "reload_kept key=listen" in l])
+
     def test_reload_lowering_message_limit_mid_message_closes_1009(self):
         from harness import OP_BINARY, OP_CLOSE, frame
         tmp = tempfile.mkdtemp(prefix="duro-ops-")
@@ -351,6 +503,36 @@ object = {name}
         self.assertEqual(errors, [])
         self.assertLess(back, 1.0)
         self.assertLessEqual(fd_count(gw.proc.pid), gw_fds)
+
+    def test_streaming_load_and_a_connect_burst_kill_no_worker(self):
+        gw = Gateway(self, workers=1, config="[server]\nheartbeat_timeout_ms = 1000\n"
+                     "[route echo]\nmatch = exact /echo\nclass = echo\nobject = e\n")
+        pid = gw.workers[0][-1]
+        mark = gw.mark()
+        big = b"x" * (4 << 20)
+        url = gw.ws_url("/echo")
+
+        async def stream(rounds):
+            async with connect(url) as ws:
+                for _ in range(rounds):
+                    await ws.send(big)
+                    self.assertEqual(len(await ws.recv()), len(big))
+
+        async def one():
+            async with connect(url) as ws:
+                await ws.send("hi")
+                return await ws.recv()
+
+        async def run():
+            streams = [asyncio.create_task(stream(15)) for _ in range(20)]
+            await asyncio.sleep(0)  # let the streams connect first; not synchronisation
+            answers = await asyncio.gather(*(one() for _ in range(150)))
+            await asyncio.gather(*streams)
+            return answers
+        answers = run_async(run(), timeout=240)
+        self.assertEqual(answers, ["hi"] * 150)
+        self.assertEqual(gw.worker_pids(), [pid])
+        self.assertFalse([l for l in gw.lines[mark:] if "event=worker_hung" in l])
 
     def test_sigstop_worker_is_restarted_after_heartbeat_timeout(self):
         gw = Gateway(self, workers=2, config="[server]\nheartbeat_timeout_ms = 1000\n")

@@ -237,7 +237,8 @@ class LeakCheck:
 class Gateway:
     """One duro-gateway process for one test. Always stopped by the test's cleanups."""
 
-    def __init__(self, test, config=None, workers=1, wait_workers=True, args=(), worker_bin=None):
+    def __init__(self, test, config=None, workers=1, wait_workers=True, args=(), worker_bin=None,
+                 nofile=None):
         _check_binaries()
         self.test = test
         self.lines = []             # stderr lines (str), gateway and workers interleaved
@@ -267,8 +268,13 @@ class Gateway:
             argv += ["-c", self.config_path]
         argv += list(args)
 
+        limit = None
+        if nofile is not None:  # RLIMIT_NOFILE (soft and hard) for the gateway and its workers
+            import resource
+            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+                                     stderr=subprocess.PIPE, start_new_session=True,
+                                     preexec_fn=limit)
         test.addCleanup(self.stop)
         self._threads = [
             threading.Thread(target=self._read, args=(self.proc.stderr, self.lines, True),

@@ -203,6 +203,44 @@ static void handshake_checks_in_order(void **state)
     }
 }
 
+static void upgrade_token_lists(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        int seed, rfc;
+    } cases[] = {
+        { "websocket", 1, 1 },       { "WebSocket", 0, 1 },    { "foo, websocket", 0, 1 },
+        { "websocket ,foo", 0, 1 },  { "foo,,WEBSOCKET", 0, 1 }, { "websockets", 0, 0 },
+        { "foo", 0, 0 },             { "web socket", 0, 0 },   { "", 0, 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char req[256];
+        snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: %s\r\n\r\n",
+                 cases[i].value);
+        struct http_req r;
+        struct seen v;
+        assert_int_equal(feed_all(req, &r, &v), HTTP_DONE);
+        assert_int_equal(http_req_hdr_is(&r, HDR_UPGRADE, "websocket"), cases[i].seed);
+        assert_int_equal(http_req_hdr_has_token(&r, HDR_UPGRADE, "websocket"), cases[i].rfc);
+    }
+}
+
+static void host_values(void **state)
+{
+    (void)state;
+    static const char *const good[] = { "h", "127.0.0.1:8787", "[::1]", "[::1]:80", "a-b.c_d~",
+                                        "%41b", "", "h:", "[v1.x:y]" };
+    static const char *const bad[] = { "[::1", "a b\tc", "a b", "h:8x", "[]", "h/x", "%4",
+                                       "[::1]x", "a@b", "[::1]]" };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        assert_true(http_req_host_valid(good[i], strlen(good[i])));
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_false(http_req_host_valid(bad[i], strlen(bad[i])));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +249,8 @@ int main(void)
         cmocka_unit_test(errors_carry_their_status),
         cmocka_unit_test(unknown_method_split_after_the_method_is_501),
         cmocka_unit_test(handshake_checks_in_order),
+        cmocka_unit_test(upgrade_token_lists),
+        cmocka_unit_test(host_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

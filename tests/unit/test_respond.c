@@ -54,12 +54,28 @@ static void errors_name_the_problem(void **state)
     assert_int_equal(respond_error(b, 16, 400, "too small", 0), 0);
 }
 
+static void reason_phrases(void **state)
+{
+    (void)state;
+    assert_string_equal(respond_phrase(200), "OK");
+    assert_string_equal(respond_phrase(403), "Forbidden");
+    assert_string_equal(respond_phrase(404), "Not Found");
+    assert_string_equal(respond_phrase(405), "Method Not Allowed");
+    assert_string_equal(respond_phrase(500), "Internal Server Error");
+    assert_string_equal(respond_phrase(503), "Service Unavailable");
+    char b[RESPOND_MAX_BYTES];
+    size_t n = respond_error(b, sizeof b, 500, "x", 0);
+    assert_true(n > 0);
+    assert_memory_equal(b, "HTTP/1.1 500 Internal Server Error\r\n", 36);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(seed_400),
         cmocka_unit_test(seed_426),
         cmocka_unit_test(errors_name_the_problem),
+        cmocka_unit_test(reason_phrases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

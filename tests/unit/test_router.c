@@ -63,8 +63,8 @@ static void path_routes_decode_one_segment(void **state)
     assert_int_equal(route("/rooms/lobby/websocket", &r), ROUTER_MATCH);
     assert_string_equal(r.route->cls, "chat");
     assert_string_equal(r.name, "lobby");
-    assert_int_equal(route("/rooms/a%20b%2Fc/websocket?t=1", &r), ROUTER_MATCH);
-    assert_string_equal(r.name, "a b/c");
+    assert_int_equal(route("/rooms/a%20b%2Ec/websocket?t=1", &r), ROUTER_MATCH);
+    assert_string_equal(r.name, "a b.c");
     assert_int_equal(r.name_len, 5);
     /* two segments: not this route, so the seed's suffix route takes it */
     assert_int_equal(route("/rooms/a/b/websocket", &r), ROUTER_MATCH);
@@ -79,6 +79,60 @@ static void path_routes_decode_one_segment(void **state)
     snprintf(long_name, sizeof long_name, "/rooms/%0256d/websocket", 0);
     assert_int_equal(route(long_name, &r), ROUTER_MATCH);
     assert_int_equal(r.name_len, 256);
+}
+
+static void decoded_names_are_one_segment(void **state)
+{
+    (void)state;
+    struct route_result r;
+    assert_int_equal(route("/rooms/a%2Fb/websocket", &r), ROUTER_BAD_NAME);
+    assert_int_equal(route("/rooms/..%2F..%2Fetc/websocket", &r), ROUTER_BAD_NAME);
+    assert_int_equal(route("/rooms/%2E%2E/websocket", &r), ROUTER_BAD_NAME);
+    assert_int_equal(route("/rooms/./websocket", &r), ROUTER_BAD_NAME);
+    assert_int_equal(route("/rooms/.../websocket", &r), ROUTER_MATCH);
+    assert_string_equal(r.name, "...");
+}
+
+static void absolute_form_is_routed_by_its_path(void **state)
+{
+    (void)state;
+    const char *t = "http://h/rooms/x/websocket";
+    size_t off = router_origin_offset(t, strlen(t));
+    assert_int_equal(off, 8);
+    struct route_result r;
+    assert_int_equal(router_match(&c, t + off, strlen(t) - off, &r), ROUTER_MATCH);
+    assert_string_equal(r.route->cls, "chat");
+    assert_string_equal(r.name, "x");
+    assert_int_equal(router_origin_offset("HTTPS://h:1/e?q=1", 17), 11);
+    assert_int_equal(router_origin_offset("http://h", 8), 8);
+    assert_int_equal(router_origin_offset("/websocket", 10), 0);
+    assert_int_equal(router_origin_offset("http:/x", 7), 0);
+}
+
+static void upgrade_check_defaults_by_class(void **state)
+{
+    (void)state;
+    struct route_result r;
+    assert_int_equal(route("/websocket", &r), ROUTER_MATCH);
+    assert_int_equal(r.route->upgrade_check, UPGRADE_CHECK_SEED);
+    assert_int_equal(route("/rooms/x/websocket", &r), ROUTER_MATCH);
+    assert_int_equal(r.route->upgrade_check, UPGRADE_CHECK_RFC);
+    struct conf k;
+    char err[256];
+    assert_int_equal(conf_parse(&k, "[route s]\nmatch = exact /s\nclass = seed\nobject = f\n"
+                                    "upgrade_check = rfc\n[route e]\nmatch = exact /e\n"
+                                    "class = echo\nobject = e\nupgrade_check = seed\n",
+                                "t.ini", err, sizeof err),
+                     0);
+    assert_int_equal(k.routes[0].upgrade_check, UPGRADE_CHECK_RFC);
+    assert_int_equal(k.routes[1].upgrade_check, UPGRADE_CHECK_SEED);
+    assert_int_not_equal(conf_parse(&k, "[route s]\nmatch = exact /s\nclass = seed\nobject = f\n"
+                                        "upgrade_check = loose\n",
+                                    "t.ini", err, sizeof err),
+                         0);
+    assert_non_null(strstr(err, "upgrade_check"));
+    assert_int_equal(conf_parse(&k, "", "t.ini", err, sizeof err), 0);
+    assert_int_equal(k.routes[0].upgrade_check, UPGRADE_CHECK_SEED); /* the default seed route */
 }
 
 static void decode_edges(void **state)
@@ -118,6 +172,9 @@ int main(void)
         cmocka_unit_test_setup(path_routes_decode_one_segment, setup),
         cmocka_unit_test(decode_edges),
         cmocka_unit_test(origins_allow_list),
+        cmocka_unit_test_setup(decoded_names_are_one_segment, setup),
+        cmocka_unit_test_setup(absolute_form_is_routed_by_its_path, setup),
+        cmocka_unit_test_setup(upgrade_check_defaults_by_class, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
