@@ -273,7 +273,14 @@ int main(int argc, char **argv)
 
     static struct gateway gw; /* large (the route table): keep it off the stack */
     char err[512];
+    static char *config_abs; /* reachable until exit, like gw */
     if (config_path != NULL) {
+        /* Absolute, so that relative [class] paths resolve against the file's directory in
+         * workers and after a reload, whatever the working directory. */
+        config_abs = realpath(config_path, NULL);
+        if (config_abs != NULL) {
+            config_path = config_abs;
+        }
         gw.conf_text = conf_read_file(config_path, err, sizeof err);
         if (gw.conf_text == NULL) {
             fprintf(stderr, "duro-gateway: config: %s\n", err);
@@ -282,7 +289,7 @@ int main(int argc, char **argv)
         gw.conf_origin = config_path;
     } else {
         gw.conf_text = (char *)conf_default_text;
-        gw.conf_origin = "(embedded)";
+        gw.conf_origin = CONF_ORIGIN_EMBEDDED;
     }
     if (conf_parse(&gw.conf, gw.conf_text, gw.conf_origin, err, sizeof err) != 0) {
         fprintf(stderr, "duro-gateway: config: %s\n", err);
