@@ -44,6 +44,8 @@ const struct conf_key conf_keys[] = {
         DURO_DRAIN_TIMEOUT_MS_DEFAULT),
     U32("server", "heartbeat_timeout_ms", heartbeat_timeout_ms, DURO_HEARTBEAT_TIMEOUT_MS_MIN,
         DURO_TIMEOUT_MS_MAX, DURO_HEARTBEAT_TIMEOUT_MS_DEFAULT),
+    U32("server", "ready_workers_down_max_percent", ready_workers_down_max_percent, 0,
+        DURO_READY_WORKERS_DOWN_MAX_PERCENT_MAX, DURO_READY_WORKERS_DOWN_MAX_PERCENT_DEFAULT),
     WORDS("server", "log_level", log_level, log_level_names, LOG_INFO),
     BOOL("server", "log_timestamps", log_timestamps, 1),
     WORDS("server", "log_format", log_format, log_format_names, LOG_FORMAT_TEXT),

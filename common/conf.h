@@ -60,6 +60,7 @@ struct conf {
     uint16_t admin_port;
     uint32_t drain_timeout_ms;
     uint32_t heartbeat_timeout_ms;
+    uint32_t ready_workers_down_max_percent; /* /readyz: 200 while at most this share is down */
     int log_level;             /* enum log_level */
     int log_timestamps;        /* ts= on every line (off for journald, which stamps its own) */
     int log_format;            /* enum log_format */

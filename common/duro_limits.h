@@ -106,6 +106,8 @@
 #define DURO_DRAIN_TIMEOUT_MS_DEFAULT     10000u   /* SIGTERM: time for close handshakes */
 #define DURO_HEARTBEAT_INTERVAL_MS         1000u   /* gateway asks each worker this often */
 #define DURO_HEARTBEAT_TIMEOUT_MS_DEFAULT  5000u   /* no answer this long: hung, killed */
+#define DURO_READY_WORKERS_DOWN_MAX_PERCENT_DEFAULT 50u /* /readyz: half the pool may be down */
+#define DURO_READY_WORKERS_DOWN_MAX_PERCENT_MAX    99u  /* 100 would be ready with no worker */
 #define DURO_HEARTBEAT_TIMEOUT_MS_MIN      1000u
 #define DURO_ADMIN_QUERY_TIMEOUT_MS        2000u   /* /metrics and /objects wait this long */
 #define DURO_ADMIN_CONNS_MAX_COUNT           64u

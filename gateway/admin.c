@@ -154,6 +154,31 @@ static void healthz(struct admin_conn *c)
     respond(c, up == n ? 200 : 503, "application/json", body, (size_t)len);
 }
 
+/* Readiness, for a balancer: the node serves while enough of its pool is up, so one
+ * crash-looping worker does not take every other object out of service. */
+static void readyz(struct admin_conn *c)
+{
+    struct gateway *gw = c->ad->gw;
+    unsigned n = supervisor_size(gw->sup);
+    unsigned up = 0;
+    for (unsigned i = 0; i < n; i++) {
+        up += supervisor_pid(gw->sup, i) != 0;
+    }
+    unsigned down = n - up;
+    const char *status = "ready";
+    if (gw->stopping) {
+        status = "draining";
+    } else if (up == 0 || (uint64_t)down * 100u >
+                              (uint64_t)n * gw->conf.ready_workers_down_max_percent) {
+        status = "not_ready";
+    }
+    char body[160];
+    int len = snprintf(body, sizeof body,
+                       "{\"status\":\"%s\",\"workers\":%u,\"up\":%u,\"down_max_percent\":%u}\n",
+                       status, n, up, gw->conf.ready_workers_down_max_percent);
+    respond(c, strcmp(status, "ready") == 0 ? 200 : 503, "application/json", body, (size_t)len);
+}
+
 static void finish_query(struct admin_conn *c)
 {
     struct gateway *gw = c->ad->gw;
@@ -399,12 +424,15 @@ static void dispatch(struct admin_conn *c)
         }
         return;
     }
-    if (!PATH_IS("/healthz") && !PATH_IS("/metrics") && !PATH_IS("/objects")) {
-        respond_text(c, 404, "not found: try /healthz, /metrics or /objects\n");
+    if (!PATH_IS("/healthz") && !PATH_IS("/readyz") && !PATH_IS("/metrics") &&
+        !PATH_IS("/objects")) {
+        respond_text(c, 404, "not found: try /healthz, /readyz, /metrics or /objects\n");
     } else if (!is_get) {
         respond_text(c, 405, "only GET\n");
     } else if (PATH_IS("/healthz")) {
         healthz(c);
+    } else if (PATH_IS("/readyz")) {
+        readyz(c);
     } else if (PATH_IS("/metrics")) {
         start_query(c, Q_METRICS);
     } else {

@@ -17,6 +17,7 @@
 #include "gateway/cluster.h"
 #include "gateway/conn.h"
 #include "gateway/gateway.h"
+#include "gateway/notify.h"
 #include "gateway/supervisor.h"
 
 #define EXIT_USAGE 2
@@ -88,6 +89,7 @@ static void on_signal(uv_signal_t *sig, int signum)
         return;
     }
     gw->stopping = 1;
+    notify_stopping();
     log_info("main", "event=stopping signal=%d open_conns=%llu", signum,
              (unsigned long long)gw->open_conns);
     uv_close((uv_handle_t *)&gw->listener, NULL);
@@ -100,13 +102,8 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 /* SIGHUP: re-read the config file. Routes, limits and timeouts apply to new connections, and
  * workers get the new text; open sockets stay. What cannot change live is logged and kept. */
-static void on_reload(uv_signal_t *sig, int signum)
+static void reload_config(struct gateway *gw)
 {
-    struct gateway *gw = sig->data;
-    (void)signum;
-    if (gw->stopping) {
-        return;
-    }
     if (gw->config_path == NULL) {
         log_info("main", "event=reload_skipped reason=\"no config file (embedded config)\"");
         return;
@@ -155,6 +152,21 @@ static void on_reload(uv_signal_t *sig, int signum)
     gw->conf_text = text;
     supervisor_reconfigure(gw->sup);
     log_info("main", "event=reloaded config=%s routes=%u", gw->config_path, gw->conf.nroutes);
+}
+
+static void on_reload(uv_signal_t *sig, int signum)
+{
+    struct gateway *gw = sig->data;
+    (void)signum;
+    if (gw->stopping) {
+        return;
+    }
+    /* Every outcome, refused or applied, ends the reload: the service manager hears READY=1. */
+    notify_reloading();
+    reload_config(gw);
+    char bound[80];
+    netaddr_local(&gw->listener, bound, sizeof bound);
+    notify_ready(bound);
 }
 
 /* Finds duro-worker: --worker-bin, $DURO_WORKER, next to us, or in the build tree's worker/. */
@@ -406,6 +418,7 @@ int main(int argc, char **argv)
     netaddr_local(&gw.listener, bound, sizeof bound);
     log_always("main", "event=listening listen=%s admin=%s workers=%u config=%s version=%s", bound,
              admin_address(&gw), gw.nworkers, gw.conf_origin, DURO_VERSION);
+    notify_ready(bound); /* the listeners are bound and every worker is spawned */
 
     uv_run(gw.loop, UV_RUN_DEFAULT);
     uv_walk(gw.loop, close_walk, NULL);

@@ -1,0 +1,149 @@
+"""tests/integration/test_health.py: what a balancer and a service manager see: /readyz stays
+200 while a share of the workers is down (one crash-looping worker does not take the node out)
+and 503 past it, and the gateway's sd_notify states (READY=1, RELOADING=1 with MONOTONIC_USEC,
+STOPPING=1) reach a NOTIFY_SOCKET the test listens on.
+
+Run: DURO_GATEWAY=... DURO_WORKER=... /usr/bin/python3 tests/integration/test_health.py -v
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+from harness import GATEWAY, Gateway, pid_alive
+
+HAVE_SYSTEMD = os.environ.get("DURO_HAVE_SYSTEMD", "1") == "1"
+CRASH_LOOP_MAX_KILLS = 12          # enough for the backoff to pass LONG_BACKOFF_MS
+LONG_BACKOFF_MS = 1600             # the slot stays down this long: room for two requests
+NOTIFY_TIMEOUT_S = 10.0
+
+
+def admin_get(gw, path, timeout=5):
+    url = f"http://{gw.admin[0]}:{gw.admin[1]}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def crash_loop(test, gw, slot):
+    """SIGKILLs worker `slot` each time it comes back, until the supervisor's backoff keeps it
+    down for LONG_BACKOFF_MS. Returns the log mark just after that exit line."""
+    for _ in range(CRASH_LOOP_MAX_KILLS):
+        pid = gw.workers[slot][-1]
+        mark = gw.mark()
+        os.kill(pid, signal.SIGKILL)
+        m = gw.wait_for_line(r"event=worker_exited worker=%d pid=%d .*restart_in_ms=(\d+)"
+                             % (slot, pid), 5, mark)
+        if int(m.group(1)) >= LONG_BACKOFF_MS:
+            return gw.mark()
+        gw.wait_for_line(r"event=worker_spawned worker=%d " % slot, 15, mark)
+    test.fail("the backoff never reached %d ms" % LONG_BACKOFF_MS)
+
+
+def still_down(gw, slot, mark):
+    return not any(re.search(r"event=worker_spawned worker=%d " % slot, l)
+                   for l in gw.lines[mark:])
+
+
+class ReadyzTest(unittest.TestCase):
+
+    def test_ready_with_one_of_two_workers_crash_looping(self):
+        gw = Gateway(self, workers=2, config="[server]\nready_workers_down_max_percent = 50\n")
+        status, body = admin_get(gw, "/readyz")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["status"], "ready")
+        mark = crash_loop(self, gw, 1)
+        ready, rbody = admin_get(gw, "/readyz")
+        health, hbody = admin_get(gw, "/healthz")
+        self.assertTrue(still_down(gw, 1, mark), "worker 1 came back during the check")
+        self.assertEqual(health, 503, hbody)             # liveness reports the degraded pool
+        self.assertEqual(json.loads(hbody)["down"], [1])
+        self.assertEqual(ready, 200, rbody)              # but the node still serves
+        self.assertEqual(json.loads(rbody), {"status": "ready", "workers": 2, "up": 1,
+                                             "down_max_percent": 50})
+
+    def test_not_ready_past_the_share(self):
+        gw = Gateway(self, workers=2, config="[server]\nready_workers_down_max_percent = 0\n")
+        self.assertEqual(admin_get(gw, "/readyz")[0], 200)
+        mark = crash_loop(self, gw, 0)
+        ready, rbody = admin_get(gw, "/readyz")
+        self.assertTrue(still_down(gw, 0, mark), "worker 0 came back during the check")
+        self.assertEqual(ready, 503, rbody)
+        self.assertEqual(json.loads(rbody)["status"], "not_ready")
+        self.assertEqual(json.loads(rbody)["up"], 1)
+
+    def test_single_worker_down_is_not_ready(self):
+        gw = Gateway(self, workers=1)  # the default share (50%) of one worker: none may be down
+        mark = crash_loop(self, gw, 0)
+        ready, rbody = admin_get(gw, "/readyz")
+        self.assertTrue(still_down(gw, 0, mark))
+        self.assertEqual(ready, 503, rbody)
+
+    def test_bad_share_is_refused(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".ini") as f:
+            f.write("[server]\nready_workers_down_max_percent = 100\n")
+            f.flush()
+            p = subprocess.run([GATEWAY, "-c", f.name, "--check"], capture_output=True,
+                               text=True, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("ready_workers_down_max_percent", p.stderr)
+
+
+@unittest.skipUnless(HAVE_SYSTEMD, "built without libsystemd")
+class SdNotifyTest(unittest.TestCase):
+
+    def test_ready_reloading_stopping(self):
+        tmp = self.enterContext(tempfile.TemporaryDirectory(prefix="duro-notify-"))
+        path = os.path.join(tmp, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(path)
+        sock.settimeout(NOTIFY_TIMEOUT_S)
+        states = []
+
+        def wait_state(key):
+            deadline = time.monotonic() + NOTIFY_TIMEOUT_S
+            while time.monotonic() < deadline:
+                fields = dict(l.split("=", 1) for l in sock.recv(4096).decode().splitlines())
+                states.append(fields)
+                if key in fields:
+                    return fields
+            self.fail(f"no {key} in {states}")
+
+        gw = Gateway(self, workers=2, config="[server]\nlog_level = info\n",
+                     env=dict(os.environ, NOTIFY_SOCKET=path))
+        ready = wait_state("READY")
+        self.assertEqual(ready["READY"], "1")
+        self.assertIn(str(gw.port), ready["STATUS"])
+        # both workers were spawned before READY=1
+        self.assertEqual(len(gw.workers), 2)
+
+        os.kill(gw.proc.pid, signal.SIGHUP)
+        reloading = wait_state("RELOADING")
+        self.assertEqual(reloading["RELOADING"], "1")
+        usec = int(reloading["MONOTONIC_USEC"])
+        self.assertLessEqual(usec, time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)
+        self.assertEqual(wait_state("READY")["READY"], "1")
+
+        pids = gw.worker_pids()
+        os.kill(gw.proc.pid, signal.SIGTERM)
+        self.assertEqual(wait_state("STOPPING")["STOPPING"], "1")
+        self.assertEqual(gw.proc.wait(15), 0)
+        deadline = time.monotonic() + 5
+        while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling process state, not synchronisation
+        self.assertFalse(any(pid_alive(p) for p in pids))
+
+
+if __name__ == "__main__":
+    unittest.main()
