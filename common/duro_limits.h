@@ -100,6 +100,7 @@
 
 /* ---- processes ---- */
 #define DURO_WORKERS_MAX_COUNT                64u
+#define DURO_PROC_STAT_MAX_BYTES            1024u   /* one /proc/PID/stat line, for /metrics */
 #define DURO_RESTART_BACKOFF_MIN_MS          100u   /* first restart of a dead worker */
 #define DURO_RESTART_BACKOFF_MAX_MS        10000u   /* doubling stops here */
 #define DURO_RESTART_STABLE_MS             10000u   /* alive this long: backoff resets */

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/chan.h"
 #include "common/hash.h"
@@ -11,6 +12,7 @@
 #include "common/netaddr.h"
 #include "gateway/http_req.h"
 #include "gateway/router.h"
+#include "gateway/poolstats.h"
 #include "gateway/supervisor.h"
 
 
@@ -41,6 +43,7 @@ struct admin_conn {
     unsigned waiting;       /* workers yet to answer */
     uint8_t *answered;      /* per slot */
     struct metrics sum;
+    struct poolstats_worker *per; /* per slot, for the per-worker and process_* series */
     char *json;             /* objects collected so far */
     size_t json_len;
     char *out;              /* the response, owned until written */
@@ -57,6 +60,7 @@ static void on_closed(uv_handle_t *h)
     struct admin_conn *c = h->data;
     if (--c->open_handles == 0) {
         free(c->answered);
+        free(c->per);
         free(c->json);
         free(c->out);
         free(c);
@@ -179,6 +183,17 @@ static void readyz(struct admin_conn *c)
     respond(c, strcmp(status, "ready") == 0 ? 200 : 503, "application/json", body, (size_t)len);
 }
 
+/* The per-worker and process_* series, after the pool's sums. Returns their length or 0. */
+static size_t pool_series(struct admin_conn *c, char *out, size_t cap)
+{
+    struct gateway *gw = c->ad->gw;
+    unsigned n = supervisor_size(gw->sup);
+    for (unsigned i = 0; i < n; i++) {
+        c->per[i].pid = supervisor_pid(gw->sup, i);
+    }
+    return poolstats_render(getpid(), c->per, n, out, cap);
+}
+
 static void finish_query(struct admin_conn *c)
 {
     struct gateway *gw = c->ad->gw;
@@ -193,6 +208,10 @@ static void finish_query(struct admin_conn *c)
         m.v[M_CONN_OPEN] = gw->open_conns;
         char *text = malloc(DURO_METRICS_TEXT_MAX_BYTES);
         size_t n = text ? metrics_render(&m, text, DURO_METRICS_TEXT_MAX_BYTES) : 0;
+        if (n > 0) {
+            size_t more = pool_series(c, text + n, DURO_METRICS_TEXT_MAX_BYTES - n);
+            n = more > 0 ? n + more : 0;
+        }
         if (n == 0) {
             respond_text(c, 503, "metrics unavailable\n");
         } else {
@@ -240,7 +259,9 @@ static void start_query(struct admin_conn *c, enum query_kind kind)
     c->seq = ++c->ad->next_seq;
     c->waiting = 0;
     c->answered = calloc(n ? n : 1, 1);
-    if (c->answered == NULL) {
+    free(c->per);
+    c->per = calloc(n ? n : 1, sizeof *c->per);
+    if (c->answered == NULL || c->per == NULL) {
         conn_close(c);
         return;
     }
@@ -278,6 +299,8 @@ void admin_worker_answer(struct gateway *gw, unsigned slot, const struct msg *m)
             struct metrics wm;
             metrics_from_words(&wm, words);
             metrics_add(&c->sum, &wm);
+            c->per[slot].m = wm;
+            c->per[slot].answered = 1;
         } else if (m->type == MSG_CLOSED) {
             c->closed += m->u.closed.count;
         } else if (m->type == MSG_OBJECTS && m->u.objects.json.len > 0) {

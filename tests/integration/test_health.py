@@ -6,9 +6,11 @@ STOPPING=1) reach a NOTIFY_SOCKET the test listens on.
 Run: DURO_GATEWAY=... DURO_WORKER=... /usr/bin/python3 tests/integration/test_health.py -v
 """
 
+import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +20,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import GATEWAY, Gateway, pid_alive
+from harness import GATEWAY, Gateway, pid_alive, run_async
 
 HAVE_SYSTEMD = os.environ.get("DURO_HAVE_SYSTEMD", "1") == "1"
 CRASH_LOOP_MAX_KILLS = 12          # enough for the backoff to pass LONG_BACKOFF_MS
@@ -97,6 +99,84 @@ class ReadyzTest(unittest.TestCase):
                                text=True, timeout=30)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("ready_workers_down_max_percent", p.stderr)
+
+
+def families(text):
+    return sorted(set(re.findall(r"^# TYPE (\S+) ", text, re.M)))
+
+
+class MetricsTest(unittest.TestCase):
+
+    def scrape(self, gw):
+        status, text = admin_get(gw, "/metrics")
+        self.assertEqual(status, 200, text)
+        promtool = shutil.which("promtool")
+        if promtool is not None:
+            p = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        return text
+
+    def value(self, text, series):
+        m = re.search(r"^" + re.escape(series) + r" (\S+)$", text, re.M)
+        self.assertIsNotNone(m, f"{series} not in /metrics")
+        return float(m.group(1))
+
+    def test_per_worker_and_process_series(self):
+        gw = Gateway(self, workers=2)
+        text = self.scrape(gw)
+        pids = {0: gw.workers[0][-1], 1: gw.workers[1][-1]}
+        procs = {'proc="gateway"': gw.proc.pid}
+        procs.update({f'proc="worker",worker="{k}"': pid for k, pid in pids.items()})
+        for labels, pid in procs.items():
+            with open(f"/proc/{pid}/stat") as f:
+                start_ticks = int(f.read().rpartition(")")[2].split()[19])
+            with open("/proc/stat") as f:
+                btime = int(re.search(r"^btime (\d+)$", f.read(), re.M).group(1))
+            start = btime + start_ticks / os.sysconf("SC_CLK_TCK")
+            self.assertAlmostEqual(self.value(text, f"process_start_time_seconds{{{labels}}}"),
+                                   start, delta=0.02)
+            self.assertGreater(self.value(text, f"process_resident_memory_bytes{{{labels}}}"),
+                               1 << 20)
+            self.assertGreater(self.value(text, f"process_open_fds{{{labels}}}"), 2)
+            self.assertGreaterEqual(self.value(text, f"process_cpu_seconds_total{{{labels}}}"), 0)
+        for k in (0, 1):
+            self.assertEqual(self.value(text, f'duro_worker_up{{worker="{k}"}}'), 1)
+
+        async def one_socket():
+            import websockets
+            async with websockets.connect(gw.ws_url("/websocket"), compression=None) as ws:
+                await ws.send("x")
+                await asyncio.wait_for(ws.recv(), 5)
+                return self.scrape(gw)
+        text = run_async(one_socket())
+        open_per_worker = [self.value(text, f'duro_worker_websockets_open{{worker="{k}"}}')
+                           for k in (0, 1)]
+        self.assertEqual(sorted(open_per_worker), [0, 1])
+        self.assertEqual(sum(self.value(text, f'duro_worker_messages_in_total{{worker="{k}"}}')
+                             for k in (0, 1)), 1)
+
+        # A restarted worker: a new process, a later start time, while the other is unchanged.
+        mark = gw.mark()
+        os.kill(pids[1], signal.SIGKILL)
+        gw.wait_for_line(r"event=worker_spawned worker=1 ", 10, mark)
+        after = self.scrape(gw)
+        w1 = 'proc="worker",worker="1"'
+        w0 = 'proc="worker",worker="0"'
+        self.assertGreaterEqual(self.value(after, f"process_start_time_seconds{{{w1}}}"),
+                                self.value(text, f"process_start_time_seconds{{{w1}}}"))
+        self.assertEqual(self.value(after, f"process_start_time_seconds{{{w0}}}"),
+                         self.value(text, f"process_start_time_seconds{{{w0}}}"))
+
+    def test_every_metric_is_documented(self):
+        gw = Gateway(self, workers=1)
+        text = self.scrape(gw)
+        readme = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
+        with open(readme, encoding="utf-8") as f:
+            doc = f.read()
+        missing = [name for name in families(text) if f"`{name}`" not in doc]
+        self.assertEqual(missing, [], "metrics not documented in README.md")
+        self.assertIn("process_open_fds", families(text))
 
 
 @unittest.skipUnless(HAVE_SYSTEMD, "built without libsystemd")
