@@ -67,6 +67,7 @@ class InstallTest(unittest.TestCase):
         self.installed("lib/duro/presence.so")
         self.installed("include/duro/class.h")
         self.installed("share/man/man8/duro-gateway.8")
+        self.installed("share/doc/duro/haproxy-tls-single.cfg")
         self.installed("share/doc/duro/examples/presence/presence.c")
         man = subprocess.run(["man", "-l", self.installed("share/man/man8/duro-gateway.8")],
                              capture_output=True, text=True, timeout=30,
