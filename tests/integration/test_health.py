@@ -45,7 +45,7 @@ def crash_loop(test, gw, slot):
         pid = gw.workers[slot][-1]
         mark = gw.mark()
         os.kill(pid, signal.SIGKILL)
-        m = gw.wait_for_line(r"event=worker_exited worker=%d pid=%d .*restart_in_ms=(\d+)"
+        m = gw.wait_for_line(r"event=worker_exited worker=%d worker_pid=%d .*restart_in_ms=(\d+)"
                              % (slot, pid), 5, mark)
         if int(m.group(1)) >= LONG_BACKOFF_MS:
             return
