@@ -256,8 +256,9 @@ class Gateway:
         argv = [gateway_bin or GATEWAY, "--listen", f"{HOST}:0", "--admin", f"{HOST}:0",
                 "--workers", str(workers), "--worker-bin", worker_bin or WORKER]
         self.config_path = None
-        for env, cls in (("DURO_SEED_CLASS_SCRIPT", "seed"), ("DURO_CHAT_CLASS_SCRIPT", "chat")):
-            script = os.environ.get(env)
+        for script_var, cls in (("DURO_SEED_CLASS_SCRIPT", "seed"),
+                                ("DURO_CHAT_CLASS_SCRIPT", "chat")):
+            script = os.environ.get(script_var)
             if script:
                 # The tests of a built-in class run unchanged against a Lua script replacing it.
                 config = f"[class {cls}]\nscript = {script}\n\n" + (config or "")
