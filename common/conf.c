@@ -45,6 +45,8 @@ const struct conf_key conf_keys[] = {
         DURO_DRAIN_TIMEOUT_MS_DEFAULT),
     U32("server", "heartbeat_timeout_ms", heartbeat_timeout_ms, DURO_HEARTBEAT_TIMEOUT_MS_MIN,
         DURO_TIMEOUT_MS_MAX, DURO_HEARTBEAT_TIMEOUT_MS_DEFAULT),
+    U32("server", "ready_workers_down_max_percent", ready_workers_down_max_percent, 0,
+        DURO_READY_WORKERS_DOWN_MAX_PERCENT_MAX, DURO_READY_WORKERS_DOWN_MAX_PERCENT_DEFAULT),
     WORDS("server", "log_level", log_level, log_level_names, LOG_INFO),
     BOOL("server", "log_timestamps", log_timestamps, 1),
     WORDS("server", "log_format", log_format, log_format_names, LOG_FORMAT_TEXT),
@@ -672,6 +674,29 @@ static char *read_line(char *str, int num, void *stream)
     return str;
 }
 
+/* A relative [class] path names a file next to the config file that holds it (as nginx and
+ * HAProxy resolve theirs), so an installed tree can be moved or staged with DESTDIR. The
+ * embedded config has no directory: its relative paths stay relative to the working directory.
+ * Returns 0, or -1 when the joined path does not fit. */
+static int resolve_class_path(struct conf_class *k, const char *origin)
+{
+    if (k->path[0] == '\0' || k->path[0] == '/' ||
+        strcmp(origin, CONF_ORIGIN_EMBEDDED) == 0) {
+        return 0;
+    }
+    const char *slash = strrchr(origin, '/');
+    if (slash == NULL) {
+        return 0; /* a config file in the working directory */
+    }
+    char joined[DURO_CLASS_PATH_MAX_BYTES + 1];
+    int n = snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - origin), origin, k->path);
+    if (n < 0 || (size_t)n >= sizeof joined) {
+        return -1;
+    }
+    memcpy(k->path, joined, (size_t)n + 1);
+    return 0;
+}
+
 int conf_parse(struct conf *c, const char *text, const char *origin, char *err, size_t err_cap)
 {
     static struct parse ps; /* large (the route lines); conf_parse is not reentrant anyway */
@@ -711,6 +736,12 @@ int conf_parse(struct conf *c, const char *text, const char *origin, char *err, 
                          "script may replace it)", origin, ps.class_line[i], k->name, k->name);
                 return -1;
             }
+        }
+        if (resolve_class_path(&c->classes[i], origin) != 0) {
+            snprintf(err, err_cap, "%s: [class %s] path '%s' is over %u bytes once resolved "
+                     "against the config file's directory", origin, c->classes[i].name,
+                     c->classes[i].path, DURO_CLASS_PATH_MAX_BYTES);
+            return -1;
         }
     }
     for (unsigned i = 0; i < c->nnodes; i++) {

@@ -68,6 +68,7 @@ struct conf {
     uint16_t admin_port;
     uint32_t drain_timeout_ms;
     uint32_t heartbeat_timeout_ms;
+    uint32_t ready_workers_down_max_percent; /* /readyz: 200 while at most this share is down */
     int log_level;             /* enum log_level */
     int log_timestamps;        /* ts= on every line (off for journald, which stamps its own) */
     int log_format;            /* enum log_format */
@@ -166,8 +167,12 @@ extern const unsigned conf_builtin_classes_count;
 /* The embedded default config text (config/duro.ini, compiled in). */
 extern const char conf_default_text[];
 
+/* The origin naming the embedded config in errors. */
+#define CONF_ORIGIN_EMBEDDED "(embedded)"
+
 /* Fills `c` with the built-in defaults, then applies `text` (INI). Routes in `text` replace the
- * default route list. `origin` names the text in errors (a file path, or "(embedded)").
+ * default route list. `origin` names the text in errors (a file path, or CONF_ORIGIN_EMBEDDED);
+ * a relative [class] path is resolved against the directory of a file `origin`.
  * Returns 0, or -1 with `err` holding one line such as "duro.ini:12: [http] head_max_bytes:
  * must be between 1024 and 65536". */
 int conf_parse(struct conf *c, const char *text, const char *origin, char *err, size_t err_cap)

@@ -102,12 +102,15 @@
 
 /* ---- processes ---- */
 #define DURO_WORKERS_MAX_COUNT                64u
+#define DURO_PROC_STAT_MAX_BYTES            1024u   /* one /proc/PID/stat line, for /metrics */
 #define DURO_RESTART_BACKOFF_MIN_MS          100u   /* first restart of a dead worker */
 #define DURO_RESTART_BACKOFF_MAX_MS        10000u   /* doubling stops here */
 #define DURO_RESTART_STABLE_MS             10000u   /* alive this long: backoff resets */
 #define DURO_DRAIN_TIMEOUT_MS_DEFAULT     10000u   /* SIGTERM: time for close handshakes */
 #define DURO_HEARTBEAT_INTERVAL_MS         1000u   /* gateway asks each worker this often */
 #define DURO_HEARTBEAT_TIMEOUT_MS_DEFAULT  5000u   /* no answer this long: hung, killed */
+#define DURO_READY_WORKERS_DOWN_MAX_PERCENT_DEFAULT 50u /* /readyz: half the pool may be down */
+#define DURO_READY_WORKERS_DOWN_MAX_PERCENT_MAX    99u  /* 100 would be ready with no worker */
 #define DURO_HEARTBEAT_TIMEOUT_MS_MIN      1000u
 #define DURO_ADMIN_QUERY_TIMEOUT_MS        2000u   /* /metrics and /objects wait this long */
 #define DURO_ACCEPT_LOG_INTERVAL_MS        1000u   /* one accept_error line per interval */

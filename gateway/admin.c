@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/chan.h"
 #include "common/hash.h"
@@ -12,6 +13,7 @@
 #include "common/respond.h"
 #include "gateway/http_req.h"
 #include "gateway/router.h"
+#include "gateway/poolstats.h"
 #include "gateway/supervisor.h"
 
 
@@ -43,6 +45,7 @@ struct admin_conn {
     uint64_t seq;
     unsigned waiting;       /* workers yet to answer */
     uint8_t *answered;      /* per slot */
+    struct poolstats_worker *per; /* per slot, for the per-worker and process_* series */
     char *json;             /* objects collected so far */
     size_t json_len;
     char *out;              /* the response, owned until written */
@@ -59,6 +62,7 @@ static void on_closed(uv_handle_t *h)
     struct admin_conn *c = h->data;
     if (--c->open_handles == 0) {
         free(c->answered);
+        free(c->per);
         free(c->json);
         free(c->out);
         free(c);
@@ -148,6 +152,42 @@ static void healthz(struct admin_conn *c)
     respond(c, up == n ? 200 : 503, "application/json", body, (size_t)len);
 }
 
+/* Readiness, for a balancer: the node serves while enough of its pool is up, so one
+ * crash-looping worker does not take every other object out of service. */
+static void readyz(struct admin_conn *c)
+{
+    struct gateway *gw = c->ad->gw;
+    unsigned n = supervisor_size(gw->sup);
+    unsigned up = 0;
+    for (unsigned i = 0; i < n; i++) {
+        up += supervisor_pid(gw->sup, i) != 0;
+    }
+    unsigned down = n - up;
+    const char *status = "ready";
+    if (gw->stopping) {
+        status = "draining";
+    } else if (up == 0 || (uint64_t)down * 100u >
+                              (uint64_t)n * gw->conf.ready_workers_down_max_percent) {
+        status = "not_ready";
+    }
+    char body[160];
+    int len = snprintf(body, sizeof body,
+                       "{\"status\":\"%s\",\"workers\":%u,\"up\":%u,\"down_max_percent\":%u}\n",
+                       status, n, up, gw->conf.ready_workers_down_max_percent);
+    respond(c, strcmp(status, "ready") == 0 ? 200 : 503, "application/json", body, (size_t)len);
+}
+
+/* The per-worker and process_* series, after the pool's sums. Returns their length or 0. */
+static size_t pool_series(struct admin_conn *c, char *out, size_t cap)
+{
+    struct gateway *gw = c->ad->gw;
+    unsigned n = supervisor_size(gw->sup);
+    for (unsigned i = 0; i < n; i++) {
+        c->per[i].pid = supervisor_pid(gw->sup, i);
+    }
+    return poolstats_render(getpid(), c->per, n, out, cap);
+}
+
 static void finish_query(struct admin_conn *c)
 {
     struct gateway *gw = c->ad->gw;
@@ -162,6 +202,10 @@ static void finish_query(struct admin_conn *c)
         m.v[M_CONN_OPEN] = gw->open_conns;
         char *text = malloc(DURO_METRICS_TEXT_MAX_BYTES);
         size_t n = text ? metrics_render(&m, text, DURO_METRICS_TEXT_MAX_BYTES) : 0;
+        if (n > 0) {
+            size_t more = pool_series(c, text + n, DURO_METRICS_TEXT_MAX_BYTES - n);
+            n = more > 0 ? n + more : 0;
+        }
         if (n == 0) {
             respond_text(c, 503, "metrics unavailable\n");
         } else {
@@ -209,7 +253,9 @@ static void start_query(struct admin_conn *c, enum query_kind kind)
     c->seq = ++c->ad->next_seq;
     c->waiting = 0;
     c->answered = calloc(n ? n : 1, 1);
-    if (c->answered == NULL) {
+    free(c->per);
+    c->per = calloc(n ? n : 1, sizeof *c->per);
+    if (c->answered == NULL || c->per == NULL) {
         conn_close(c);
         return;
     }
@@ -240,8 +286,18 @@ static void on_worker_answer(void *arg, unsigned slot, const struct msg *m)
             continue;
         }
         c->answered[slot] = 1;
-        /* A MSG_STATS answer is already in the supervisor's per-worker metrics. */
-        if (m->type == MSG_CLOSED) {
+        /* The totals come from the supervisor's per-worker metrics (kept across restarts);
+         * the per-worker series use this answer. */
+        if (m->type == MSG_STATS && m->u.stats.nwords == METRICS_WORDS) {
+            uint64_t words[METRICS_WORDS];
+            for (uint32_t i = 0; i < METRICS_WORDS; i++) {
+                words[i] = msg_stats_word(&m->u.stats, i);
+            }
+            struct metrics wm;
+            metrics_from_words(&wm, words);
+            c->per[slot].m = wm;
+            c->per[slot].answered = 1;
+        } else if (m->type == MSG_CLOSED) {
             c->closed += m->u.closed.count;
         } else if (m->type == MSG_OBJECTS && m->u.objects.json.len > 0) {
             size_t add = m->u.objects.json.len + 1;
@@ -387,12 +443,15 @@ static void dispatch(struct admin_conn *c)
         }
         return;
     }
-    if (!PATH_IS("/healthz") && !PATH_IS("/metrics") && !PATH_IS("/objects")) {
-        respond_text(c, 404, "not found: try /healthz, /metrics or /objects\n");
+    if (!PATH_IS("/healthz") && !PATH_IS("/readyz") && !PATH_IS("/metrics") &&
+        !PATH_IS("/objects")) {
+        respond_text(c, 404, "not found: try /healthz, /readyz, /metrics or /objects\n");
     } else if (!is_get) {
         respond_text(c, 405, "only GET\n");
     } else if (PATH_IS("/healthz")) {
         healthz(c);
+    } else if (PATH_IS("/readyz")) {
+        readyz(c);
     } else if (PATH_IS("/metrics")) {
         start_query(c, Q_METRICS);
     } else {

@@ -197,7 +197,7 @@ int cluster_print_haproxy(const struct conf *c, FILE *out, char *err, size_t err
                  "    # use-server picks the owner; when it is down (or the request names no\n"
                  "    # object) HAProxy's own consistent hash on the same key decides\n"
                  "    balance hash var(txn.duro_key)\n    hash-type consistent\n"
-                 "    option httpchk GET /healthz\n    http-check expect status 200\n"
+                 "    option httpchk GET /readyz\n    http-check expect status 200\n"
                  "    default-server inter %ums fall 2 rise 1\n",
             HEALTH_INTERVAL_MS);
     for (unsigned i = 0; i < c->nnodes; i++) {

@@ -18,6 +18,7 @@
 #include "gateway/cluster.h"
 #include "gateway/conn.h"
 #include "gateway/gateway.h"
+#include "gateway/notify.h"
 #include "gateway/supervisor.h"
 
 #define EXIT_USAGE 2
@@ -102,6 +103,7 @@ static void on_signal(uv_signal_t *sig, int signum)
     if (gw->reload != NULL) {
         uv_process_kill(&gw->reload->proc, SIGKILL);
     }
+    notify_stopping();
     log_info("main", "event=stopping signal=%d open_conns=%llu", signum,
              (unsigned long long)gw->open_conns);
     uv_close((uv_handle_t *)&gw->listener, NULL);
@@ -113,6 +115,14 @@ static void on_signal(uv_signal_t *sig, int signum)
 }
 
 static void reload(struct gateway *gw);
+
+/* A reload is over (applied or refused): tell the service manager we are ready again. */
+static void reload_done(struct gateway *gw)
+{
+    char bound[80];
+    netaddr_local(&gw->listener, bound, sizeof bound);
+    notify_ready(bound);
+}
 
 /* Applies a parsed and checked config. Routes, limits and timeouts apply to new connections,
  * and workers get the new text; open sockets stay. What cannot change live is logged and kept. */
@@ -164,6 +174,10 @@ static void on_check_closed(uv_handle_t *h)
     if (gw->reload_again && !gw->stopping) {
         gw->reload_again = 0;
         reload(gw); /* a SIGHUP came during the check: the file may have changed again */
+        return;
+    }
+    if (!gw->stopping) {
+        reload_done(gw);
     }
 }
 
@@ -199,11 +213,13 @@ static void reload(struct gateway *gw)
                   err);
         free(text);
         free(r);
+        reload_done(gw);
         return;
     }
     if (r->next.nclasses == 0) {
         apply(gw, &r->next, text);
         free(r);
+        reload_done(gw);
         return;
     }
     r->gw = gw;
@@ -239,8 +255,12 @@ static void on_reload(uv_signal_t *sig, int signum)
     if (gw->stopping) {
         return;
     }
+    /* Every outcome, refused or applied, ends the reload: the service manager hears READY=1
+     * (reload_done) once the check and the apply are over. */
+    notify_reloading();
     if (gw->config_path == NULL) {
         log_info("main", "event=reload_skipped reason=\"no config file (embedded config)\"");
+        reload_done(gw);
         return;
     }
     reload(gw);
@@ -363,7 +383,14 @@ int main(int argc, char **argv)
 
     static struct gateway gw; /* large (the route table): keep it off the stack */
     char err[512];
+    static char *config_abs; /* reachable until exit, like gw */
     if (config_path != NULL) {
+        /* Absolute, so that relative [class] paths resolve against the file's directory in
+         * workers and after a reload, whatever the working directory. */
+        config_abs = realpath(config_path, NULL);
+        if (config_abs != NULL) {
+            config_path = config_abs;
+        }
         gw.conf_text = conf_read_file(config_path, err, sizeof err);
         if (gw.conf_text == NULL) {
             fprintf(stderr, "duro-gateway: config: %s\n", err);
@@ -372,7 +399,7 @@ int main(int argc, char **argv)
         gw.conf_origin = config_path;
     } else {
         gw.conf_text = (char *)conf_default_text;
-        gw.conf_origin = "(embedded)";
+        gw.conf_origin = CONF_ORIGIN_EMBEDDED;
     }
     if (conf_parse(&gw.conf, gw.conf_text, gw.conf_origin, err, sizeof err) != 0) {
         fprintf(stderr, "duro-gateway: config: %s\n", err);
@@ -497,6 +524,7 @@ int main(int argc, char **argv)
     netaddr_local(&gw.listener, bound, sizeof bound);
     log_always("main", "event=listening listen=%s admin=%s workers=%u config=%s version=%s", bound,
              admin_address(&gw), gw.nworkers, gw.conf_origin, DURO_VERSION);
+    notify_ready(bound); /* the listeners are bound and every worker is spawned */
 
     uv_run(gw.loop, UV_RUN_DEFAULT);
     uv_walk(gw.loop, close_walk, NULL);

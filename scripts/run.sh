@@ -6,7 +6,7 @@ set -euo pipefail
 
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh run
 if [ ! -f build/build.ninja ]; then
     meson setup build -Dtests=disabled >/dev/null
 fi

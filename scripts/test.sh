@@ -9,7 +9,7 @@ set -euo pipefail
 
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh test
 if [ -f tests/clients/package-lock.json ] && [ ! -d tests/clients/node_modules ]; then
     (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
 fi

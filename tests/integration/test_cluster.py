@@ -177,7 +177,7 @@ class ClusterTest(unittest.TestCase):
         self.assertIn("hash-type consistent", p.stdout)
         self.assertIn("balance hash var(txn.duro_key)", p.stdout)
         self.assertIn("timeout tunnel", p.stdout)
-        self.assertIn("option httpchk GET /healthz", p.stdout)
+        self.assertIn("option httpchk GET /readyz", p.stdout)
         return p.stdout
 
     def url(self, target, scheme="ws"):

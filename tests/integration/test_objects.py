@@ -401,6 +401,34 @@ class ObjectsTest(unittest.TestCase):
         run_async(run())
 
 
+    def test_presence_relays_long_messages_whole(self):
+        gw = self.gateway()
+        text = "".join(chr(ord("a") + i % 26) for i in range(1100))
+
+        async def run():
+            async with connect(gw.ws_url("/presence/long?user=alice")) as alice:
+                await alice.send(text)
+                self.assertEqual(await asyncio.wait_for(alice.recv(), 5), "alice: " + text)
+        run_async(run())
+
+    def test_presence_decodes_percent_encoded_names(self):
+        gw = self.gateway()
+
+        async def run():
+            async with connect(gw.ws_url("/presence/enc?user=ann")) as ann:
+                async with connect(gw.ws_url("/presence/enc?user=J%C3%BCrgen+M%26M&x=1")) as j:
+                    self.assertEqual(await asyncio.wait_for(ann.recv(), 5),
+                                     "join J\u00fcrgen M&M (2 online)")
+                    await j.send("hi")
+                    self.assertEqual(await asyncio.wait_for(j.recv(), 5), "J\u00fcrgen M&M: hi")
+            for bad in ("%ff", "%4", "a%0Ab", "x" * 65, ""):
+                with self.assertRaises(websockets.exceptions.InvalidStatusCode, msg=bad) as cm:
+                    async with connect(gw.ws_url("/presence/enc?user=" + bad)):
+                        pass
+                self.assertEqual(cm.exception.status_code, 400, bad)
+        run_async(run())
+
+
 class ClassLoadErrorsTest(unittest.TestCase):
 
     def check(self, section):

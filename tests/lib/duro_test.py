@@ -238,7 +238,7 @@ class Gateway:
     """One duro-gateway process for one test. Always stopped by the test's cleanups."""
 
     def __init__(self, test, config=None, workers=1, wait_workers=True, args=(), worker_bin=None,
-                 nofile=None):
+                 nofile=None, gateway_bin=None, config_path=None, env=None):
         _check_binaries()
         self.test = test
         self.lines = []             # stderr lines (str), gateway and workers interleaved
@@ -253,11 +253,12 @@ class Gateway:
         tmp = tempfile.TemporaryDirectory(prefix="duro-it-")
         test.addCleanup(tmp.cleanup)
         self.tmpdir = tmp.name
-        argv = [GATEWAY, "--listen", f"{HOST}:0", "--admin", f"{HOST}:0",
+        argv = [gateway_bin or GATEWAY, "--listen", f"{HOST}:0", "--admin", f"{HOST}:0",
                 "--workers", str(workers), "--worker-bin", worker_bin or WORKER]
         self.config_path = None
-        for env, cls in (("DURO_SEED_CLASS_SCRIPT", "seed"), ("DURO_CHAT_CLASS_SCRIPT", "chat")):
-            script = os.environ.get(env)
+        for script_var, cls in (("DURO_SEED_CLASS_SCRIPT", "seed"),
+                                ("DURO_CHAT_CLASS_SCRIPT", "chat")):
+            script = os.environ.get(script_var)
             if script:
                 # The tests of a built-in class run unchanged against a Lua script replacing it.
                 config = f"[class {cls}]\nscript = {script}\n\n" + (config or "")
@@ -265,6 +266,9 @@ class Gateway:
             self.config_path = os.path.join(self.tmpdir, "duro.ini")
             with open(self.config_path, "w", encoding="utf-8") as f:
                 f.write(config)
+            argv += ["-c", self.config_path]
+        elif config_path is not None:  # an existing file (an installed config)
+            self.config_path = config_path
             argv += ["-c", self.config_path]
         argv += list(args)
 
@@ -274,7 +278,7 @@ class Gateway:
             limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, start_new_session=True,
-                                     preexec_fn=limit)
+                                     preexec_fn=limit, env=env)
         test.addCleanup(self.stop)
         self._threads = [
             threading.Thread(target=self._read, args=(self.proc.stderr, self.lines, True),

@@ -3,22 +3,19 @@
 #
 # Sets `ws` (the websocat to run: $WEBSOCAT, else websocat on PATH), `url` (the first argument,
 # default ws://127.0.0.1:8787/websocket, loopback only), `expect` ($EXPECT: seed or echo) and
-# `tmp` (a directory removed on exit). Exits 0 with a note when websocat is not installed.
+# `tmp` (a directory removed on exit). A script checks its own arguments, then calls
+# need_websocat, which prints `SKIPPED (websocat not found)` and exits 77 (meson's skip code)
+# when websocat is not installed: a missing client is never reported as a pass.
 
 url=${1:-ws://127.0.0.1:8787/websocket}
 ws=${WEBSOCAT:-websocat}
 expect=${EXPECT:-seed}
 
-if ! command -v "$ws" >/dev/null 2>&1; then
-    echo "websocat not installed; see README"
-    exit 0
-fi
-
 # Like duro-bench, these scripts load only this machine.
 case $url in
-ws://127.*|ws://localhost|ws://localhost:*|ws://localhost/*) ;;
+ws://127.*|ws://localhost|ws://localhost:*|ws://localhost/*|ws://\[::1\]|ws://\[::1\]:*|ws://\[::1\]/*) ;;
 *)
-    echo "$0: $url: only loopback URLs (ws://127.x.y.z or ws://localhost) are allowed" >&2
+    echo "$0: $url: only loopback URLs (ws://127.x.y.z, ws://[::1] or ws://localhost) are allowed" >&2
     exit 2
     ;;
 esac
@@ -29,6 +26,21 @@ seed|echo) ;;
     exit 2
     ;;
 esac
+
+# need_websocat: exits 77 with SKIPPED when there is no websocat to run.
+need_websocat() {
+    if ! command -v "$ws" >/dev/null 2>&1; then
+        echo "SKIPPED (websocat not found: see tests/load/README.md)"
+        exit 77
+    fi
+}
+
+# positive NAME VALUE: exits 2 unless VALUE is a whole number of at least 1.
+positive() {
+    case $2 in
+    ''|*[!0-9]*|0|00*) echo "$0: $1 must be a whole number of at least 1, not '$2'" >&2; exit 2 ;;
+    esac
+}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/duro-load.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

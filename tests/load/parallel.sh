@@ -5,16 +5,16 @@
 # clients are alone on the object (EXPECT=echo: M itself).
 # Environment: WEBSOCAT=/path/to/websocat, EXPECT=seed|echo, TIMEOUT (seconds per client,
 # default 60), OTHERS=1 when other sockets may share the object (N is then not bounded).
-# Exit status: 0 ok (or websocat missing), 1 failed, 2 bad usage.
+# Exit status: 0 ok, 1 failed, 2 bad usage, 77 websocat missing (SKIPPED).
 set -eu
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 
 clients=${2:-10}
 messages=${3:-100}
-case $clients$messages in
-*[!0-9]*|'') echo "parallel.sh: CLIENTS and MESSAGES are numbers" >&2; exit 2 ;;
-esac
+positive CLIENTS "$clients"
+positive MESSAGES "$messages"
+need_websocat
 maxc=$clients
 [ "${OTHERS:-0}" = 1 ] && maxc=0
 

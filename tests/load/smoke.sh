@@ -4,10 +4,11 @@
 # Sends one text message, expects the seed's reply (EXPECT=echo: the same text), then closes
 # (websocat sends a close frame at the end of its input and waits for the server's close).
 # Environment: WEBSOCAT=/path/to/websocat, EXPECT=seed|echo, TIMEOUT (seconds, default 10).
-# Exit status: 0 ok (or websocat missing), 1 failed, 2 bad usage.
+# Exit status: 0 ok, 1 failed, 2 bad usage, 77 websocat missing (SKIPPED).
 set -eu
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
+need_websocat
 
 msg="smoke-$$"
 rc=0

@@ -6,7 +6,7 @@
 # by itself, and each is killed by `timeout` at SECONDS + 30.
 # Environment: WEBSOCAT=/path/to/websocat, EXPECT=seed|echo, INTERVAL, OTHERS=1 when other
 # sockets may share the object.
-# Exit status: 0 ok (or websocat missing), 1 failed, 2 bad usage.
+# Exit status: 0 ok, 1 failed, 2 bad usage, 77 websocat missing (SKIPPED).
 set -eu
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
@@ -14,9 +14,9 @@ set -eu
 seconds=${2:-60}
 clients=${3:-20}
 interval=${INTERVAL:-0.5}
-case $seconds$clients in
-*[!0-9]*|'') echo "soak.sh: SECONDS and CLIENTS are whole numbers" >&2; exit 2 ;;
-esac
+positive SECONDS "$seconds"
+positive CLIENTS "$clients"
+need_websocat
 count=$(awk -v s="$seconds" -v i="$interval" 'BEGIN { n = int(s / i); print n < 1 ? 1 : n }')
 maxc=$((clients + 1)) # the short connections come and go
 [ "${OTHERS:-0}" = 1 ] && maxc=0

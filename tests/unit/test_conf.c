@@ -372,6 +372,40 @@ static void routes_replace_the_defaults_in_file_order(void **state)
     assert_int_equal(got.workers, 2);
 }
 
+static void class_paths_resolve_against_the_config_directory(void **state)
+{
+    (void)state;
+    char err[ERR_CAP];
+    const char *text = "[class a]\npath = ../lib/a.so\n[class b]\npath = /abs/b.so\n";
+    assert_int_equal(conf_parse(&got, text, "/etc/duro/duro.ini", err, ERR_CAP), 0);
+    assert_string_equal(got.classes[0].path, "/etc/duro/../lib/a.so");
+    assert_string_equal(got.classes[1].path, "/abs/b.so");
+    /* a file in the working directory, and the embedded config: relative to the cwd */
+    assert_int_equal(conf_parse(&got, text, "duro.ini", err, ERR_CAP), 0);
+    assert_string_equal(got.classes[0].path, "../lib/a.so");
+    assert_int_equal(conf_parse(&got, text, CONF_ORIGIN_EMBEDDED, err, ERR_CAP), 0);
+    assert_string_equal(got.classes[0].path, "../lib/a.so");
+    /* a joined path over the cap is refused, naming the section */
+    char origin[DURO_CLASS_PATH_MAX_BYTES + 16];
+    memset(origin, 'd', sizeof origin - 1);
+    origin[0] = '/';
+    origin[sizeof origin - 1] = '\0';
+    origin[sizeof origin - 3] = '/';
+    assert_int_equal(conf_parse(&got, text, origin, err, ERR_CAP), -1);
+    assert_non_null(strstr(err, "[class a]"));
+}
+
+static void ready_share_is_bounded(void **state)
+{
+    (void)state;
+    parse_ok("[server]\nready_workers_down_max_percent = 0\n");
+    assert_int_equal(got.ready_workers_down_max_percent, 0);
+    parse_ok("");
+    assert_int_equal(got.ready_workers_down_max_percent, DURO_READY_WORKERS_DOWN_MAX_PERCENT_DEFAULT);
+    assert_int_equal(parse_fails_at("[server]\nready_workers_down_max_percent = 100\n",
+                                    "ready_workers_down_max_percent"), 2);
+}
+
 static void route_limits(void **state)
 {
     (void)state;
@@ -803,6 +837,8 @@ int main(void)
         cmocka_unit_test(route_errors_name_their_line),
         cmocka_unit_test(routes_replace_the_defaults_in_file_order),
         cmocka_unit_test(route_limits),
+        cmocka_unit_test(class_paths_resolve_against_the_config_directory),
+        cmocka_unit_test(ready_share_is_bounded),
         cmocka_unit_test(route_values_are_checked),
         cmocka_unit_test(route_defined_twice_in_a_row),
         cmocka_unit_test(long_line_is_never_split),
