@@ -289,13 +289,7 @@ static void on_worker_answer(void *arg, unsigned slot, const struct msg *m)
         /* The totals come from the supervisor's per-worker metrics (kept across restarts);
          * the per-worker series use this answer. */
         if (m->type == MSG_STATS && m->u.stats.nwords == METRICS_WORDS) {
-            uint64_t words[METRICS_WORDS];
-            for (uint32_t i = 0; i < METRICS_WORDS; i++) {
-                words[i] = msg_stats_word(&m->u.stats, i);
-            }
-            struct metrics wm;
-            metrics_from_words(&wm, words);
-            c->per[slot].m = wm;
+            supervisor_slot_metrics(c->ad->gw->sup, slot, &c->per[slot].m);
             c->per[slot].answered = 1;
         } else if (m->type == MSG_CLOSED) {
             c->closed += m->u.closed.count;

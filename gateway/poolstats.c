@@ -159,9 +159,10 @@ static const struct {
       M_OBJ_LIVE },
     { NULL, NULL, NULL, ",state=\"hibernated\"", M_OBJ_HIBERNATED },
     { "duro_worker_messages_in_total", "counter",
-      "WebSocket messages received by the worker process since it started", "", M_MSGS_IN },
+      "WebSocket messages received by the worker slot (its restarts keep counting)", "",
+      M_MSGS_IN },
     { "duro_worker_messages_out_total", "counter",
-      "WebSocket messages sent by the worker process since it started", "", M_MSGS_OUT },
+      "WebSocket messages sent by the worker slot (its restarts keep counting)", "", M_MSGS_OUT },
 };
 
 size_t poolstats_render(pid_t gateway, const struct poolstats_worker *w, unsigned n, char *out,

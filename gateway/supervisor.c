@@ -22,6 +22,7 @@ struct slot {
     uint64_t started_ms;
     uint64_t last_answer_ms; /* loop time of the worker's last message */
     struct metrics last;     /* the worker's metrics as of its last MSG_STATS */
+    struct metrics retired;  /* counters of this slot's earlier workers, for per-worker series */
     int64_t fd_headroom;     /* descriptors it can still open: reported, minus hand-offs since */
 };
 
@@ -178,6 +179,7 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
     }
     /* Its counters as last seen stay in the pool's totals: Prometheus counters never go back. */
     metrics_add_counters(&s->retired, &sl->last);
+    metrics_add_counters(&sl->retired, &sl->last);
     memset(&sl->last, 0, sizeof sl->last);
     sl->fd_headroom = -1;
     if (s->stopping) {
@@ -315,6 +317,15 @@ void supervisor_metrics(const struct supervisor *s, struct metrics *out)
     metrics_add(out, &s->retired);
     for (unsigned i = 0; i < s->n; i++) {
         metrics_add(out, &s->slots[i].last);
+    }
+}
+
+void supervisor_slot_metrics(const struct supervisor *s, unsigned slot, struct metrics *out)
+{
+    memset(out, 0, sizeof *out);
+    if (slot < s->n) {
+        *out = s->slots[slot].last;
+        metrics_add_counters(out, &s->slots[slot].retired);
     }
 }
 

@@ -37,6 +37,10 @@ int supervisor_admit(struct supervisor *s, unsigned slot);
  * answer) and the counters of the workers that exited, so counters never decrease. */
 void supervisor_metrics(const struct supervisor *s, struct metrics *out);
 
+/* One slot's metrics: its worker's last report, with the counters of the slot's earlier
+ * workers added, so that per-worker counters never go back across a restart either. */
+void supervisor_slot_metrics(const struct supervisor *s, unsigned slot, struct metrics *out);
+
 /* Registers who gets query answers (the admin listener); NULL `fn` drops them. */
 void supervisor_on_answer(struct supervisor *s, supervisor_answer_fn *fn, void *arg);
 
