@@ -10,12 +10,13 @@
 
 #include "common/log.h"
 
-const char *const conf_builtin_classes[] = { "seed", "echo", "chat" };
+const char *const conf_builtin_classes[] = { "seed", "echo", "chat", "counter" };
 const unsigned conf_builtin_classes_count =
     sizeof conf_builtin_classes / sizeof conf_builtin_classes[0];
 
 static const char *const ownership_words[] = { "warn", "refuse", NULL };
 static const char *const deflate_words[] = { "off", "stateless", "takeover", NULL };
+static const char *const durability_words[] = { "relaxed", "full", NULL }; /* storage_full */
 
 /* ---- the key table: one row per key ---- */
 
@@ -85,6 +86,13 @@ const struct conf_key conf_keys[] = {
         DURO_LUA_EVENT_MAX_MS_DEFAULT),
     U32("lua", "memory_max_bytes", lua_memory_max_bytes, DURO_LUA_MEMORY_MIN_BYTES,
         DURO_LUA_MEMORY_MAX_BYTES_MAX, DURO_LUA_MEMORY_MAX_BYTES_DEFAULT),
+
+    TEXT(CONF_SCOPE_CONF, struct conf, "storage", "dir", CONF_STRING, storage_dir, 1,
+         DURO_STORAGE_DIR_DEFAULT),
+    WORDS("storage", "durability", storage_full, durability_words, 1),
+    U32("storage", "object_max_bytes", storage_object_max_bytes,
+        DURO_STORAGE_OBJECT_MAX_BYTES_MIN, DURO_STORAGE_OBJECT_MAX_BYTES_MAX,
+        DURO_STORAGE_OBJECT_MAX_BYTES_DEFAULT),
 
     TEXT(CONF_SCOPE_CONF, struct conf, "cluster", "self", CONF_NAME, self, 0, ""),
     WORDS("cluster", "ownership", ownership, ownership_words, OWNERSHIP_WARN),
@@ -536,7 +544,7 @@ static int check_route(const struct conf *c, const struct conf_route *r, char *m
     if (!known) {
         *part = RL_CLASS;
         snprintf(msg, cap,
-                 "[route %s] class '%s' is neither built in (seed, echo, chat) nor a [class] "
+                 "[route %s] class '%s' is neither built in (seed, echo, chat, counter) nor a [class] "
                  "section",
                  r->name, r->cls);
         return -1;

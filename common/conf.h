@@ -98,6 +98,12 @@ struct conf {
     char balancer_host[DURO_HOST_MAX_BYTES + 1]; /* the generated HAProxy frontend binds here */
     uint16_t balancer_port;
     char tls_cert[DURO_CLASS_PATH_MAX_BYTES + 1]; /* PEM for HAProxy TLS termination, or "" */
+
+    /* [storage] */
+    char storage_dir[DURO_STORAGE_DIR_MAX_BYTES + 1]; /* one SQLite file per object below it */
+    int storage_full;              /* durability = full (1, fsync before the gate opens) or
+                                    * relaxed (0) */
+    uint32_t storage_object_max_bytes;
 };
 
 /* ---- the key table ----

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
     build-essential pkg-config meson ninja-build
-    libuv1-dev libwslay-dev node-llhttp libinih-dev libxxhash-dev nettle-dev zlib1g-dev
+    libuv1-dev libwslay-dev node-llhttp libinih-dev libxxhash-dev nettle-dev zlib1g-dev libsqlite3-dev
     libcmocka-dev libluajit-5.1-dev
     python3 python3-websockets curl procps
     prometheus haproxy openssl

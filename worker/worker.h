@@ -18,6 +18,8 @@ struct session_act;
 struct msg_span;
 struct duro_class;
 struct requests;
+struct alarm_index;
+struct alarms;
 
 /* A growable byte buffer; all-zero is empty. */
 struct obuf {
@@ -78,6 +80,13 @@ struct worker {
 
     struct loaded_class loaded[DURO_CLASSES_MAX_COUNT];
     unsigned nloaded;
+
+    /* Storage: objects with a commit due at the end of this iteration, and the alarms. */
+    struct object *dirty_head;
+    uv_check_t commit_check;
+    struct alarm_index *aidx;
+    struct alarms *alarms;
+    int storage_ok;          /* the storage dir was usable at start */
 
     uint64_t sessions_open;  /* sessions with a descriptor, accepted or not */
     struct metrics metrics;
