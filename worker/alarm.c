@@ -159,6 +159,7 @@ static int64_t fire(struct worker *w, struct object *o, int64_t now)
                      retry);
         }
     }
+    storage_mark_dirty(o);
     /* The commit of this event schedules what the file now says (commit_done). */
     return 0;
 }

@@ -32,7 +32,7 @@ void storage_object_close(struct object *o)
     o->store = NULL;
 }
 
-static void mark_dirty(struct object *o)
+void storage_mark_dirty(struct object *o)
 {
     struct worker *w = wk(o);
     if (!o->dirty_listed && store_dirty(o->store)) {
@@ -106,7 +106,7 @@ int duro_storage_put(struct duro_object *d, const void *key, size_t key_len, con
         return rc;
     }
     rc = store_put(o->store, key, key_len, val, val_len);
-    mark_dirty(o);
+    storage_mark_dirty(o);
     if (rc == 0) {
         wk(o)->metrics.v[M_STORAGE_BYTES_WRITTEN] += key_len + val_len;
     }
@@ -121,7 +121,7 @@ int duro_storage_delete(struct duro_object *d, const void *key, size_t key_len)
         return rc;
     }
     rc = store_delete(o->store, key, key_len);
-    mark_dirty(o);
+    storage_mark_dirty(o);
     return failed(o, rc, "delete");
 }
 
@@ -133,7 +133,7 @@ int duro_storage_delete_all(struct duro_object *d)
         return rc;
     }
     rc = store_delete_all(o->store);
-    mark_dirty(o);
+    storage_mark_dirty(o);
     return failed(o, rc, "delete_all");
 }
 
@@ -161,7 +161,7 @@ int duro_sql_exec(struct duro_object *d, const char *sql, size_t sql_len,
     }
     char err[256] = "";
     rc = store_exec(o->store, sql, sql_len, params, nparams, fn, arg, err, sizeof err);
-    mark_dirty(o);
+    storage_mark_dirty(o);
     if (rc == DURO_ESQL || rc == DURO_EREFUSED) {
         log_info("storage", "obj=%s/%s event=sql_error code=%d err=\"%s\"", o->cls->name,
                  o->name, rc, err);
@@ -194,7 +194,7 @@ int duro_storage_transaction(struct duro_object *d, int (*fn)(struct duro_object
     }
     struct tx_call c = { o, fn, arg };
     rc = store_savepoint(o->store, tx_trampoline, &c);
-    mark_dirty(o);
+    storage_mark_dirty(o);
     return failed(o, rc, "transaction");
 }
 
@@ -215,7 +215,7 @@ int duro_alarm_set(struct duro_object *d, int64_t epoch_ms)
         return rc;
     }
     rc = store_alarm_set(o->store, epoch_ms, 0);
-    mark_dirty(o);
+    storage_mark_dirty(o);
     if (rc == 0) {
         o->alarm_ms = epoch_ms;
         o->alarm_changed = 1;
@@ -238,7 +238,7 @@ int duro_alarm_delete(struct duro_object *d)
         return rc;
     }
     rc = store_alarm_set(o->store, 0, 0);
-    mark_dirty(o);
+    storage_mark_dirty(o);
     if (rc == 0) {
         o->alarm_ms = 0;
         o->alarm_changed = 1;

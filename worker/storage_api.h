@@ -25,4 +25,8 @@ void storage_object_close(struct object *o);
 /* Opens the object's file when it has none. Returns 0 or a negative DURO_E* code (logged). */
 int storage_object_open(struct object *o);
 
+/* After a write made straight on o->store (alarms): lists the object for this iteration's
+ * commit. */
+void storage_mark_dirty(struct object *o);
+
 #endif
