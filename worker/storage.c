@@ -544,6 +544,21 @@ uint64_t store_size(struct store *st)
     return out;
 }
 
+uint64_t store_file_bytes(const char *dir, const char *cls, const char *id)
+{
+    char path[DURO_STORAGE_DIR_MAX_BYTES + DURO_CLASS_NAME_MAX_BYTES + 96];
+    uint64_t total = 0;
+    static const char *const suffixes[] = { ".db", ".db-wal" };
+    for (size_t i = 0; i < 2; i++) {
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s/%s%s", dir, cls, id, suffixes[i]);
+        if (stat(path, &sb) == 0) {
+            total += (uint64_t)sb.st_size;
+        }
+    }
+    return total;
+}
+
 int64_t store_alarm_get(struct store *st, uint32_t *retry)
 {
     int64_t at = 0;

@@ -57,6 +57,9 @@ int store_savepoint(struct store *st, int (*fn)(void *arg), void *arg);
 /* Bytes of the file (pages in use times the page size). */
 uint64_t store_size(struct store *st);
 
+/* Bytes of the object's file and its log on disk (0 when it has none), without opening it. */
+uint64_t store_file_bytes(const char *dir, const char *cls, const char *id);
+
 /* The object's alarm, kept in the object's own file: 0 when none. `retry` may be NULL. */
 int64_t store_alarm_get(struct store *st, uint32_t *retry);
 

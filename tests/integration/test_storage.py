@@ -6,6 +6,7 @@ Run: DURO_GATEWAY=... DURO_WORKER=... DURO_PROBE_SO=... /usr/bin/python3 \
 """
 
 import asyncio
+import json
 import os
 import random
 import re
@@ -297,6 +298,25 @@ class StorageTest(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, text[-3000:])
             time.sleep(0.1)
         self.assertIn("duro_storage_commit_seconds_bucket", text)
+
+    def test_objects_shows_storage_and_next_alarm(self):
+        gw = Gateway(self, config=config(storage_dir(self)))
+        url = gw.ws_url("/counter/o/websocket")
+
+        async def run():
+            async with websockets.connect(url) as ws:
+                for m in ("incr", "alarm 600000"):
+                    await ws.send(m)
+                    await asyncio.wait_for(ws.recv(), 5)
+                body = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: harness.curl("-s", f"http://{gw.admin[0]}:{gw.admin[1]}/objects"))
+                return json.loads(body)
+
+        doc = run_async(run())
+        objs = doc["objects"] if isinstance(doc, dict) else doc
+        (o,) = [o for o in objs if o["class"] == "counter" and o["name"] == "o"]
+        self.assertGreater(o["storage_bytes"], 0)
+        self.assertGreater(o["next_alarm_ms"], int(time.time() * 1000))
 
 
 if __name__ == "__main__":
