@@ -17,6 +17,7 @@ const unsigned conf_builtin_classes_count =
 static const char *const ownership_words[] = { "warn", "refuse", NULL };
 static const char *const deflate_words[] = { "off", "stateless", "takeover", NULL };
 static const char *const durability_words[] = { "relaxed", "full", NULL }; /* storage_full */
+static const char *const failover_words[] = { "yes", "no", NULL };             /* no_failover */
 
 /* ---- the key table: one row per key ---- */
 
@@ -105,6 +106,8 @@ const struct conf_key conf_keys[] = {
     TEXT(CONF_SCOPE_ROUTE, struct conf_route, "route", "class", CONF_STRING, cls, 1, NULL),
     TEXT(CONF_SCOPE_ROUTE, struct conf_route, "route", "object", CONF_STRING, object, 1, NULL),
     TEXT(CONF_SCOPE_ROUTE, struct conf_route, "route", "origins", CONF_STRING, origins, 0, ""),
+    { "route", "failover", CONF_WORDS, CONF_SCOPE_ROUTE, FIELD(struct conf_route, no_failover), 0,
+      0, 0, 0, NULL, failover_words },
 
     TEXT(CONF_SCOPE_CLASS, struct conf_class, "class", "path", CONF_STRING, path, 1, NULL),
     TEXT(CONF_SCOPE_CLASS, struct conf_class, "class", "script", CONF_STRING, script, 1, NULL),

@@ -25,6 +25,8 @@ struct conf_route {
     char cls[DURO_CLASS_NAME_MAX_BYTES + 1];
     char object[DURO_OBJECT_NAME_MAX_BYTES + 1]; /* literal, or "{name}" for ROUTE_PATTERN */
     char origins[DURO_ROUTE_ORIGINS_MAX_BYTES + 1]; /* "a, b" allow-list of Origin, "" = any */
+    int no_failover; /* failover = no: storage-backed objects; the balancer answers 503 while
+                      * the owner node is down instead of sending them to another node */
 };
 
 /* A class loaded from a shared object or a Lua script ([class NAME] section; exactly one of
