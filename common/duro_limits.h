@@ -136,6 +136,7 @@
 #define DURO_STORAGE_OBJECT_MAX_BYTES_MAX 4294967295u    /* a [storage] u32 key */
 #define DURO_STORAGE_KEY_MAX            2048u   /* = DURO_STORAGE_KEY_MAX_BYTES of the API */
 #define DURO_STORAGE_BUSY_TIMEOUT_MS     5000u   /* the alarms index, shared by the workers */
+#define DURO_STORAGE_COMMIT_THREADS      "16"   /* libuv pool size in workers (a string) */
 #define DURO_ALARM_RETRY_MAX_COUNT          6u   /* on_alarm failures retried this often */
 #define DURO_ALARM_RETRY_FIRST_MS        2000u   /* then doubling */
 #define DURO_ALARM_GATED_RECHECK_MS         5u   /* an alarm due on a gated object waits */
