@@ -2,6 +2,7 @@
 #include "worker/storage.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "common/duro_limits.h"
 
 struct store {
+    pthread_mutex_t lock;
     sqlite3 *db;
     sqlite3_stmt *get, *put, *del, *alarm_get, *alarm_put, *alarm_del;
     int in_txn;      /* BEGIN issued */
@@ -23,6 +25,16 @@ struct store {
 struct alarm_index {
     sqlite3 *db;
 };
+
+static void lock(struct store *st)
+{
+    pthread_mutex_lock(&st->lock);
+}
+
+static void unlock(struct store *st)
+{
+    pthread_mutex_unlock(&st->lock);
+}
 
 static int authorize(void *arg, int action, const char *a, const char *b, const char *dbname,
                      const char *trigger)
@@ -83,6 +95,11 @@ struct store *store_open(const char *dir, const char *cls, const char *id, int f
         snprintf(err, err_cap, "out of memory");
         return NULL;
     }
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&st->lock, &ma);
+    pthread_mutexattr_destroy(&ma);
     int rc = sqlite3_open_v2(path, &st->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                              NULL);
@@ -151,13 +168,21 @@ void store_close(struct store *st)
     sqlite3_finalize(st->alarm_put);
     sqlite3_finalize(st->alarm_del);
     sqlite3_close_v2(st->db);
+    pthread_mutex_destroy(&st->lock);
     free(st->val);
     free(st);
 }
 
-int store_dirty(const struct store *st)
+int store_dirty(const struct store *cst)
 {
-    return st != NULL && st->dirty;
+    if (cst == NULL) {
+        return 0;
+    }
+    struct store *st = (struct store *)cst; /* the lock is not part of the value */
+    lock(st);
+    int d = st->dirty;
+    unlock(st);
+    return d;
 }
 
 static int begin(struct store *st)
@@ -172,6 +197,8 @@ static int begin(struct store *st)
     return 0;
 }
 
+static void rollback_locked(struct store *st);
+
 static int written(struct store *st, int rc)
 {
     if (rc == SQLITE_DONE || rc == SQLITE_OK) {
@@ -181,7 +208,7 @@ static int written(struct store *st, int rc)
     return rc == SQLITE_FULL ? DURO_ETOOBIG : DURO_ESTORAGE;
 }
 
-int store_commit(struct store *st, char *err, size_t err_cap)
+static int commit_locked(struct store *st, char *err, size_t err_cap)
 {
     if (!st->in_txn) {
         return 0;
@@ -189,7 +216,7 @@ int store_commit(struct store *st, char *err, size_t err_cap)
     int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, err_cap, "%s", sqlite3_errmsg(st->db));
-        store_rollback(st);
+        rollback_locked(st);
         return DURO_ESTORAGE;
     }
     st->in_txn = 0;
@@ -197,7 +224,7 @@ int store_commit(struct store *st, char *err, size_t err_cap)
     return 0;
 }
 
-void store_rollback(struct store *st)
+static void rollback_locked(struct store *st)
 {
     if (st->in_txn && sqlite3_get_autocommit(st->db) == 0) {
         (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -207,7 +234,7 @@ void store_rollback(struct store *st)
     st->depth = 0;
 }
 
-int store_get(struct store *st, const void *key, size_t key_len, const void **val,
+static int get_locked(struct store *st, const void *key, size_t key_len, const void **val,
               size_t *val_len)
 {
     if (key_len > DURO_STORAGE_KEY_MAX_BYTES) {
@@ -240,7 +267,7 @@ int store_get(struct store *st, const void *key, size_t key_len, const void **va
     return out;
 }
 
-int store_put(struct store *st, const void *key, size_t key_len, const void *val,
+static int put_locked(struct store *st, const void *key, size_t key_len, const void *val,
               size_t val_len)
 {
     if (key_len > DURO_STORAGE_KEY_MAX_BYTES || val_len > DURO_STORAGE_VALUE_MAX_BYTES) {
@@ -259,7 +286,7 @@ int store_put(struct store *st, const void *key, size_t key_len, const void *val
     return rc;
 }
 
-int store_delete(struct store *st, const void *key, size_t key_len)
+static int delete_locked(struct store *st, const void *key, size_t key_len)
 {
     if (key_len > DURO_STORAGE_KEY_MAX_BYTES) {
         return DURO_EINVAL;
@@ -276,7 +303,7 @@ int store_delete(struct store *st, const void *key, size_t key_len)
     return rc == 0 ? (sqlite3_changes(st->db) > 0 ? 1 : 0) : rc;
 }
 
-int store_delete_all(struct store *st)
+static int delete_all_locked(struct store *st)
 {
     int b = begin(st);
     if (b != 0) {
@@ -285,7 +312,7 @@ int store_delete_all(struct store *st)
     return written(st, sqlite3_exec(st->db, "DELETE FROM _duro_kv", NULL, NULL, NULL));
 }
 
-int store_list(struct store *st, const struct duro_list_opts *opts, duro_kv_fn *fn, void *arg)
+static int list_locked(struct store *st, const struct duro_list_opts *opts, duro_kv_fn *fn, void *arg)
 {
     struct duro_list_opts none = { 0 };
     const struct duro_list_opts *o = opts != NULL ? opts : &none;
@@ -393,7 +420,7 @@ static int bind(sqlite3_stmt *s, const struct duro_sql_value *params, size_t n)
 
 #define SQL_COLUMNS_MAX 64
 
-int store_exec(struct store *st, const char *sql, size_t sql_len,
+static int exec_locked(struct store *st, const char *sql, size_t sql_len,
                const struct duro_sql_value *params, size_t nparams, duro_row_fn *fn, void *arg,
                char *err, size_t err_cap)
 {
@@ -503,7 +530,7 @@ int store_exec(struct store *st, const char *sql, size_t sql_len,
     return out;
 }
 
-int store_savepoint(struct store *st, int (*fn)(void *arg), void *arg)
+static int savepoint_locked(struct store *st, int (*fn)(void *arg), void *arg)
 {
     int b = begin(st);
     if (b != 0) {
@@ -530,7 +557,7 @@ int store_savepoint(struct store *st, int (*fn)(void *arg), void *arg)
     return rc;
 }
 
-uint64_t store_size(struct store *st)
+static uint64_t size_locked(struct store *st)
 {
     sqlite3_stmt *s;
     uint64_t out = 0;
@@ -559,7 +586,7 @@ uint64_t store_file_bytes(const char *dir, const char *cls, const char *id)
     return total;
 }
 
-int64_t store_alarm_get(struct store *st, uint32_t *retry)
+static int64_t alarm_get_locked(struct store *st, uint32_t *retry)
 {
     int64_t at = 0;
     if (sqlite3_step(st->alarm_get) == SQLITE_ROW) {
@@ -572,7 +599,7 @@ int64_t store_alarm_get(struct store *st, uint32_t *retry)
     return at;
 }
 
-int store_alarm_set(struct store *st, int64_t epoch_ms, uint32_t retry)
+static int alarm_set_locked(struct store *st, int64_t epoch_ms, uint32_t retry)
 {
     int b = begin(st);
     if (b != 0) {
@@ -585,6 +612,109 @@ int store_alarm_set(struct store *st, int64_t epoch_ms, uint32_t retry)
     }
     int rc = written(st, sqlite3_step(s));
     sqlite3_reset(s);
+    return rc;
+}
+
+/* ---- the public calls: each holds the store's lock (recursive: a list or row callback may
+ * call the store again), so that a call the input gate could not hold waits for the commit in
+ * flight instead of racing it ---- */
+
+int store_commit(struct store *st, char *err, size_t err_cap)
+{
+    lock(st);
+    int rc = commit_locked(st, err, err_cap);
+    unlock(st);
+    return rc;
+}
+
+void store_rollback(struct store *st)
+{
+    lock(st);
+    rollback_locked(st);
+    unlock(st);
+}
+
+int store_get(struct store *st, const void *key, size_t key_len, const void **val,
+              size_t *val_len)
+{
+    lock(st);
+    int rc = get_locked(st, key, key_len, val, val_len);
+    unlock(st);
+    return rc;
+}
+
+int store_put(struct store *st, const void *key, size_t key_len, const void *val,
+              size_t val_len)
+{
+    lock(st);
+    int rc = put_locked(st, key, key_len, val, val_len);
+    unlock(st);
+    return rc;
+}
+
+int store_delete(struct store *st, const void *key, size_t key_len)
+{
+    lock(st);
+    int rc = delete_locked(st, key, key_len);
+    unlock(st);
+    return rc;
+}
+
+int store_delete_all(struct store *st)
+{
+    lock(st);
+    int rc = delete_all_locked(st);
+    unlock(st);
+    return rc;
+}
+
+int store_list(struct store *st, const struct duro_list_opts *opts, duro_kv_fn *fn, void *arg)
+{
+    lock(st);
+    int rc = list_locked(st, opts, fn, arg);
+    unlock(st);
+    return rc;
+}
+
+int store_exec(struct store *st, const char *sql, size_t sql_len,
+               const struct duro_sql_value *params, size_t nparams, duro_row_fn *fn, void *arg,
+               char *err, size_t err_cap)
+{
+    lock(st);
+    int rc = exec_locked(st, sql, sql_len, params, nparams, fn, arg, err, err_cap);
+    unlock(st);
+    return rc;
+}
+
+int store_savepoint(struct store *st, int (*fn)(void *arg), void *arg)
+{
+    lock(st);
+    int rc = savepoint_locked(st, fn, arg);
+    unlock(st);
+    return rc;
+}
+
+uint64_t store_size(struct store *st)
+{
+    lock(st);
+    uint64_t rc = size_locked(st);
+    unlock(st);
+    return rc;
+}
+
+int64_t store_alarm_get(struct store *st, uint32_t *retry)
+{
+    lock(st);
+    int64_t rc = alarm_get_locked(st, retry);
+    unlock(st);
+    return rc;
+}
+
+int store_alarm_set(struct store *st, int64_t epoch_ms, uint32_t retry)
+{
+    lock(st);
+    int rc = alarm_set_locked(st, epoch_ms, retry);
+    unlock(st);
     return rc;
 }
 

@@ -63,9 +63,9 @@ int storage_object_open(struct object *o)
     return 0;
 }
 
-/* Every call starts here: the file is opened on first use; a call while the object's commit is
- * in flight (an event the input gate could not hold, such as a close) waits for it on SQLite's
- * connection mutex, and its writes join the next commit. */
+/* Every call starts here: the file is opened on first use. A call while the object's commit is
+ * in flight (an event the input gate cannot hold: on_connect, early bytes, a close) waits for it
+ * on the store's lock, and its writes join the next commit; the gate stays closed meanwhile. */
 static int ready(struct object *o)
 {
     return storage_object_open(o);
@@ -335,7 +335,13 @@ static void on_commit_check(uv_check_t *h)
         struct object *next = o->dirty_next;
         o->dirty_listed = 0;
         o->dirty_next = NULL;
-        if (store_dirty(o->store) && !o->in_flight) {
+        if (o->in_flight) {
+            /* Written during the commit in flight (an event the input gate could not hold
+             * waited for it): commit again after it. */
+            o->dirty_listed = 1;
+            o->dirty_next = w->dirty_head;
+            w->dirty_head = o;
+        } else if (store_dirty(o->store)) {
             o->in_flight = 1;
             o->commit_t0 = uv_hrtime();
             o->commit_err[0] = '\0';
@@ -345,11 +351,6 @@ static void on_commit_check(uv_check_t *h)
                 commit_work(&o->commit_req);
                 commit_done(&o->commit_req, 0);
             }
-        } else if (store_dirty(o->store)) {
-            /* Written during the commit in flight: commit again after it. */
-            o->dirty_listed = 1;
-            o->dirty_next = w->dirty_head;
-            w->dirty_head = o;
         }
         o = next;
     }
