@@ -81,7 +81,7 @@ def kill_worker(gw, slot=0):
     mark = gw.mark()
     old = gw.workers[slot][-1]
     os.kill(old, signal.SIGKILL)
-    m = gw.wait_for_line(rf"event=worker_spawned worker={slot} pid=(\d+)", RECOVERY_TIMEOUT_S,
+    m = gw.wait_for_line(rf"event=worker_spawned worker={slot} worker_pid=(\d+)", RECOVERY_TIMEOUT_S,
                          start=mark)
     pid = int(m.group(1))
     gw.wait_for_line(rf"proc=worker pid={pid} .*event=configured\b", RECOVERY_TIMEOUT_S,
@@ -184,10 +184,13 @@ class StorageTest(unittest.TestCase):
                     await asyncio.sleep(rnd.uniform(0.05, 0.4))
                     gw = state["gw"]
                     if k % 4 == 3:
+                        # Worker and gateway die together; the old one is reaped once the new
+                        # one runs (on the same storage).
                         os.kill(gw.workers[0][-1], signal.SIGKILL)
-                        await loop.run_in_executor(None, gw.stop)
+                        os.kill(gw.proc.pid, signal.SIGKILL)
                         state["gw"] = await loop.run_in_executor(
                             None, lambda: Gateway(self, config=config(d)))
+                        await loop.run_in_executor(None, gw.stop)
                     else:
                         await loop.run_in_executor(None, kill_worker, gw)
                     await check()
