@@ -152,7 +152,7 @@ static void on_idle_timer(uv_timer_t *t)
         arm(o, after - idle); /* events since arming moved the deadline */
         return;
     }
-    if (storage_gated(o)) {
+    if (storage_gated(o) || o->dirty_listed) {
         arm(o, DURO_ALARM_GATED_RECHECK_MS); /* its commit holds the file and the struct */
         return;
     }
