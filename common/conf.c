@@ -547,8 +547,8 @@ static int check_route(const struct conf *c, const struct conf_route *r, char *m
     if (!known) {
         *part = RL_CLASS;
         snprintf(msg, cap,
-                 "[route %s] class '%s' is neither built in (seed, echo, chat, counter) nor a [class] "
-                 "section",
+                 "[route %s] class '%s' is neither built in (seed, echo, chat, counter) nor a "
+                 "[class] section",
                  r->name, r->cls);
         return -1;
     }

@@ -312,7 +312,8 @@ static int delete_all_locked(struct store *st)
     return written(st, sqlite3_exec(st->db, "DELETE FROM _duro_kv", NULL, NULL, NULL));
 }
 
-static int list_locked(struct store *st, const struct duro_list_opts *opts, duro_kv_fn *fn, void *arg)
+static int list_locked(struct store *st, const struct duro_list_opts *opts, duro_kv_fn *fn,
+                       void *arg)
 {
     struct duro_list_opts none = { 0 };
     const struct duro_list_opts *o = opts != NULL ? opts : &none;
@@ -761,7 +762,8 @@ int alarm_index_put(struct alarm_index *ix, const char *cls, const char *name, s
                     const char *id, int64_t epoch_ms)
 {
     const char *sql = epoch_ms > 0
-                          ? "INSERT OR REPLACE INTO alarms(id, cls, name, at) VALUES (?1, ?2, ?3, ?4)"
+                          ? "INSERT OR REPLACE INTO alarms(id, cls, name, at) "
+                            "VALUES (?1, ?2, ?3, ?4)"
                           : "DELETE FROM alarms WHERE id = ?1";
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(ix->db, sql, -1, &s, NULL) != SQLITE_OK) {
