@@ -61,6 +61,8 @@ struct opts {
     int post;                /* http: POST a body of `size` bytes instead of GET */
     int pid;                 /* idle: measure this process tree */
     int quiet;
+    const char *text;        /* echo: send exactly this text every time (--text) */
+    unsigned objects;        /* "{n}" in the target becomes the connection id modulo this */
 };
 
 enum conn_state {

@@ -627,12 +627,20 @@ static void send_upgrade(struct conn *c)
     char key[BENCH_WS_KEY_BYTES + 1];
     base64_16(raw, key);
     wskey_accept(key, BENCH_WS_KEY_BYTES, c->accept_want);
-    char req[BENCH_TARGET_MAX_BYTES + BENCH_HOST_MAX_BYTES + REQUEST_EXTRA_BYTES];
+    char target[BENCH_TARGET_MAX_BYTES + 16];
+    const char *ph = t->o->objects > 0 ? strstr(t->o->target, "{n}") : NULL;
+    if (ph != NULL) {
+        snprintf(target, sizeof target, "%.*s%u%s", (int)(ph - t->o->target), t->o->target,
+                 (unsigned)(c->id % t->o->objects), ph + 3);
+    } else {
+        snprintf(target, sizeof target, "%s", t->o->target);
+    }
+    char req[BENCH_TARGET_MAX_BYTES + 16 + BENCH_HOST_MAX_BYTES + REQUEST_EXTRA_BYTES];
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n\r\n",
-                     t->o->target, t->o->host_header, key);
+                     target, t->o->host_header, key);
     conn_put_raw(c, req, (size_t)n);
 }
 

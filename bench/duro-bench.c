@@ -72,6 +72,9 @@ static const char usage[] =
     "                         as C needs for the ephemeral port range)\n"
     "      --burst N          connections being opened at once (default 256)\n"
     "      --connect-timeout S  bound on opening the connections (default 30)\n"
+    "      --text MSG         echo: send exactly the text MSG each time (replies unchecked),\n"
+    "                         e.g. --text incr against the counter class\n"
+    "      --objects N        \"{n}\" in the URL's path becomes the connection number mod N\n"
     "  -q, --quiet            no progress lines on stderr\n"
     "  -h, --help\n"
     "Also: duro-bench slot CLASS NAME WORKERS prints which worker (0..WORKERS-1) duro's gateway\n"
@@ -189,7 +192,8 @@ static unsigned port_range(void)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-    enum { OPT_STATUS = 256, OPT_POST, OPT_PID, OPT_SOURCE_IPS, OPT_BURST, OPT_CONNECT_TIMEOUT };
+    enum { OPT_STATUS = 256, OPT_POST, OPT_PID, OPT_SOURCE_IPS, OPT_BURST, OPT_CONNECT_TIMEOUT,
+           OPT_TEXT, OPT_OBJECTS };
     static const struct option lopts[] = {
         { "url", required_argument, NULL, 'u' },
         { "conns", required_argument, NULL, 'c' },
@@ -208,6 +212,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         { "source-ips", required_argument, NULL, OPT_SOURCE_IPS },
         { "burst", required_argument, NULL, OPT_BURST },
         { "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+        { "text", required_argument, NULL, OPT_TEXT },
+        { "objects", required_argument, NULL, OPT_OBJECTS },
         { NULL, 0, NULL, 0 },
     };
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -251,6 +257,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
         case 'w': rc = parse_secs(optarg, 0.0, &o->warmup_s); break;
         case 't': rc = parse_uint(optarg, 1, MAX_THREADS, &o->threads); break;
         case 'b': o->binary = 1; break;
+        case OPT_TEXT:
+            o->text = optarg;
+            o->expect = EXPECT_NONE;
+            break;
+        case OPT_OBJECTS: rc = parse_uint(optarg, 1, MAX_CONNS, &o->objects); break;
         case 'q': o->quiet = 1; break;
         case 'h': fputs(usage, stdout); return 1;
         case 'e':

@@ -67,6 +67,10 @@ static size_t tag_len(const struct opts *o)
 static void put_message(struct conn *c, uint64_t tag, size_t k)
 {
     const struct opts *o = c->t->o;
+    if (o->text != NULL) {
+        conn_put_frame(c, WSF_OP_TEXT, o->text, strlen(o->text), NULL, 0);
+        return;
+    }
     uint8_t tb[BENCH_TAG_BYTES];
     size_t tl = tag_len(o);
     if (tl > 0) {

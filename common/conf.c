@@ -10,13 +10,15 @@
 
 #include "common/log.h"
 
-const char *const conf_builtin_classes[] = { "seed", "echo", "chat" };
+const char *const conf_builtin_classes[] = { "seed", "echo", "chat", "counter" };
 const unsigned conf_builtin_classes_count =
     sizeof conf_builtin_classes / sizeof conf_builtin_classes[0];
 
 static const char *const ownership_words[] = { "warn", "refuse", NULL };
 static const char *const deflate_words[] = { "off", "stateless", "takeover", NULL };
 static const char *const upgrade_check_words[] = { "seed", "rfc", NULL }; /* enum upgrade_check */
+static const char *const durability_words[] = { "relaxed", "full", NULL }; /* storage_full */
+static const char *const failover_words[] = { "yes", "no", NULL };             /* no_failover */
 
 /* ---- the key table: one row per key ---- */
 
@@ -93,6 +95,13 @@ const struct conf_key conf_keys[] = {
     U32("lua", "memory_max_bytes", lua_memory_max_bytes, DURO_LUA_MEMORY_MIN_BYTES,
         DURO_LUA_MEMORY_MAX_BYTES_MAX, DURO_LUA_MEMORY_MAX_BYTES_DEFAULT),
 
+    TEXT(CONF_SCOPE_CONF, struct conf, "storage", "dir", CONF_STRING, storage_dir, 1,
+         DURO_STORAGE_DIR_DEFAULT),
+    WORDS("storage", "durability", storage_full, durability_words, 1),
+    U32("storage", "object_max_bytes", storage_object_max_bytes,
+        DURO_STORAGE_OBJECT_MAX_BYTES_MIN, DURO_STORAGE_OBJECT_MAX_BYTES_MAX,
+        DURO_STORAGE_OBJECT_MAX_BYTES_DEFAULT),
+
     TEXT(CONF_SCOPE_CONF, struct conf, "cluster", "self", CONF_NAME, self, 0, ""),
     WORDS("cluster", "ownership", ownership, ownership_words, OWNERSHIP_WARN),
     ADDR("cluster", "balancer_listen", CONF_HOSTPORT, balancer_host, balancer_port,
@@ -106,6 +115,8 @@ const struct conf_key conf_keys[] = {
     TEXT(CONF_SCOPE_ROUTE, struct conf_route, "route", "origins", CONF_STRING, origins, 0, ""),
     { "route", "upgrade_check", CONF_WORDS, CONF_SCOPE_ROUTE,
       FIELD(struct conf_route, upgrade_check), 0, 0, 0, 0, NULL, upgrade_check_words },
+    { "route", "failover", CONF_WORDS, CONF_SCOPE_ROUTE, FIELD(struct conf_route, no_failover), 0,
+      0, 0, 0, NULL, failover_words },
 
     TEXT(CONF_SCOPE_CLASS, struct conf_class, "class", "path", CONF_STRING, path, 1, NULL),
     TEXT(CONF_SCOPE_CLASS, struct conf_class, "class", "script", CONF_STRING, script, 1, NULL),
@@ -547,8 +558,8 @@ static int check_route(const struct conf *c, const struct conf_route *r, char *m
     if (!known) {
         *part = RL_CLASS;
         snprintf(msg, cap,
-                 "[route %s] class '%s' is neither built in (seed, echo, chat) nor a [class] "
-                 "section",
+                 "[route %s] class '%s' is neither built in (seed, echo, chat, counter) nor a "
+                 "[class] section",
                  r->name, r->cls);
         return -1;
     }

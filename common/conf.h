@@ -33,6 +33,8 @@ struct conf_route {
     char cls[DURO_CLASS_NAME_MAX_BYTES + 1];
     char object[DURO_OBJECT_NAME_MAX_BYTES + 1]; /* literal, or "{name}" for ROUTE_PATTERN */
     char origins[DURO_ROUTE_ORIGINS_MAX_BYTES + 1]; /* "a, b" allow-list of Origin, "" = any */
+    int no_failover; /* failover = no: storage-backed objects; the balancer answers 503 while
+                      * the owner node is down instead of sending them to another node */
 };
 
 /* A class loaded from a shared object or a Lua script ([class NAME] section; exactly one of
@@ -109,6 +111,12 @@ struct conf {
     char balancer_host[DURO_HOST_MAX_BYTES + 1]; /* the generated HAProxy frontend binds here */
     uint16_t balancer_port;
     char tls_cert[DURO_CLASS_PATH_MAX_BYTES + 1]; /* PEM for HAProxy TLS termination, or "" */
+
+    /* [storage] */
+    char storage_dir[DURO_STORAGE_DIR_MAX_BYTES + 1]; /* one SQLite file per object below it */
+    int storage_full;              /* durability = full (1, fsync before the gate opens) or
+                                    * relaxed (0) */
+    uint32_t storage_object_max_bytes;
 };
 
 /* ---- the key table ----

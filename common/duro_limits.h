@@ -137,6 +137,19 @@
 #define DURO_LOG_LINE_MAX_BYTES             2048u   /* a longer line is cut */
 #define DURO_LOG_BATCH_BYTES                4096u   /* one write(2); PIPE_BUF: never interleaved */
 
+/* ---- storage and alarms (DESIGN.md 8) ---- */
+#define DURO_STORAGE_DIR_DEFAULT        "/var/lib/duro"
+#define DURO_STORAGE_DIR_MAX_BYTES           180u   /* fits one config line */
+#define DURO_STORAGE_OBJECT_MAX_BYTES_DEFAULT (1u << 30) /* per object file */
+#define DURO_STORAGE_OBJECT_MAX_BYTES_MIN (64u << 10)
+#define DURO_STORAGE_OBJECT_MAX_BYTES_MAX 4294967295u    /* a [storage] u32 key */
+#define DURO_STORAGE_KEY_MAX            2048u   /* = DURO_STORAGE_KEY_MAX_BYTES of the API */
+#define DURO_STORAGE_BUSY_TIMEOUT_MS     5000u   /* the alarms index, shared by the workers */
+#define DURO_STORAGE_COMMIT_THREADS      "16"   /* libuv pool size in workers (a string) */
+#define DURO_ALARM_RETRY_MAX_COUNT          6u   /* on_alarm failures retried this often */
+#define DURO_ALARM_RETRY_FIRST_MS        2000u   /* then doubling */
+#define DURO_ALARM_GATED_RECHECK_MS         5u   /* an alarm due on a gated object waits */
+
 /* ---- IPC messages ---- */
 #define DURO_MSG_HEADER_BYTES                 12u   /* magic(4) version(2) type(2) length(4) */
 #define DURO_OBJECTS_JSON_MAX_BYTES      (8u << 20)  /* one worker's /objects answer */

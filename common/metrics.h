@@ -81,7 +81,17 @@
     X(M_CLOSE_1007, "duro_websocket_closes_total", "counter", "code=\"1007\"", "")             \
     X(M_CLOSE_1008, "duro_websocket_closes_total", "counter", "code=\"1008\"", "")             \
     X(M_CLOSE_1009, "duro_websocket_closes_total", "counter", "code=\"1009\"", "")             \
-    X(M_CLOSE_OTHER, "duro_websocket_closes_total", "counter", "code=\"other\"", "")
+    X(M_CLOSE_OTHER, "duro_websocket_closes_total", "counter", "code=\"other\"", "")                                                                                 \
+    X(M_STORAGE_COMMITS, "duro_storage_commits_total", "counter", "",                           \
+      "Object storage transactions committed (one per object per loop iteration at most)")      \
+    X(M_STORAGE_BYTES_WRITTEN, "duro_storage_bytes_written_total", "counter", "",                \
+      "Key and value bytes written to object storage")                                           \
+    X(M_STORAGE_ERRORS, "duro_storage_errors_total", "counter", "",                             \
+      "Storage opens and commits that failed (the object was reset)")                            \
+    X(M_ALARMS_SCHEDULED, "duro_alarms_scheduled_total", "counter", "", "Alarms set")            \
+    X(M_ALARMS_FIRED, "duro_alarms_fired_total", "counter", "", "on_alarm calls")               \
+    X(M_ALARMS_RETRIED, "duro_alarms_retried_total", "counter", "",                             \
+      "Alarms scheduled again after on_alarm failed")
 
 #define METRICS_ENUM(id, name, type, labels, help) id,
 enum metric_id { METRICS_LIST(METRICS_ENUM) M_COUNT };
@@ -92,7 +102,9 @@ enum metric_id { METRICS_LIST(METRICS_ENUM) M_COUNT };
     X(H_HANDSHAKE, "duro_handshake_seconds",                                                     \
       "Gateway time from the first byte of an upgrade request to its hand-off")                  \
     X(H_MESSAGE, "duro_message_handling_seconds",                                                \
-      "Worker time to handle one read of WebSocket frames: parse, class callbacks, replies")
+      "Worker time to handle one read of WebSocket frames: parse, class callbacks, replies")   \
+    X(H_COMMIT, "duro_storage_commit_seconds",                                                   \
+      "Time from the start of an object's commit to its durability (the output gate's wait)")
 
 #define METRICS_HENUM(id, name, help) id,
 enum hist_id { METRICS_HISTS(METRICS_HENUM) H_COUNT };

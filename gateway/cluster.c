@@ -172,6 +172,12 @@ int cluster_print_haproxy(const struct conf *c, FILE *out, char *err, size_t err
             break;
         }
         }
+        if (r->no_failover) {
+            fprintf(out, "    http-request set-var(txn.duro_pinned) bool(1) if "
+                         "{ var(txn.duro_key) -m found } !{ var(txn.duro_routed) -m found }\n");
+        }
+        fprintf(out, "    http-request set-var(txn.duro_routed) bool(1) if "
+                     "{ var(txn.duro_key) -m found }\n");
     }
 
     /* Rendezvous: each node's weight, then the highest among the nodes that are up. */
@@ -190,6 +196,24 @@ int cluster_print_haproxy(const struct conf *c, FILE *out, char *err, size_t err
         fprintf(out, "    http-request set-var(txn.duro_best) var(txn.duro_w%u) if "
                      "{ var(txn.duro_node) -m int %u }\n",
                 i, i);
+    }
+    /* failover = no: the owner among all nodes, up or not; while it is down the object's data
+     * is out of reach, so answer 503 rather than serve a blank copy that would diverge. */
+    fputs("    http-request set-var(txn.duro_obest) int(-1)\n", out);
+    for (unsigned i = 0; i < c->nnodes; i++) {
+        fprintf(out, "    http-request set-var(txn.duro_owner) int(%u) if "
+                     "{ var(txn.duro_pinned) -m bool } "
+                     "{ var(txn.duro_w%u),sub(txn.duro_obest) gt 0 }\n",
+                i, i);
+        fprintf(out, "    http-request set-var(txn.duro_obest) var(txn.duro_w%u) if "
+                     "{ var(txn.duro_owner) -m int %u }\n",
+                i, i);
+    }
+    for (unsigned i = 0; i < c->nnodes; i++) {
+        fprintf(out, "    http-request return status 503 hdr Retry-After 1 if "
+                     "{ var(txn.duro_pinned) -m bool } { var(txn.duro_owner) -m int %u } "
+                     "!{ srv_is_up(duro_nodes/%s) }\n",
+                i, c->nodes[i].name);
     }
     fputs("    default_backend duro_nodes\n\n", out);
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,6 +53,38 @@ struct reload {
     int ok;
     struct conf next;
 };
+
+/* [storage] dir must be a folder where the workers can create files: checked by creating one
+ * (as root, permission bits alone would not say). Only the default folder is created. Returns 0,
+ * or -1 after printing a line naming the path. */
+static int storage_dir_check(const char *dir)
+{
+    if (strcmp(dir, DURO_STORAGE_DIR_DEFAULT) == 0) {
+        (void)mkdir(dir, 0750);
+    }
+    struct stat stbuf;
+    const char *why = NULL;
+    if (stat(dir, &stbuf) != 0) {
+        why = strerror(errno);
+    } else if (!S_ISDIR(stbuf.st_mode)) {
+        why = "not a directory";
+    } else {
+        char probe[DURO_STORAGE_DIR_MAX_BYTES + 32];
+        snprintf(probe, sizeof probe, "%s/.duro-probe-XXXXXX", dir);
+        int fd = mkstemp(probe);
+        if (fd < 0) {
+            why = strerror(errno);
+        } else {
+            close(fd);
+            unlink(probe);
+        }
+    }
+    if (why != NULL) {
+        fprintf(stderr, "duro-gateway: [storage] dir %s is not usable: %s\n", dir, why);
+        return -1;
+    }
+    return 0;
+}
 
 /* Adds c's classes to those seen since start. Workers load a class once and keep its code, so
  * a reload may not name more than DURO_CLASSES_MAX_COUNT classes over the process's life, and
@@ -469,6 +502,9 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (check_classes_spawn(&gw, &gw.conf, config_path) != 0) {
+        return EXIT_USAGE;
+    }
+    if (storage_dir_check(gw.conf.storage_dir) != 0) {
         return EXIT_USAGE;
     }
     if (check) {

@@ -19,6 +19,7 @@ esac
 packages=(
     build-essential pkg-config meson ninja-build
     libuv1-dev libwslay-dev node-llhttp libinih-dev libxxhash-dev nettle-dev zlib1g-dev
+    libsqlite3-dev
     libsystemd-dev libcmocka-dev libluajit-5.1-dev
     python3 python3-websockets curl
 )

@@ -10,7 +10,8 @@
 #include "worker/class_lua.h"
 #include "worker/worker.h"
 
-static const struct duro_class *const builtins[] = { &class_seed, &class_echo, &class_chat };
+static const struct duro_class *const builtins[] = { &class_seed, &class_echo, &class_chat,
+                                                   &class_counter };
 
 static int name_is(const char *a, const char *name, size_t len)
 {

@@ -14,6 +14,7 @@ struct worker;
 extern const struct duro_class class_seed;
 extern const struct duro_class class_echo;
 extern const struct duro_class class_chat;
+extern const struct duro_class class_counter;
 
 /* Loads every class of `c` into `w`; on a reload, a Lua class whose script changed is loaded
  * again. Returns 0, or -1 with `err` naming the section, the file and the problem (file missing,

@@ -6,6 +6,7 @@
 
 #include "common/chan.h"
 #include "common/log.h"
+#include "worker/alarm.h"
 #include "worker/class_loader.h"
 #include "worker/handshake.h"
 #include "worker/report.h"
@@ -43,11 +44,16 @@ static void on_msg(struct chan *ch, const struct msg *m, void *arg)
             /* a reload: the classes loaded so far stay; sockets are not dropped */
         }
         conf_apply_log(&w->conf);
+        int pool_changed = !w->configured || w->slot != c->slot || w->nslots != c->nslots;
         w->slot = c->slot;
         w->nslots = c->nslots;
         if (!w->configured) {
             log_info("main", "event=fd_limit soft=%llu hard=%llu",
                      (unsigned long long)w->fd_soft, (unsigned long long)w->fd_hard);
+        }
+        if (pool_changed) {
+            /* Alarms follow ownership: this worker takes those of the objects it now owns. */
+            w->storage_ok = alarm_load(w) == 0;
         }
         w->configured = 1;
         log_info("intake", "event=configured worker=%u workers=%u config=%s", w->slot, w->nslots,

@@ -7,6 +7,7 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "worker/session.h"
+#include "worker/storage_api.h"
 #include "worker/worker.h"
 
 #define REGISTRY_INITIAL_BUCKETS 64u
@@ -121,11 +122,23 @@ static void free_object(uv_handle_t *h)
     free(o);
 }
 
+struct worker *object_worker(const struct object *o)
+{
+    return o->reg->w;
+}
+
+void object_reset(struct object *o)
+{
+    run_destroy(o);
+    storage_object_close(o);
+}
+
 static void forget(struct object *o)
 {
     struct registry *reg = o->reg;
     request_object_gone(o);
     run_destroy(o);
+    storage_object_close(o);
     struct object **pp = &reg->buckets[o->key & (reg->nbuckets - 1)];
     while (*pp != o) {
         pp = &(*pp)->hnext;
@@ -147,12 +160,17 @@ static void on_idle_timer(uv_timer_t *t)
         arm(o, after - idle); /* events since arming moved the deadline */
         return;
     }
+    if (storage_gated(o) || o->dirty_listed) {
+        arm(o, DURO_ALARM_GATED_RECHECK_MS); /* its commit holds the file and the struct */
+        return;
+    }
     if (o->nsockets == 0) {
         forget(o);
         return;
     }
     if (o->live) {
         run_destroy(o);
+        storage_object_close(o); /* a hibernated object holds no descriptor */
         o->reg->stats.hibernations++;
         log_info("object", "event=hibernate obj=%s/%s sockets=%u idle_ms=%llu", o->cls->name,
                  o->name, o->nsockets, (unsigned long long)idle);

@@ -65,6 +65,17 @@ struct object {
     struct auto_rule *rules; /* DURO_AUTO_RULES_MAX_COUNT slots, NULL until the first rule */
     uint8_t nrules;
     struct duro_response *responses; /* on_request answers not sent yet */
+    /* storage (worker/storage_api.c): the file while live, the commit in flight, the gates */
+    struct store *store;     /* opened on the first storage call, closed at hibernation */
+    struct object *dirty_next; /* the worker's list of objects with a commit due */
+    uv_work_t commit_req;
+    uint64_t commit_t0;
+    int commit_rc;
+    int64_t alarm_ms;        /* the alarm written in this transaction (alarm_changed) */
+    unsigned dirty_listed : 1;
+    unsigned in_flight : 1;  /* a commit runs on the thread pool: gates closed */
+    unsigned alarm_changed : 1;
+    char commit_err[160];
     char id[DURO_OBJECT_ID_HEX_BYTES + 1];
     size_t name_len;
     char name[];             /* NUL-terminated */
@@ -137,5 +148,12 @@ int object_auto_response_remove(struct object *o, int req_kind, const void *req,
 
 /* Removes every rule. */
 void object_auto_response_clear(struct object *o);
+
+/* The worker the object lives in. */
+struct worker *object_worker(const struct object *o);
+
+/* The object failed (its storage commit): its state is freed and its file closed, as at
+ * hibernation; its sockets are the caller's to close. */
+void object_reset(struct object *o);
 
 #endif

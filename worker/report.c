@@ -6,7 +6,9 @@
 
 #include "common/chan.h"
 #include "common/log.h"
+#include "worker/alarm.h"
 #include "worker/object.h"
+#include "worker/storage.h"
 
 struct json {
     char *p;
@@ -64,7 +66,7 @@ static void put_string(struct json *j, const char *s, size_t n)
 static void one_object(struct object *o, void *arg)
 {
     struct json *j = arg;
-    char buf[256];
+    char buf[384];
     size_t start = j->len;
     if (j->len > 0) {
         put(j, ",", 1);
@@ -75,10 +77,14 @@ static void one_object(struct object *o, void *arg)
     put_string(j, o->name, o->name_len);
     int n = snprintf(buf, sizeof buf,
                      ",\"id\":\"%s\",\"worker\":%u,\"sockets\":%u,\"open\":%u,\"state\":\"%s\","
-                     "\"last_event_ms_ago\":%llu}",
+                     "\"last_event_ms_ago\":%llu,\"storage_bytes\":%llu,"
+                     "\"next_alarm_ms\":%lld}",
                      o->id, j->w->slot, o->nsockets, o->open_count,
                      o->live ? "live" : "hibernated",
-                     (unsigned long long)(j->now - o->last_event_ms));
+                     (unsigned long long)(j->now - o->last_event_ms),
+                     (unsigned long long)store_file_bytes(j->w->conf.storage_dir, o->cls->name,
+                                                          o->id),
+                     (long long)alarm_next(j->w, o->cls, o->name, o->name_len));
     put(j, buf, (size_t)n);
     if (j->full) {
         j->len = start; /* never a half object */

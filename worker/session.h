@@ -93,6 +93,7 @@ struct session {
                                   * alone (with the worker's shared codec) */
     unsigned pmd_cnt : 1;        /* client_no_context_takeover: the client does; duro inflates
                                   * with the shared codec */
+    unsigned gate_paused : 1;    /* reads stopped while its object's commit is in flight */
     struct pmd_codec *zc;          /* takeover mode: this socket's own windows, kept for its
                                     * life (NULL in stateless mode) */
     unsigned read_paused : 1;    /* in the worker's paused list until the check phase */

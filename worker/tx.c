@@ -5,7 +5,9 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "worker/object.h"
 #include "worker/session.h"
+#include "worker/storage_api.h"
 
 int tx_reserve(struct obuf *b, size_t extra)
 {
@@ -307,6 +309,9 @@ void tx_flush(struct session *s)
     struct session_act *a = s->act;
     if (s->writing || s->state == SESSION_DESTROYED || a == NULL) {
         return;
+    }
+    if (s->obj != NULL && storage_gated(s->obj)) {
+        return; /* output gate: held until the object's commit is durable */
     }
     if (a->out.len == 0) {
         session_drained(s);

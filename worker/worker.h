@@ -18,6 +18,8 @@ struct session_act;
 struct msg_span;
 struct duro_class;
 struct requests;
+struct alarm_index;
+struct alarms;
 
 /* A growable byte buffer; all-zero is empty. */
 struct obuf {
@@ -92,6 +94,13 @@ struct worker {
     unsigned nloaded;
 
     uv_timer_t heartbeat;    /* unsolicited stats to the gateway: "alive, maybe slow" */
+    /* Storage: objects with a commit due at the end of this iteration, and the alarms. */
+    struct object *dirty_head;
+    uv_check_t commit_check;
+    struct alarm_index *aidx;
+    struct alarms *alarms;
+    int storage_ok;          /* the storage dir was usable at start */
+
     uint64_t sessions_open;  /* sessions with a descriptor, accepted or not */
     uint64_t fd_soft;        /* RLIMIT_NOFILE in force (logged once configured) */
     uint64_t fd_hard;

@@ -288,7 +288,7 @@ uint64_t duro_response_id(const struct duro_response *res);
  * its client went away. */
 struct duro_response *duro_object_response(struct duro_object *obj, uint64_t id);
 
-/* ---- v2: storage (per object, transactional; see docs/design.md "Storage") ----
+/* ---- v2: storage (per object, transactional; see docs/design.md section 11) ----
  *
  * Every write made while one event is handled belongs to one implicit transaction of the
  * object, committed by duro after the event (group commit, off the event loop). Until it is

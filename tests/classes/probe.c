@@ -19,6 +19,11 @@
  *   buffered            -> "buffered:N"
  *   close:CODE          -> closes with CODE and reason "probe"
  *   lastclose           -> "lastclose:CODE:CLEAN" as on_close saw the last socket that closed
+ *   alarmfail:N:MS      -> sets the alarm MS ms from now; its on_alarm fails while retry_count
+ *                          < N, then stores "alarm_ok" = the retry count. Replies "ok"
+ *   alarmin             -> "alarmin:MS" until the alarm (or "alarmin:none")
+ *   kv:KEY              -> the stored value of KEY, or "kv:none"
+ *   sql:STATEMENT       -> runs it; "sql:RC"
  * At connect, the query string's tags=a,b,c become tags, proto=1 picks the first offered
  * subprotocol, refuse=STATUS refuses, peek=TAG stores "peek:O:S:T" as the attachment: what
  * duro_object_open_count, duro_object_sockets and a lookup of TAG say inside on_connect;
@@ -33,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/time.h>
 
 #include "duro/class.h"
 
@@ -148,6 +154,13 @@ static int probe_connect(struct duro_object *obj, void *state, struct duro_socke
 
 static uint64_t later_id; /* a response answered after on_request returned */
 
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
 static int is(const uint8_t *d, size_t len, const char *cmd)
 {
     size_t n = strlen(cmd);
@@ -245,6 +258,33 @@ static void probe_message(struct duro_object *obj, void *state, struct duro_sock
     } else if (is(d, len, "lastclose") && len == 9) {
         n = snprintf(out, sizeof out, "lastclose:%d:%d", st ? st->last_close_code : -2,
                      st ? st->last_close_clean : -2);
+    } else if (is(d, len, "alarmfail:")) {
+        unsigned fails = 0;
+        long long ms = 0;
+        char args[40];
+        snprintf(args, sizeof args, "%.*s", (int)(len - 10), (const char *)d + 10);
+        if (sscanf(args, "%u:%lld", &fails, &ms) == 2) {
+            char v[16];
+            int vl = snprintf(v, sizeof v, "%u", fails);
+            int rc = duro_storage_put(obj, "fails", 5, v, (size_t)vl);
+            if (rc == 0) {
+                rc = duro_alarm_set(obj, now_ms() + ms);
+            }
+            n = snprintf(out, sizeof out, "%s", rc == 0 ? "ok" : "error");
+        }
+    } else if (is(d, len, "alarmin") && len == 7) {
+        int64_t at = duro_alarm_get(obj);
+        n = at == 0 ? snprintf(out, sizeof out, "alarmin:none")
+                    : snprintf(out, sizeof out, "alarmin:%lld", (long long)(at - now_ms()));
+    } else if (is(d, len, "kv:")) {
+        const void *v;
+        size_t vl;
+        int rc = duro_storage_get(obj, d + 3, len - 3, &v, &vl);
+        n = rc == 0 ? snprintf(out, sizeof out, "kv:%.*s", (int)vl, (const char *)v)
+                    : snprintf(out, sizeof out, "kv:none");
+    } else if (is(d, len, "sql:")) {
+        int rc = duro_sql_exec(obj, (const char *)d + 4, len - 4, NULL, 0, NULL, NULL);
+        n = snprintf(out, sizeof out, "sql:%d", rc);
     } else if (is(d, len, "close:")) {
         char num[16];
         snprintf(num, sizeof num, "%.*s", (int)(len - 6), (const char *)d + 6);
@@ -256,6 +296,26 @@ static void probe_message(struct duro_object *obj, void *state, struct duro_sock
     if (n > 0) {
         reply(ws, out, (size_t)n < sizeof out ? (size_t)n : sizeof out - 1);
     }
+}
+
+static int probe_alarm(struct duro_object *obj, void *state, uint32_t retry_count)
+{
+    (void)state;
+    const void *v;
+    size_t vl;
+    unsigned fails = 0;
+    if (duro_storage_get(obj, "fails", 5, &v, &vl) == 0 && vl < 16) {
+        char num[16];
+        memcpy(num, v, vl);
+        num[vl] = '\0';
+        fails = (unsigned)atoi(num);
+    }
+    if (retry_count < fails) {
+        return -1;
+    }
+    char out[16];
+    int n = snprintf(out, sizeof out, "%u", retry_count);
+    return duro_storage_put(obj, "alarm_ok", 8, out, (size_t)n) == 0 ? 0 : -1;
 }
 
 static void probe_close(struct duro_object *obj, void *state, struct duro_socket *ws,
@@ -321,6 +381,7 @@ const struct duro_class probe_class = {
     .on_message = probe_message,
     .on_close = probe_close,
     .on_request = probe_request,
+    .on_alarm = probe_alarm,
 };
 
 /* A class built for another API version, for the start-up error test. */

@@ -7,7 +7,7 @@
 #   tests/fuzz/run.sh list             the targets
 #
 # The binaries are the ones meson builds (tests/fuzz/meson.build) in $DURO_FUZZ_DIR.
-# Targets: http_route handshake msg conf session pmd proxy. Seeds are in tests/fuzz/corpus/TARGET/ (read
+# Targets: http_route handshake msg conf session pmd proxy storage. Seeds are in tests/fuzz/corpus/TARGET/ (read
 # only); new inputs go to $DURO_FUZZ_DIR/corpus/TARGET, crashes to $DURO_FUZZ_DIR/crashes/.
 # DURO_FUZZ_DIR defaults to build-fuzz/ at the repository root (git-ignored). Needs clang with
 # libFuzzer (Debian 12: apt-get install clang) plus duro's own build dependencies (DURO_FUZZ_CC
@@ -20,7 +20,7 @@ here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 out="${DURO_FUZZ_DIR:-$repo/build-fuzz}"
 cc="${DURO_FUZZ_CC:-clang}"
-targets=(http_route handshake msg conf session pmd proxy)
+targets=(http_route handshake msg conf session pmd proxy storage)
 
 usage() {
     sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2

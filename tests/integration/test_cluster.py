@@ -270,6 +270,7 @@ class ClusterTest(unittest.TestCase):
             self.assertEqual(back, placed)
         run_async(hold_all(check_back), timeout=240)
 
+<<<<<<< HEAD
     def test_absolute_form_targets_are_routed_alike_by_haproxy_and_nodes(self):
         nodes = {n: self.start_node(n) for n in ("a", "b", "c")}
         order = ["a", "b", "c"]
@@ -304,6 +305,43 @@ class ClusterTest(unittest.TestCase):
         out = self.haproxy_config()
         for name, (port, admin) in self.ports.items():
             self.assertIn(f"server {name} 127.0.0.1:{port} check port {admin}\n", out)
+=======
+    def test_no_failover_route_answers_503_while_its_node_is_down(self):
+        """failover = no (storage-backed objects): while the owner is down HAProxy answers 503
+        instead of sending the object to another node; chat objects still move."""
+        extra = (f"\n[storage]\ndir = {self.tmp}\n"
+                 "\n[route counter]\nmatch = path /counter/{name}/websocket\nclass = counter\n"
+                 "object = {name}\nfailover = no\n")
+        with open(self.config) as f:
+            text = f.read()
+        with open(self.config, "w") as f:  # before [route rooms]: the counter route comes first
+            f.write(text.replace("[route rooms]", extra.strip() + "\n\n[route rooms]", 1))
+        nodes = {n: self.start_node(n) for n in ("a", "b", "c")}
+        cfg = self.haproxy_config()
+        self.assertIn("txn.duro_pinned", cfg)
+        HAProxy(self, cfg, self.tmp, self.balancer)
+        name = next(n for n in NAMES if owner(f"counter/{n}", ["a", "b", "c"]) == "c")
+
+        async def incr():
+            async with connect(self.url(f"/counter/{name}/websocket")) as ws:
+                await ws.send("incr")
+                return await asyncio.wait_for(ws.recv(), 10)
+        self.assertEqual(run_async(incr()), "1")
+        nodes["c"].terminate()
+
+        # Once HAProxy sees c down (a chat name of c has moved), the counter still gets 503.
+        chat = next(n for n in NAMES if owner(f"chat/{n}", ["a", "b", "c"]) == "c")
+        self.wait_placed(nodes[owner(f"chat/{chat}", ["a", "b"])], chat)
+
+        async def refused():
+            with self.assertRaises(websockets.exceptions.InvalidStatusCode) as cm:
+                async with connect(self.url(f"/counter/{name}/websocket")):
+                    pass
+            return cm.exception.status_code
+        self.assertEqual(run_async(refused()), 503)
+        for n in ("a", "b"):
+            self.assertNotIn(name, all_names(nodes[n], "counter"))
+>>>>>>> storage
 
     def test_ownership_check_warns_or_refuses(self):
         nodes = {n: self.start_node(n) for n in ("a", "b")}
