@@ -270,7 +270,6 @@ class ClusterTest(unittest.TestCase):
             self.assertEqual(back, placed)
         run_async(hold_all(check_back), timeout=240)
 
-<<<<<<< HEAD
     def test_absolute_form_targets_are_routed_alike_by_haproxy_and_nodes(self):
         nodes = {n: self.start_node(n) for n in ("a", "b", "c")}
         order = ["a", "b", "c"]
@@ -305,7 +304,7 @@ class ClusterTest(unittest.TestCase):
         out = self.haproxy_config()
         for name, (port, admin) in self.ports.items():
             self.assertIn(f"server {name} 127.0.0.1:{port} check port {admin}\n", out)
-=======
+
     def test_no_failover_route_answers_503_while_its_node_is_down(self):
         """failover = no (storage-backed objects): while the owner is down HAProxy answers 503
         instead of sending the object to another node; chat objects still move."""
@@ -341,7 +340,6 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(run_async(refused()), 503)
         for n in ("a", "b"):
             self.assertNotIn(name, all_names(nodes[n], "counter"))
->>>>>>> storage
 
     def test_ownership_check_warns_or_refuses(self):
         nodes = {n: self.start_node(n) for n in ("a", "b")}
