@@ -72,7 +72,7 @@ static void put_message(struct conn *c, uint64_t tag, size_t k)
     if (tl > 0) {
         put_tag(tb, tag);
     }
-    conn_put_frame(c, o->binary ? WSF_OP_BINARY : WSF_OP_TEXT, tb, tl,
+    conn_put_message(c, o->binary ? WSF_OP_BINARY : WSF_OP_TEXT, tb, tl,
                    c->t->sh->pattern + k + tl, o->size - tl);
 }
 
@@ -700,6 +700,7 @@ void mode_thread_free(struct tctx *t)
             free(c->wb);
         }
     }
+    conn_thread_free(t);
     free(t->conns);
     free(t->rbuf);
     free(t->slots);
