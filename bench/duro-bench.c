@@ -525,13 +525,17 @@ int main(int argc, char **argv)
                  (unsigned long long)deliveries);
     } else if (o.mode == MODE_BROADCAST) {
         snprintf(extra, sizeof extra,
-                 ",\"established\":%u,\"broadcasts\":%llu,\"deliveries\":%llu", established,
-                 (unsigned long long)bcasts, (unsigned long long)deliveries);
+                 ",\"established\":%u,\"broadcasts\":%llu,\"deliveries\":%llu,"
+                 "\"msgs_in\":%llu,\"msgs_out\":%llu,\"wire_in_per_msg\":%.1f,"
+                 "\"wire_out_per_msg\":%.1f",
+                 established, (unsigned long long)bcasts, (unsigned long long)deliveries,
+                 (unsigned long long)msgs_in, (unsigned long long)msgs_out, win, wout);
     } else if (o.mode == MODE_CONNECT) {
         snprintf(extra, sizeof extra, ",\"handshakes\":%llu", (unsigned long long)handshakes);
     } else {
-        snprintf(extra, sizeof extra, ",\"established\":%u,\"wire_in_per_msg\":%.1f,"
-                 "\"wire_out_per_msg\":%.1f", established, win, wout);
+        snprintf(extra, sizeof extra, ",\"established\":%u,\"msgs_in\":%llu,\"msgs_out\":%llu,"
+                 "\"wire_in_per_msg\":%.1f,\"wire_out_per_msg\":%.1f", established,
+                 (unsigned long long)msgs_in, (unsigned long long)msgs_out, win, wout);
     }
     printf("{\"mode\":\"%s\",\"conns\":%u,\"inflight\":%u,\"size\":%u,\"threads\":%u,"
            "\"duration_s\":%.3f,",
