@@ -8,7 +8,9 @@
   the windows survive: the client's compressor keeps its context across the hibernation);
 - takeover sockets keep their context (a repeated message's reply shrinks);
 - `deflate = off` declines the offer and then treats RSV1 as a protocol error;
-- Python websockets (a real client, its default offer) negotiates takeover and exchanges text.
+- Python websockets (a real client, its default offer) negotiates takeover and exchanges text;
+- a broadcast reaches sockets with different parameters (none, window 15, window 9, takeover)
+  each in the form it negotiated.
 
 Run: DURO_GATEWAY=... DURO_WORKER=... python3 tests/integration/test_deflate.py -v
 """
@@ -54,6 +56,11 @@ hibernate_after_ms = {hibernate_ms}
 match = exact /echo
 class = echo
 object = echo
+
+[route rooms]
+match = path /rooms/{{name}}/websocket
+class = chat
+object = {{name}}
 
 [route seed]
 match = suffix /websocket
@@ -206,6 +213,46 @@ class DeflateTest(unittest.TestCase):
                 gw.wait_for_line(r"event=wake obj=seed/foo\b",
                                  5, mark)
                 ws.finish()
+
+    # ---- broadcast ----
+
+    def test_broadcast_to_mixed_parameters(self):
+        offers = {
+            "stateless": [(None, None), ("permessage-deflate", STATELESS),
+                          ("permessage-deflate; server_max_window_bits=9",
+                           STATELESS + "; server_max_window_bits=9")],
+            "takeover": [(None, None), ("permessage-deflate", TAKEOVER),
+                         ("permessage-deflate; server_no_context_takeover",
+                          "permessage-deflate; server_no_context_takeover; "
+                          "server_max_window_bits=10"),
+                         ("permessage-deflate; server_max_window_bits=9",
+                          "permessage-deflate; server_max_window_bits=9")],
+        }
+        for mode, socks in offers.items():
+            with self.subTest(mode=mode):
+                gw = Gateway(self, config=config(mode))
+                room = f"/rooms/{mode}/websocket"
+                conns = [self.ws(gw, offer, target=room, want=want) for offer, want in socks]
+                # a room message echoes to everyone; three messages, the same twice (takeover
+                # windows must stay right per socket), and one under deflate_min_bytes
+                texts = [b'{"text":"hello room"}' * 20, b'{"text":"hello room"}' * 20,
+                         b'{"text":"short"}']
+                for i, text in enumerate(texts):
+                    ws0, pmd0 = conns[i % len(conns)]
+                    if pmd0:
+                        ws0.send_pmd(pmd0, OP_TEXT, text)
+                    else:
+                        ws0.send(frame(OP_TEXT, text))
+                    for k, (ws, pmd) in enumerate(conns):
+                        if pmd is None:
+                            f = ws.read_frame()
+                            self.assertEqual((f.rsv, f.opcode, f.payload), (0, OP_TEXT, text))
+                            continue
+                        op, z, got, _ = ws.read_pmd(pmd)
+                        self.assertEqual((op, got), (OP_TEXT, text), f"socket {k}")
+                        self.assertEqual(z, len(text) >= 64, f"socket {k}")
+                for ws, _ in conns:
+                    ws.finish()
 
     # ---- takeover ----
 
