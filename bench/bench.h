@@ -211,9 +211,6 @@ void conn_put_frame(struct conn *c, uint8_t opcode, const void *a, size_t a_len,
 void conn_put_message(struct conn *c, uint8_t opcode, const void *a, size_t a_len, const void *b,
                       size_t b_len);
 
-/* Frees the thread's compression state. */
-void conn_thread_free(struct tctx *t);
-
 /* Appends raw bytes (an HTTP request). */
 void conn_put_raw(struct conn *c, const void *p, size_t len);
 

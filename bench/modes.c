@@ -9,6 +9,7 @@
 
 #include "bench/bench.h"
 #include "bench/procrss.h"
+#include "bench/wsdeflate.h"
 #include "bench/wsframe.h"
 
 #define NS_PER_MS 1000000ull
@@ -700,7 +701,7 @@ void mode_thread_free(struct tctx *t)
             free(c->wb);
         }
     }
-    conn_thread_free(t);
+    wsdeflate_thread_free(t);
     free(t->conns);
     free(t->rbuf);
     free(t->slots);
