@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
+#include <zlib.h>
 
 #include "bench/hist.h"
 
@@ -32,6 +33,11 @@
 #define BENCH_INFLIGHT_MAX 4096u
 #define BENCH_SOURCE_IPS_MAX 254u
 #define BENCH_CLOSE_NORMAL 1000u
+#define BENCH_EXT_MAX_BYTES 160u            /* the Sec-WebSocket-Extensions answer kept */
+#define BENCH_DEFLATE_LEVEL 1               /* the client's own compression: cheap, it shares
+                                               the cores with the server it measures */
+#define BENCH_DEFLATE_MEM_LEVEL 1               /* and a 512-byte hash: deflateReset per message
+                                               clears it, 64 KiB at memLevel 8 */
 
 #define BENCH_SEED_PREFIX "[Durable Object] message: "
 #define BENCH_SEED_MIDDLE ", connections: "
@@ -60,6 +66,8 @@ struct opts {
     int status;              /* http: required status code, 0 for any */
     int post;                /* http: POST a body of `size` bytes instead of GET */
     int pid;                 /* idle: measure this process tree */
+    int deflate;             /* offer permessage-deflate (RFC 7692) */
+    int json;                /* JSON-like message bodies instead of the letter pattern */
     int quiet;
     const char *text;        /* echo: send exactly this text every time (--text) */
     unsigned objects;        /* "{n}" in the target becomes the connection id modulo this */
@@ -90,6 +98,13 @@ struct conn {
     uint8_t accept_len;      /* bytes of Sec-WebSocket-Accept received; > 28: bad */
     uint8_t accept_count;
     uint8_t frag_op;         /* opcode of a fragmented message being assembled, 0: none */
+    uint8_t frag_z;          /* ... and it is compressed (RSV1 on its first frame) */
+    uint8_t hdr_is_ext;      /* the header being parsed is Sec-WebSocket-Extensions */
+    uint8_t pmd_on;          /* permessage-deflate negotiated */
+    uint8_t pmd_srv_reset;   /* the server resets its compressor per message */
+    uint8_t pmd_srv_bits;    /* server_max_window_bits */
+    uint8_t pmd_cli_bits;    /* client_max_window_bits (the client's compressor) */
+    z_stream *inf;           /* the server keeps its context: this socket's own inflater */
     char hdr_name[BENCH_HEADER_NAME_MAX_BYTES];
     char accept_want[BENCH_WS_ACCEPT_BYTES + 1];
     char accept_got[BENCH_WS_ACCEPT_BYTES];
@@ -164,6 +179,16 @@ struct tctx {
     uint64_t rng;
     uint8_t *rbuf;
 
+    /* permessage-deflate: one compressor per thread, reset per message (valid with or without
+     * context takeover), and one inflater for servers that reset theirs too */
+    z_stream def, inf;
+    uint8_t def_bits, inf_ready;
+    uint8_t *zbuf;
+    size_t zcap;
+    char ext[BENCH_EXT_MAX_BYTES];
+    size_t ext_len;
+    uint64_t wire_in, wire_out, msgs_in, msgs_out; /* data frames' bytes, all messages */
+
     /* broadcast (one thread) */
     struct bslot *slots;
     unsigned next_sender;
@@ -182,6 +207,11 @@ int conn_start(struct conn *c);
  * (either may be empty). Written by the next conn_flush. */
 void conn_put_frame(struct conn *c, uint8_t opcode, const void *a, size_t a_len, const void *b,
                     size_t b_len);
+
+/* A data message: compressed (RSV1) when permessage-deflate was negotiated, else as
+ * conn_put_frame. */
+void conn_put_message(struct conn *c, uint8_t opcode, const void *a, size_t a_len, const void *b,
+                      size_t b_len);
 
 /* Appends raw bytes (an HTTP request). */
 void conn_put_raw(struct conn *c, const void *p, size_t len);

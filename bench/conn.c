@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/wsdeflate.h"
 #include "bench/wsframe.h"
 #include "common/wskey.h"
 
@@ -21,7 +22,7 @@
 #define WS_KEY_RAW_BYTES 16u
 #define OUT_MIN_BYTES 512u
 #define CARRY_MIN_BYTES 256u
-#define REQUEST_EXTRA_BYTES 256u /* the upgrade request besides target and host */
+#define REQUEST_EXTRA_BYTES 320u /* the upgrade request besides target and host */
 #define LOOPBACK_BASE 0x7F000001u /* 127.0.0.1 */
 
 /* ---- reporting ---- */
@@ -131,6 +132,28 @@ void conn_put_frame(struct conn *c, uint8_t opcode, const void *a, size_t a_len,
         wsf_mask(dst + h + a_len, b, b_len, mask, a_len);
     }
     c->out_len += (uint32_t)(h + len);
+    c->t->wire_out += h + len;
+}
+
+void conn_put_message(struct conn *c, uint8_t opcode, const void *a, size_t a_len, const void *b,
+                      size_t b_len)
+{
+    c->t->msgs_out++;
+    if (!c->pmd_on) {
+        conn_put_frame(c, opcode, a, a_len, b, b_len);
+        return;
+    }
+    long z = wsdeflate_compress(c, a, a_len, b, b_len);
+    if (z < 0) {
+        bench_error(c->t, c, "compressing a message failed");
+        conn_kill(c);
+        return;
+    }
+    size_t before = c->out_len;
+    conn_put_frame(c, opcode, c->t->zbuf, (size_t)z, NULL, 0);
+    if (c->out_len > before) {
+        c->out[before] |= 0x40u; /* RSV1: this message is compressed */
+    }
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -191,6 +214,7 @@ void conn_flush(struct conn *c)
 static void on_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
+    wsdeflate_conn_free(c);
     c->t->alive--;
     c->state = CS_FREE;
     mode_on_closed(c);
@@ -244,7 +268,24 @@ static void deliver(struct conn *c, uint8_t opcode, const uint8_t *p, size_t len
     if (c->close_sent) {
         return; /* after our close, data frames may still arrive: they are not counted */
     }
+    c->t->msgs_in++;
     mode_on_message(c, opcode == WSF_OP_BINARY, p, len, now);
+}
+
+static void deliver_maybe_z(struct conn *c, uint8_t opcode, int z, const uint8_t *p, size_t len,
+                            uint64_t now)
+{
+    if (!z) {
+        deliver(c, opcode, p, len, now);
+        return;
+    }
+    long n = wsdeflate_inflate(c, p, len);
+    if (n < 0) {
+        bench_verify_fail(c->t, c, "a compressed message (%zu bytes) does not inflate", len);
+        conn_kill(c);
+        return;
+    }
+    deliver(c, opcode, c->t->zbuf, (size_t)n, now);
 }
 
 static void on_close_frame(struct conn *c, const uint8_t *p, size_t len, uint64_t now)
@@ -274,6 +315,13 @@ static void on_frame(struct conn *c, const struct wsf_head *h, const uint8_t *p,
     if (c->close_recv) {
         return;
     }
+    t->wire_in += (uint64_t)h->hlen + h->len;
+    if (h->rsv1 && (!c->pmd_on || (h->opcode != WSF_OP_TEXT && h->opcode != WSF_OP_BINARY))) {
+        bench_verify_fail(t, c, "RSV1 on a frame that cannot be compressed (opcode %u)",
+                          h->opcode);
+        conn_kill(c);
+        return;
+    }
     switch (h->opcode) {
     case WSF_OP_TEXT:
     case WSF_OP_BINARY:
@@ -283,10 +331,11 @@ static void on_frame(struct conn *c, const struct wsf_head *h, const uint8_t *p,
             return;
         }
         if (h->fin) {
-            deliver(c, h->opcode, p, (size_t)h->len, now);
+            deliver_maybe_z(c, h->opcode, h->rsv1, p, (size_t)h->len, now);
             return;
         }
         c->frag_op = h->opcode;
+        c->frag_z = h->rsv1;
         c->frag_len = 0;
         break;
     case WSF_OP_CONT:
@@ -316,7 +365,7 @@ static void on_frame(struct conn *c, const struct wsf_head *h, const uint8_t *p,
     if (h->fin) {
         uint8_t op = c->frag_op;
         c->frag_op = 0;
-        deliver(c, op, c->frag, c->frag_len, now);
+        deliver_maybe_z(c, op, c->frag_z, c->frag, c->frag_len, now);
     }
 }
 
@@ -443,8 +492,15 @@ static int hs_on_header_field_complete(llhttp_t *hp)
 {
     struct conn *c = hp->data;
     static const char name[] = "sec-websocket-accept";
+    static const char ext[] = "sec-websocket-extensions";
     c->hdr_is_accept = c->hdr_name_len == sizeof name - 1 &&
                        memcmp(c->hdr_name, name, sizeof name - 1) == 0;
+    c->hdr_is_ext = c->hdr_name_len == sizeof ext - 1 &&
+                    memcmp(c->hdr_name, ext, sizeof ext - 1) == 0;
+    if (c->hdr_is_ext) {
+        /* A second header would be joined to the first: pmd_answer then rejects it. */
+        c->t->ext_len += c->t->ext_len > 0 ? sizeof c->t->ext : 0;
+    }
     c->hdr_name_len = 0;
     if (c->hdr_is_accept && c->accept_count < UINT8_MAX) {
         c->accept_count++;
@@ -455,6 +511,16 @@ static int hs_on_header_field_complete(llhttp_t *hp)
 static int hs_on_header_value(llhttp_t *hp, const char *at, size_t len)
 {
     struct conn *c = hp->data;
+    if (c->hdr_is_ext) {
+        struct tctx *t = c->t;
+        for (size_t i = 0; i < len; i++) {
+            if (t->ext_len < sizeof t->ext) {
+                t->ext[t->ext_len] = at[i];
+            }
+            t->ext_len++;
+        }
+        return 0;
+    }
     if (!c->hdr_is_accept) {
         return 0;
     }
@@ -518,6 +584,13 @@ static long feed_handshake(struct conn *c, const uint8_t *p, size_t n, uint64_t 
         memcmp(c->accept_got, c->accept_want, BENCH_WS_ACCEPT_BYTES) != 0) {
         bench_verify_fail(t, c, "bad Sec-WebSocket-Accept (%u headers, want %s)",
                           c->accept_count, c->accept_want);
+        conn_kill(c);
+        return -1;
+    }
+    if (wsdeflate_answer(c) != 0) {
+        bench_verify_fail(t, c, "unexpected Sec-WebSocket-Extensions answer \"%.*s\"",
+                          (int)(t->ext_len < sizeof t->ext ? t->ext_len : sizeof t->ext - 1),
+                          t->ext);
         conn_kill(c);
         return -1;
     }
@@ -639,8 +712,12 @@ static void send_upgrade(struct conn *c)
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n",
-                     target, t->o->host_header, key);
+                     "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                     target, t->o->host_header, key,
+                     t->o->deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                     "client_max_window_bits\r\n"
+                                   : "");
+    t->ext_len = 0;
     conn_put_raw(c, req, (size_t)n);
 }
 
@@ -716,7 +793,8 @@ int conn_start(struct conn *c)
     pthread_once(&settings_once, settings_init);
     c->writing = c->close_sent = c->close_recv = 0;
     c->accept_len = c->accept_count = c->hdr_name_len = c->hdr_is_accept = 0;
-    c->frag_op = 0;
+    c->frag_op = c->frag_z = c->hdr_is_ext = c->pmd_on = 0;
+    c->inf = NULL;
     c->carry_len = c->frag_len = c->out_len = 0;
     c->sent = c->recvd = 0;
     c->deadline = 0;

@@ -63,6 +63,10 @@ static const char usage[] =
     "                         with N = the connections open; echo: identical bytes; none.\n"
     "                         Default seed (broadcast: echo)\n"
     "  -b, --binary           send binary messages\n"
+    "      --deflate          offer permessage-deflate (RFC 7692; 'client_max_window_bits'):\n"
+    "                         messages are compressed (zlib level 1), replies inflated\n"
+    "      --json             JSON-like message bodies (compress like chat traffic) instead\n"
+    "                         of the letter pattern\n"
     "      --status CODE      http: every response must have this status (default: any)\n"
     "      --post             http: POST a text body of -s bytes instead of GET (a room's\n"
     "                         HTTP push; count its deliveries with idle -e none)\n"
@@ -193,7 +197,7 @@ static unsigned port_range(void)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
     enum { OPT_STATUS = 256, OPT_POST, OPT_PID, OPT_SOURCE_IPS, OPT_BURST, OPT_CONNECT_TIMEOUT,
-           OPT_TEXT, OPT_OBJECTS };
+           OPT_TEXT, OPT_OBJECTS, OPT_DEFLATE, OPT_JSON };
     static const struct option lopts[] = {
         { "url", required_argument, NULL, 'u' },
         { "conns", required_argument, NULL, 'c' },
@@ -214,6 +218,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
         { "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
         { "text", required_argument, NULL, OPT_TEXT },
         { "objects", required_argument, NULL, OPT_OBJECTS },
+        { "deflate", no_argument, NULL, OPT_DEFLATE },
+        { "json", no_argument, NULL, OPT_JSON },
         { NULL, 0, NULL, 0 },
     };
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -277,6 +283,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
             break;
         case OPT_STATUS: rc = parse_uint(optarg, 100, 599, &status); break;
         case OPT_POST: o->post = 1; break;
+        case OPT_DEFLATE: o->deflate = 1; break;
+        case OPT_JSON: o->json = 1; break;
         case OPT_PID: rc = parse_uint(optarg, 1, INT32_MAX, &pid); break;
         case OPT_SOURCE_IPS: rc = parse_uint(optarg, 1, BENCH_SOURCE_IPS_MAX, &sips); break;
         case OPT_BURST: rc = parse_uint(optarg, 1, MAX_CONNS, &o->burst); break;
@@ -350,6 +358,23 @@ static uint8_t *make_pattern(const struct opts *o)
 {
     size_t n = (size_t)o->size + BENCH_PATTERN_SPREAD;
     uint8_t *p = malloc(n);
+    if (p != NULL && o->json) {
+        /* chat-like records: repeated keys, varying numbers and words */
+        static const char *const words[] = { "alice", "bob", "carol", "dave", "hello", "room",
+                                             "typing", "online", "message", "ok" };
+        size_t i = 0;
+        for (unsigned k = 0; i < n; k++) {
+            char rec[160];
+            int m = snprintf(rec, sizeof rec,
+                             "{\"id\":%u,\"user\":\"%s\",\"text\":\"%s %s\",\"ts\":%u},", k,
+                             words[k % 10], words[(k * 7 + 3) % 10], words[(k * 3 + 1) % 10],
+                             1700000000u + k * 37u);
+            for (int j = 0; j < m && i < n; j++) {
+                p[i++] = (uint8_t)rec[j];
+            }
+        }
+        return p;
+    }
     if (p != NULL) {
         for (size_t i = 0; i < n; i++) {
             p[i] = (uint8_t)('a' + (i * 7u + i / 26u) % 26u);
@@ -443,6 +468,7 @@ int main(int argc, char **argv)
     }
     static struct hist hist, hs_hist;
     uint64_t counted = 0, errors = 0, verify = 0, handshakes = 0, bcasts = 0, deliveries = 0;
+    uint64_t wire_in = 0, wire_out = 0, msgs_in = 0, msgs_out = 0;
     for (unsigned i = 0; i < o.threads; i++) {
         pthread_join(ts[i].thread, NULL);
         hist_merge(&hist, &ts[i].hist);
@@ -453,6 +479,10 @@ int main(int argc, char **argv)
         handshakes += ts[i].handshakes;
         bcasts += ts[i].bcast_done;
         deliveries += ts[i].deliveries;
+        wire_in += ts[i].wire_in;
+        wire_out += ts[i].wire_out;
+        msgs_in += ts[i].msgs_in;
+        msgs_out += ts[i].msgs_out;
         mode_thread_free(&ts[i]);
     }
     alarm(0);
@@ -480,6 +510,13 @@ int main(int argc, char **argv)
                                       : "round trip");
     printf("errors=%llu verify_failures=%llu\n", (unsigned long long)errors,
            (unsigned long long)verify);
+    /* frame bytes (header + payload) per data message, over the whole run */
+    double win = msgs_in ? (double)wire_in / (double)msgs_in : 0;
+    double wout = msgs_out ? (double)wire_out / (double)msgs_out : 0;
+    if (o.mode == MODE_ECHO || o.mode == MODE_BROADCAST) {
+        printf("wire_bytes_per_msg in=%.1f out=%.1f deflate=%s\n", win, wout,
+               o.deflate ? "offered" : "no");
+    }
 
     char extra[512] = "";
     if (o.mode == MODE_IDLE) {
@@ -498,12 +535,17 @@ int main(int argc, char **argv)
                  (unsigned long long)deliveries);
     } else if (o.mode == MODE_BROADCAST) {
         snprintf(extra, sizeof extra,
-                 ",\"established\":%u,\"broadcasts\":%llu,\"deliveries\":%llu", established,
-                 (unsigned long long)bcasts, (unsigned long long)deliveries);
+                 ",\"established\":%u,\"broadcasts\":%llu,\"deliveries\":%llu,"
+                 "\"msgs_in\":%llu,\"msgs_out\":%llu,\"wire_in_per_msg\":%.1f,"
+                 "\"wire_out_per_msg\":%.1f",
+                 established, (unsigned long long)bcasts, (unsigned long long)deliveries,
+                 (unsigned long long)msgs_in, (unsigned long long)msgs_out, win, wout);
     } else if (o.mode == MODE_CONNECT) {
         snprintf(extra, sizeof extra, ",\"handshakes\":%llu", (unsigned long long)handshakes);
     } else {
-        snprintf(extra, sizeof extra, ",\"established\":%u", established);
+        snprintf(extra, sizeof extra, ",\"established\":%u,\"msgs_in\":%llu,\"msgs_out\":%llu,"
+                 "\"wire_in_per_msg\":%.1f,\"wire_out_per_msg\":%.1f", established,
+                 (unsigned long long)msgs_in, (unsigned long long)msgs_out, win, wout);
     }
     printf("{\"mode\":\"%s\",\"conns\":%u,\"inflight\":%u,\"size\":%u,\"threads\":%u,"
            "\"duration_s\":%.3f,",

@@ -9,6 +9,7 @@
 
 #include "bench/bench.h"
 #include "bench/procrss.h"
+#include "bench/wsdeflate.h"
 #include "bench/wsframe.h"
 
 #define NS_PER_MS 1000000ull
@@ -76,7 +77,7 @@ static void put_message(struct conn *c, uint64_t tag, size_t k)
     if (tl > 0) {
         put_tag(tb, tag);
     }
-    conn_put_frame(c, o->binary ? WSF_OP_BINARY : WSF_OP_TEXT, tb, tl,
+    conn_put_message(c, o->binary ? WSF_OP_BINARY : WSF_OP_TEXT, tb, tl,
                    c->t->sh->pattern + k + tl, o->size - tl);
 }
 
@@ -704,6 +705,7 @@ void mode_thread_free(struct tctx *t)
             free(c->wb);
         }
     }
+    wsdeflate_thread_free(t);
     free(t->conns);
     free(t->rbuf);
     free(t->slots);

@@ -11,9 +11,10 @@ int wsf_parse(const uint8_t *p, size_t n, struct wsf_head *h)
         return WSF_NEED_MORE;
     }
     uint8_t b0 = p[0], b1 = p[1];
-    if ((b0 & 0x70u) != 0 || (b1 & 0x80u) != 0) {
-        return WSF_BAD; /* RSV bits without an extension, or a masked server frame */
+    if ((b0 & 0x30u) != 0 || (b1 & 0x80u) != 0) {
+        return WSF_BAD; /* RSV2/RSV3 (no extension uses them), or a masked server frame */
     }
+    h->rsv1 = (uint8_t)((b0 >> 6) & 1u);
     h->fin = (uint8_t)(b0 >> 7);
     h->opcode = b0 & 0x0Fu;
     uint64_t len = b1 & 0x7Fu;

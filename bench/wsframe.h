@@ -26,10 +26,11 @@ struct wsf_head {
     uint8_t opcode;
     uint8_t fin;
     uint8_t hlen;     /* header bytes before the payload */
+    uint8_t rsv1;     /* permessage-deflate's bit: the caller decides whether it is allowed */
 };
 
 enum wsf_result {
-    WSF_BAD = -1,     /* not a valid server frame (masked, RSV bits, bad control frame, opcode) */
+    WSF_BAD = -1,     /* not a valid server frame (masked, RSV2/3, bad control frame, opcode) */
     WSF_NEED_MORE = 0 /* the header is not complete in the bytes given */
 };
 

@@ -469,6 +469,17 @@ void pmd_inflate_done(struct pmd_codec *c, int reset)
     }
 }
 
+void pmd_codec_trim(struct pmd_codec *c)
+{
+    free(c->out);
+    c->out = NULL;
+    c->out_cap = 0;
+    free(c->msg);
+    c->msg = NULL;
+    c->msg_cap = 0;
+    c->msg_len = 0;
+}
+
 void pmd_codec_free(struct pmd_codec *c)
 {
     if (c->def_ready) {

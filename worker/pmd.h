@@ -98,6 +98,11 @@ const uint8_t *pmd_inflated(const struct pmd_codec *c, size_t *len);
  * the next one); with `reset` the window too (client_no_context_takeover). */
 void pmd_inflate_done(struct pmd_codec *c, int reset);
 
+/* Frees the codec's output buffers and keeps its zlib streams (the sliding windows a socket
+ * with context takeover must keep): for a socket going idle, whose buffers are only scratch
+ * between messages. The next pmd_deflate or pmd_inflate_feed allocates them again. */
+void pmd_codec_trim(struct pmd_codec *c);
+
 /* Frees everything the codec holds; it is zeroed again afterwards. */
 void pmd_codec_free(struct pmd_codec *c);
 

@@ -66,6 +66,11 @@ static void act_release(struct session *s)
     s->act = NULL;
     a->s = NULL;
     w->acts_in_use--;
+    if (s->zc != NULL) {
+        /* Takeover: the idle socket keeps its windows (zlib streams), not the scratch buffers
+         * of the messages it compressed or inflated (about 8 KiB: BENCHMARKS.md). */
+        pmd_codec_trim(s->zc);
+    }
     if (ws_rx_reset(&a->rx) != 0) {
         act_free(a);
         return;

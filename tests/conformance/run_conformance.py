@@ -2,8 +2,10 @@
 """tests/conformance/run_conformance.py: duro's own RFC 6455 conformance suite.
 
 Organised like the Autobahn test suite's sections: 1 framing, 2 ping/pong, 3 reserved bits,
-4 opcodes, 5 fragmentation, 6 UTF-8 handling, 7 close handling, 9 limits, and H for the gateway's
-handshake. One named case per rule, each with the echo or close code RFC 6455 and docs/design.md
+4 opcodes, 5 fragmentation, 6 UTF-8 handling, 7 close handling, 9 limits, 12 and 13
+permessage-deflate (payloads of many sizes; each negotiated parameter set, against a default
+`deflate = stateless` gateway and a second one with `deflate = takeover`), and H for the
+gateway's handshake. One named case per rule, each with the echo or close code RFC 6455 and docs/design.md
 (sections 2, 3 and 6) require, driven over raw sockets against the `echo` class routed at /echo.
 
 Usage: DURO_GATEWAY=... DURO_WORKER=... python3 run_conformance.py [-k REGEX] [-j N]
@@ -19,6 +21,7 @@ close 1002).
 import argparse
 import concurrent.futures
 import os
+import random
 import re
 import socket
 import sys
@@ -30,7 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "lib"))
 
 from duro_test import (ECHO_CONFIG, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,  # noqa: E402
-                   OP_TEXT, SAMPLE_ACCEPT, SAMPLE_KEY, Duro, Fail, close_payload, frame,
+                   OP_TEXT, SAMPLE_ACCEPT, SAMPLE_KEY, Duro, Fail, Pmd, close_payload, frame,
                    http_request, upgrade_request, ws_accept)
 
 MIB = 1 << 20
@@ -39,18 +42,23 @@ CLOSE_TIMEOUT_S = 2.0             # [websocket] close_timeout_ms default
 ZERO_KEY = b"\0\0\0\0"            # a valid mask that leaves the payload as is: cheap big frames
 SUITE_BUDGET_S = 60.0
 
-CASES = []      # (id, name, fn, heavy)
+CASES = []      # (id, name, fn, heavy, server): server "default" or "takeover" (SERVERS)
+
+# The gateways a run starts: every case runs against the default configuration (deflate =
+# stateless) unless it names the second one, started only when a selected case needs it.
+TAKEOVER_CONFIG = ECHO_CONFIG + "\n[websocket]\ndeflate = takeover\n"
+SERVERS = {"default": ECHO_CONFIG, "takeover": TAKEOVER_CONFIG}
 
 
-def case(cid, name, heavy=False):
+def case(cid, name, heavy=False, server="default"):
     def deco(fn):
-        CASES.append((cid, name, fn, heavy))
+        CASES.append((cid, name, fn, heavy, server))
         return fn
     return deco
 
 
-def add(cid, name, fn, heavy=False):
-    CASES.append((cid, name, fn, heavy))
+def add(cid, name, fn, heavy=False, server="default"):
+    CASES.append((cid, name, fn, heavy, server))
 
 
 def text_of(n):
@@ -1101,6 +1109,167 @@ def _(d):
         ws.expect_close(1009, timeout=20)
 
 
+# ================================================================================================
+# 12, 13: permessage-deflate (Autobahn's sections: 12 payloads of many sizes with the default
+# offer, 13 each parameter set). Every case runs against both server modes: the default gateway
+# (deflate = stateless) and the second one (deflate = takeover, deflate_window_bits 10). The
+# client side (duro_test.Pmd) follows the answer: its compressor keeps its context unless the
+# answer says client_no_context_takeover, and it inflates with a persistent inflater unless the
+# answer says server_no_context_takeover (a fresh inflater per message then, which fails if the
+# server kept its window). Replies of at least deflate_min_bytes (64) must come compressed,
+# shorter ones plain.
+# ================================================================================================
+
+PMD_SIZES = (16, 64, 256, 1024, 4096, 16384, 65536, 131072)
+PMD_REPEAT = 3                    # messages per size (Autobahn sends many; 3 keeps it quick)
+PMD_MIN_BYTES = 64                # [websocket] deflate_min_bytes default
+PMD_TAKEOVER_BITS = 10            # [websocket] deflate_window_bits default
+PMD_S = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+
+
+def _pmd_payload(kind, n, i):
+    """Message `i` of `n` bytes of one kind; distinct per i so that a wrong window shows."""
+    if kind == "text":
+        pat = ('{"seq":%d,"user":"d\u00fcro","msg":"hello, world","tags":["a","b"]},' % i)
+        return _utf8_cut((pat * (n // len(pat) + 1)).encode(), n)
+    if kind == "random":
+        return random.Random(n * 31 + i).randbytes(n)
+    return bytes((j * 7 + i) & 0xff for j in range(256)) * (n // 256) + bytes(n % 256)
+
+
+def _utf8_cut(b, n):
+    """The first `n` bytes of UTF-8 `b`, a sequence split at the end replaced by spaces."""
+    out = b[:n]
+    for cut in range(4):
+        head = out[:n - cut]
+        try:
+            head.decode("utf-8")
+            return head + b" " * cut
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("not UTF-8")
+
+
+def _pmd_open(d, offer, want):
+    ws, r = _resp(d, upgrade_request(extra=(("Sec-WebSocket-Extensions", offer),)))
+    got = r.header("Sec-WebSocket-Extensions")
+    if r.code != 101 or got != [want]:
+        ws.close()
+        raise Fail(f"offer {offer!r}: expected 101 with 'Sec-WebSocket-Extensions: {want}', "
+                   f"got {r.raw!r}")
+    return ws, Pmd(want)
+
+
+def _pmd_exchange(d, offer, want, kinds, sizes):
+    """Opens with `offer` (answer `want`), then per size sends PMD_REPEAT compressed messages of
+    each kind and checks each echo; the largest sizes go in three fragments."""
+    ws, pmd = _pmd_open(d, offer, want)
+    if "client_max_window_bits=8" in want:
+        # zlib cannot compress with a 256-byte window; a fresh 512-byte compressor per message
+        # of at most 256 bytes never refers further back, which is what 8 bits allow.
+        pmd.client_no_takeover = True
+        sizes = [n for n in sizes if n <= 256]
+    with ws:
+        for n in sizes:
+            for kind in kinds:
+                opcode = OP_BINARY if kind != "text" else OP_TEXT
+                for i in range(PMD_REPEAT):
+                    data = _pmd_payload(kind, n, i)
+                    ws.send_pmd(pmd, opcode, data, fragments=3 if n >= 65536 else 1)
+                    op, z, got, _ = ws.read_pmd(pmd, timeout=10)
+                    if op != opcode or got != data:
+                        raise Fail(f"{kind} {n} B #{i}: echo mismatch (opcode {op}, "
+                                   f"{len(got)} bytes)")
+                    if z != (n >= PMD_MIN_BYTES):
+                        raise Fail(f"{kind} {n} B #{i}: reply {'compressed' if z else 'plain'}, "
+                                   f"expected {'compressed' if n >= PMD_MIN_BYTES else 'plain'}")
+        # An uncompressed message in between leaves both contexts as they were.
+        ws.send_pmd(pmd, OP_TEXT, b"plain in between", compress=False)
+        if ws.read_pmd(pmd)[2] != b"plain in between":
+            raise Fail("a plain message was not echoed")
+        data = _pmd_payload("text", min(1024, max(sizes)), 99)
+        ws.send_pmd(pmd, OP_TEXT, data)
+        if ws.read_pmd(pmd)[2] != data:
+            raise Fail("the compressed message after a plain one was not echoed")
+        ws.finish()
+
+
+def _answers(offer_stateless, offer_takeover):
+    return {"default": offer_stateless, "takeover": offer_takeover}
+
+
+_T10 = f"server_max_window_bits={PMD_TAKEOVER_BITS}"
+
+for server in ("default", "takeover"):
+    tag = "" if server == "default" else " [takeover]"
+    base = "12" if server == "default" else "12t"
+    want = PMD_S if server == "default" else f"permessage-deflate; {_T10}"
+    for k, (kind, what) in enumerate((("text", "JSON-like UTF-8 text"),
+                                      ("compressible", "compressible binary"),
+                                      ("random", "random (incompressible) binary")), 1):
+        for j, n in enumerate(PMD_SIZES, 1):
+            add(f"{base}.{k}.{j}", f"permessage-deflate, default offer: {PMD_REPEAT} x {n} B "
+                f"{what}{tag}",
+                lambda d, kind=kind, n=n, want=want:
+                _pmd_exchange(d, "permessage-deflate", want, (kind,), (n,)),
+                server=server)
+
+# Section 13: (offer, answer in stateless mode, answer in takeover mode)
+PMD_PARAMS = [
+    ("permessage-deflate", PMD_S, f"permessage-deflate; {_T10}"),
+    ("permessage-deflate; client_no_context_takeover", PMD_S,
+     f"permessage-deflate; client_no_context_takeover; {_T10}"),
+    ("permessage-deflate; server_no_context_takeover", PMD_S,
+     f"permessage-deflate; server_no_context_takeover; {_T10}"),
+    ("permessage-deflate; client_max_window_bits", PMD_S,
+     f"permessage-deflate; {_T10}; client_max_window_bits={PMD_TAKEOVER_BITS}"),
+]
+for b in range(9, 16):
+    PMD_PARAMS.append((f"permessage-deflate; server_max_window_bits={b}",
+                       f"{PMD_S}; server_max_window_bits={b}",
+                       f"permessage-deflate; server_max_window_bits={min(b, PMD_TAKEOVER_BITS)}"))
+for b in range(8, 16):
+    PMD_PARAMS.append((f"permessage-deflate; client_max_window_bits={b}", PMD_S,
+                       f"permessage-deflate; {_T10}; "
+                       f"client_max_window_bits={min(b, PMD_TAKEOVER_BITS)}"))
+PMD_PARAMS += [
+    ("permessage-deflate; client_no_context_takeover; server_no_context_takeover",
+     PMD_S, "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+     + _T10),
+    ("permessage-deflate; server_max_window_bits=9; client_no_context_takeover",
+     f"{PMD_S}; server_max_window_bits=9",
+     "permessage-deflate; client_no_context_takeover; server_max_window_bits=9"),
+    ("permessage-deflate; server_no_context_takeover; server_max_window_bits=15; "
+     "client_max_window_bits=9",
+     f"{PMD_S}; server_max_window_bits=15",
+     f"permessage-deflate; server_no_context_takeover; {_T10}; client_max_window_bits=9"),
+    ('permessage-deflate; server_max_window_bits="12"; client_max_window_bits="11"',
+     f"{PMD_S}; server_max_window_bits=12",
+     f"permessage-deflate; {_T10}; client_max_window_bits={PMD_TAKEOVER_BITS}"),
+    # several offers: the first acceptable one wins (an unknown parameter, a window of 8 that
+    # zlib cannot make, a duplicate: each declined, the next tried)
+    ("permessage-deflate; foo=1, permessage-deflate; server_max_window_bits=11",
+     f"{PMD_S}; server_max_window_bits=11", f"permessage-deflate; {_T10}"),
+    ("permessage-deflate; server_max_window_bits=8, permessage-deflate; client_max_window_bits",
+     PMD_S, f"permessage-deflate; {_T10}; client_max_window_bits={PMD_TAKEOVER_BITS}"),
+    ("x-webkit-deflate-frame, permessage-deflate; client_no_context_takeover; "
+     "client_no_context_takeover, permessage-deflate; server_no_context_takeover",
+     PMD_S, f"permessage-deflate; server_no_context_takeover; {_T10}"),
+]
+
+for server in ("default", "takeover"):
+    tag = "" if server == "default" else " [takeover]"
+    base = "13" if server == "default" else "13t"
+    for k, (offer, ws_answer, wt_answer) in enumerate(PMD_PARAMS, 1):
+        want = ws_answer if server == "default" else wt_answer
+        for j, (kinds, what) in enumerate(((("text",), "text"),
+                                           (("compressible", "random"), "binary")), 1):
+            add(f"{base}.{k}.{j}", f"offer '{offer}': {what} of 16 B .. 128 KiB{tag}",
+                lambda d, offer=offer, want=want, kinds=kinds:
+                _pmd_exchange(d, offer, want, kinds, PMD_SIZES),
+                server=server)
+
+
 add("H.9", "subprotocol offered to a class that picks none: 101 without Sec-WebSocket-Protocol",
     handshake_ok(upgrade_request(extra=(("Sec-WebSocket-Protocol", "chat, superchat"),))))
 add("H.10.1", "Upgrade header missing: the seed's 426",
@@ -1303,33 +1472,42 @@ def main():
     if dup:
         raise SystemExit(f"duplicate case ids: {sorted(dup)}")
     if args.list:
-        for cid, name, _, heavy in cases:
+        for cid, name, _, heavy, _server in cases:
             print(f"{cid:10} {name}{'  [heavy]' if heavy else ''}")
         print(f"{len(cases)} cases")
         return 0
 
     t_start = time.monotonic()
     results = []
-    with Duro(ECHO_CONFIG, workers=2) as d:
-        spawned_at_start = len(d.worker_pids)
+    crashed, respawned, log_lines, sanitizer = [], 0, [], []
+    needed = [k for k in SERVERS if any(c[4] == k for c in cases)]
+    duros = {}
+    try:
+        for k in needed:
+            duros[k] = Duro(SERVERS[k], workers=2)
+        spawned_at_start = {k: len(d.worker_pids) for k, d in duros.items()}
         light = [c for c in cases if not c[3]]
         heavy = [c for c in cases if c[3]]
         # Light cases run many at once; the big-message ones run two at a time so that the
         # suite's memory (client and server copies of 32 MiB messages) stays bounded.
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as light_pool, \
                 concurrent.futures.ThreadPoolExecutor(2) as heavy_pool:
-            futs = [heavy_pool.submit(run_one, d, c[0], c[1], c[2]) for c in heavy]
-            futs += [light_pool.submit(run_one, d, c[0], c[1], c[2]) for c in light]
+            futs = [heavy_pool.submit(run_one, duros[c[4]], c[0], c[1], c[2]) for c in heavy]
+            futs += [light_pool.submit(run_one, duros[c[4]], c[0], c[1], c[2]) for c in light]
             order = {c[0]: i for i, c in enumerate(cases)}
             for fut in concurrent.futures.as_completed(futs):
                 results.append(fut.result())
         results.sort(key=lambda r: order[r[0]])
         # The workers must have survived everything: a restart means one crashed.
         time.sleep(0.2)
-        crashed = [l for l in d.lines if "event=worker_exited" in l]
-        respawned = len(d.worker_pids) - spawned_at_start
-        log_lines = list(d.lines)
-    sanitizer = list(d.sanitizer_lines)
+        for k, d in duros.items():
+            crashed += [l for l in d.lines if "event=worker_exited" in l]
+            respawned += len(d.worker_pids) - spawned_at_start[k]
+            log_lines += list(d.lines)
+    finally:
+        for d in duros.values():
+            d.stop()
+            sanitizer += list(d.sanitizer_lines)
 
     failed = 0
     for cid, name, err, dt in results:

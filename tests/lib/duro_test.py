@@ -20,6 +20,9 @@ Wire:
   encoding), `close_payload()`, `Frame`.
 - `Conn` (raw TCP with a read buffer: exact responses, frames, EOF) and `WS` (the same plus
   expectations: `expect_message`, `expect_pong`, `expect_close`, `expect_eof`, raising `Fail`).
+- `Pmd`: the client side of permessage-deflate (RFC 7692) with zlib, from the server's
+  Sec-WebSocket-Extensions answer: keeps or resets its compressor and inflater as negotiated;
+  `WS.send_pmd()` / `WS.read_pmd()` send and read whole (optionally compressed) messages.
 - Configs: `ECHO_CONFIG` (echo on /echo, seed on */websocket, admin off).
 
 Set DURO_IT_LOG=1 to print each Gateway's log when its test ends.
@@ -40,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GATEWAY = os.environ.get("DURO_GATEWAY", os.path.join(REPO, "build", "gateway", "duro-gateway"))
@@ -692,6 +696,72 @@ class Frame:
                 f"masked={self.masked}, len={len(self.payload)}, payload={p!r})")
 
 
+# ---- permessage-deflate, the client side ----
+
+PMD_TAIL = b"\x00\x00\xff\xff"   # RFC 7692 7.2.1: removed after compressing, added before inflating
+
+
+def parse_extension(value):
+    """One Sec-WebSocket-Extensions answer: (name, {param: value or True}). Quoted values are
+    unquoted; a duplicate parameter raises Fail (a server must not send one)."""
+    parts = [p.strip() for p in value.split(";")]
+    params = {}
+    for p in parts[1:]:
+        k, sep, v = p.partition("=")
+        k = k.strip().lower()
+        if k in params:
+            raise Fail(f"duplicate parameter {k!r} in the answer {value!r}")
+        params[k] = v.strip().strip('"') if sep else True
+    return parts[0].lower(), params
+
+
+class Pmd:
+    """The client's half of one negotiated permessage-deflate (RFC 7692 7.1): built from the
+    server's answer. The client keeps its compressor across messages unless the answer says
+    client_no_context_takeover, and compresses with at most client_max_window_bits; it inflates
+    the server's messages with a persistent inflater unless the answer says
+    server_no_context_takeover (then each message must inflate on its own: a server that kept
+    its context would make a fresh inflater fail), with a window of server_max_window_bits."""
+
+    def __init__(self, answer, level=6):
+        name, params = parse_extension(answer)
+        if name != "permessage-deflate":
+            raise Fail(f"expected a permessage-deflate answer, got {answer!r}")
+        self.params = params
+        self.server_no_takeover = params.get("server_no_context_takeover") is True
+        self.client_no_takeover = params.get("client_no_context_takeover") is True
+        self.server_bits = int(params.get("server_max_window_bits", 15))
+        cb = params.get("client_max_window_bits", 15)
+        if cb is True:
+            raise Fail(f"client_max_window_bits without a value in an answer {answer!r}")
+        # zlib cannot compress raw deflate with a 256-byte window; 8 is only ever answered to an
+        # offer that said 8, which the tests do not make for data.
+        self.client_bits = max(9, int(cb))
+        self.level = level
+        self._c = None
+        self._d = None
+
+    def compress(self, data):
+        if self._c is None or self.client_no_takeover:
+            self._c = zlib.compressobj(self.level, zlib.DEFLATED, -self.client_bits)
+        out = self._c.compress(data) + self._c.flush(zlib.Z_SYNC_FLUSH)
+        assert out.endswith(PMD_TAIL)
+        return out[:-4]
+
+    def inflate(self, payload):
+        if self._d is None or self.server_no_takeover:
+            self._d = zlib.decompressobj(-self.server_bits)
+        try:
+            out = self._d.decompress(payload + PMD_TAIL)
+        except zlib.error as e:
+            raise Fail(f"the server's compressed message does not inflate "
+                       f"({'a fresh' if self.server_no_takeover else 'the persistent'} "
+                       f"{self.server_bits}-bit inflater): {e}") from None
+        if self._d.unconsumed_tail:
+            raise Fail("inflater left input unconsumed")
+        return out
+
+
 # ---- raw connection ----
 
 class Conn:
@@ -920,6 +990,37 @@ class WS:
         if f.opcode >= 8 and (not f.fin or len(f.payload) > 125):
             raise Fail(f"server sent an invalid control frame {f!r}")
         return f
+
+    def send_pmd(self, pmd, opcode, data, compress=True, fragments=1):
+        """One message, compressed with `pmd` (RSV1 on its first frame) unless `compress` is
+        false, split into `fragments` frames. Returns the compressed payload's length."""
+        payload = pmd.compress(data) if compress else data
+        n = max(1, len(payload) // max(1, fragments) + 1)
+        pieces = [payload[i:i + n] for i in range(0, len(payload), n)] or [b""]
+        out = []
+        for i, p in enumerate(pieces):
+            out.append(frame(opcode if i == 0 else OP_CONT, p, fin=i == len(pieces) - 1,
+                             rsv=4 if compress and i == 0 else 0))
+        self.send(b"".join(out))
+        return len(payload)
+
+    def read_pmd(self, pmd, timeout=None):
+        """The next data message, inflated when its first frame has RSV1: returns (opcode,
+        compressed, payload, wire_len), wire_len being the payload bytes on the wire. Fails on
+        a control frame, a masked frame, RSV2/RSV3, or RSV1 on a continuation frame."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        f = self.read_frame(max(0.01, deadline - time.monotonic()))
+        if f.masked or f.rsv & 3 or f.opcode not in (OP_TEXT, OP_BINARY):
+            raise Fail(f"expected a data message, got {f!r}")
+        opcode, compressed = f.opcode, bool(f.rsv & 4)
+        parts = [f.payload]
+        while not f.fin:
+            f = self.read_frame(max(0.01, deadline - time.monotonic()))
+            if f.masked or f.rsv or f.opcode != OP_CONT:
+                raise Fail(f"expected a plain continuation frame, got {f!r}")
+            parts.append(f.payload)
+        raw = b"".join(parts)
+        return opcode, compressed, pmd.inflate(raw) if compressed else raw, len(raw)
 
     # -- expectations --
 

@@ -11,11 +11,33 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from duro_test import (Gateway, assert_no_fd_leak, assert_pids_gone, fd_snapshot,  # noqa: E402
-                       pid_alive, ws_request)
+from duro_test import (Fail, Gateway, Pmd, assert_no_fd_leak, assert_pids_gone,  # noqa: E402
+                       fd_snapshot, parse_extension, pid_alive, ws_request)
 
 
 class ToolkitTest(unittest.TestCase):
+    def test_pmd_follows_the_answer(self):
+        self.assertEqual(parse_extension('permessage-deflate; server_max_window_bits="10"'),
+                         ("permessage-deflate", {"server_max_window_bits": "10"}))
+        with self.assertRaises(Fail):
+            parse_extension("permessage-deflate; client_no_context_takeover; "
+                            "client_no_context_takeover")
+        msg = b"the same message, again and again " * 4
+        keep = Pmd("permessage-deflate")
+        first, second = keep.compress(msg), keep.compress(msg)
+        self.assertLess(len(second) * 3, len(first))      # the context was kept
+        reset = Pmd("permessage-deflate; client_no_context_takeover")
+        self.assertEqual(len(reset.compress(msg)), len(reset.compress(msg)))
+        # a fresh inflater per message (server_no_context_takeover) cannot read a stream that
+        # refers to the previous message: the check a server that kept its window fails
+        fresh = Pmd("permessage-deflate; server_no_context_takeover")
+        self.assertEqual(fresh.inflate(first), msg)
+        with self.assertRaises(Fail):
+            fresh.inflate(second)
+        persistent = Pmd("permessage-deflate")
+        self.assertEqual(persistent.inflate(first), msg)
+        self.assertEqual(persistent.inflate(second), msg)
+
     def test_leaked_socket_fails_the_stop(self):
         g = Gateway(self)
         leak = socket.create_connection(g.addr, timeout=5)

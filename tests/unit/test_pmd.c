@@ -203,6 +203,37 @@ static void takeover_compresses_repeats_better(void **state)
     pmd_codec_free(&c);
 }
 
+static void trim_keeps_the_windows(void **state)
+{
+    (void)state;
+    const char *m = "{\"type\":\"chat\",\"room\":\"lobby\",\"text\":\"the same line again\"}";
+    const void *base = m;
+    size_t len = strlen(m);
+    struct pmd_params p = { .on = 1, .server_window_bits = 10, .client_window_bits = 10 };
+    struct pmd_codec tx = { 0 }, rx = { 0 };
+    const uint8_t *out;
+    size_t first, second, got;
+    assert_int_equal(pmd_deflate(&tx, &p, &LEVEL, &base, &len, 1, 0, &out, &first), PMD_OK);
+    assert_int_equal(pmd_inflate_feed(&rx, &p, out, first, 1, 1u << 20), PMD_OK);
+    pmd_inflate_done(&rx, 0);
+    size_t held = pmd_codec_bytes(&tx) + pmd_codec_bytes(&rx);
+    pmd_codec_trim(&tx);
+    pmd_codec_trim(&rx);
+    assert_null(tx.out);
+    assert_null(rx.msg);
+    assert_true(pmd_codec_bytes(&tx) + pmd_codec_bytes(&rx) + 2 * DURO_DEFLATE_BUF_MIN_BYTES <=
+                held);
+    /* the windows survived: the repeat is still small and still inflates */
+    assert_int_equal(pmd_deflate(&tx, &p, &LEVEL, &base, &len, 1, 0, &out, &second), PMD_OK);
+    assert_true(second < first / 2);
+    assert_int_equal(pmd_inflate_feed(&rx, &p, out, second, 1, 1u << 20), PMD_OK);
+    const uint8_t *in = pmd_inflated(&rx, &got);
+    assert_int_equal(got, len);
+    assert_memory_equal(in, m, len);
+    pmd_codec_free(&tx);
+    pmd_codec_free(&rx);
+}
+
 static void bomb_stops_at_the_limit(void **state)
 {
     (void)state;
@@ -277,6 +308,7 @@ int main(void)
         cmocka_unit_test(takeover_keeps_windows_small),
         cmocka_unit_test(codec_round_trips_both_modes),
         cmocka_unit_test(takeover_compresses_repeats_better),
+        cmocka_unit_test(trim_keeps_the_windows),
         cmocka_unit_test(bomb_stops_at_the_limit),
         cmocka_unit_test(corrupt_stream_is_refused),
     };
