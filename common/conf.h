@@ -87,6 +87,8 @@ struct conf {
     uint32_t message_max_bytes;
     uint32_t close_timeout_ms;
     uint32_t outbound_max_bytes;
+    uint32_t ping_interval_ms;  /* silent this long: ping (0: never) */
+    uint32_t ping_timeout_ms;   /* no frame this long after a ping: close (1006) */
     int deflate;                /* enum pmd_mode's values: 0 off, 1 stateless, 2 takeover */
     uint32_t deflate_min_bytes;
     uint32_t deflate_window_bits;

@@ -46,6 +46,17 @@
 #define DURO_WS_WRITE_TIMEOUT_MS_DEFAULT  10000u  /* pending output without progress: close 1008 */
 #define DURO_WS_MESSAGES_PER_SECOND_MAX 1000000u  /* [websocket] messages_per_second; 0 = off */
 #define DURO_WS_READ_ITER_MAX_BYTES      262144u  /* read from one socket per loop iteration */
+/* Liveness: a socket silent (nothing received) this long gets a ping; when nothing arrives
+ * within the timeout after it, the socket is closed (on_close 1006, not clean). 0: no pings. */
+#define DURO_WS_PING_INTERVAL_MS_DEFAULT   30000u
+#define DURO_WS_PING_TIMEOUT_MS_DEFAULT    10000u
+/* One timing wheel per worker times every socket's ping (worker/liveness.c). Its tick is the
+ * shorter of interval and timeout over this divisor, within the bounds: deadlines are met
+ * within two ticks, never early. */
+#define DURO_PING_TICK_DIVISOR                16u
+#define DURO_PING_TICK_MS_MIN                 10u
+#define DURO_PING_TICK_MS_MAX               1000u
+#define DURO_PING_WHEEL_SLOTS_COUNT         1024u   /* a revolution: 1024 ticks */
 #define DURO_WS_CONTROL_MAX_BYTES            125u   /* RFC 6455 5.5 */
 #define DURO_WS_CLOSE_REASON_MAX_BYTES       123u   /* 125 - 2 bytes of code */
 #define DURO_WS_READ_BUF_BYTES            65536u    /* one per worker loop, shared by sessions */

@@ -72,6 +72,10 @@
     X(M_DEFLATE_IN, "duro_deflate_messages_total", "counter", "dir=\"in\"", "")              \
     X(M_DEFLATE_BYTES_OUT, "duro_deflate_compressed_bytes_total", "counter", "",               \
       "Compressed payload bytes produced for sending")                                           \
+    X(M_PINGS_SENT, "duro_pings_sent_total", "counter", "",                                     \
+      "Pings sent to sockets silent for [websocket] ping_interval_ms")                           \
+    X(M_PING_TIMEOUTS, "duro_ping_timeouts_total", "counter", "",                               \
+      "Sockets closed (1006) because nothing arrived within ping_timeout_ms of a ping")          \
     X(M_CLOSE_1000, "duro_websocket_closes_total", "counter", "code=\"1000\"",                  \
       "WebSocket connections closed, by the close code duro sent (1006: no close frame)")        \
     X(M_CLOSE_1001, "duro_websocket_closes_total", "counter", "code=\"1001\"", "")             \

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/netaddr.h"
+#include "worker/liveness.h"
 #include "worker/object.h"
 #include "worker/tx.h"
 
@@ -217,6 +218,7 @@ void session_opened(struct session *s)
     s->opened_ms = uv_now(w->loop);
     w->metrics.v[M_WS_OPEN]++;
     w->metrics.v[M_WS_ACCEPTED]++;
+    liveness_add(s);
 }
 
 static void unpause(struct session *s);
@@ -226,6 +228,7 @@ static void on_closed(uv_handle_t *h)
     struct session *s = h->data;
     tx_unqueue(s);
     unpause(s);
+    liveness_remove(s);
     if (s->act != NULL) {
         ws_rx_drop_input(&s->act->rx);
         act_release(s);
@@ -512,7 +515,7 @@ int session_worker_init(struct worker *w)
     }
     w->to_timer.data = w;
     w->read_check.data = w;
-    if (uv_check_start(&w->read_check, on_read_check) != 0) {
+    if (uv_check_start(&w->read_check, on_read_check) != 0 || liveness_worker_init(w) != 0) {
         return -1;
     }
     return tx_worker_init(w);
@@ -525,6 +528,7 @@ void session_worker_close(struct worker *w)
     free(w->paused);
     w->paused = NULL;
     w->npaused = w->paused_cap = 0;
+    liveness_worker_close(w);
     while (w->act_pool != NULL) {
         struct session_act *a = w->act_pool;
         w->act_pool = a->next;
@@ -766,6 +770,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || !reading(s)) {
         return; /* after a close or an error, bytes are discarded */
     }
+    liveness_touch(s);
     uint64_t t0 = uv_hrtime();
     session_feed(s, (const uint8_t *)buf->base, (size_t)nread);
     metrics_observe(&s->w->metrics, H_MESSAGE, uv_hrtime() - t0);

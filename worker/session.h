@@ -94,6 +94,10 @@ struct session {
     unsigned pmd_cnt : 1;        /* client_no_context_takeover: the client does; duro inflates
                                   * with the shared codec */
     unsigned gate_paused : 1;    /* reads stopped while its object's commit is in flight */
+    unsigned ping_out : 1;       /* liveness: a ping is unanswered since rx_tick */
+    uint32_t rx_tick;              /* liveness: wheel tick of the last bytes received, or of
+                                    * the ping while ping_out */
+    struct wheel_node lnode;       /* liveness: in the worker's wheel while open */
     struct pmd_codec *zc;          /* takeover mode: this socket's own windows, kept for its
                                     * life (NULL in stateless mode) */
     unsigned read_paused : 1;    /* in the worker's paused list until the check phase */

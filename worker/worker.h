@@ -9,6 +9,7 @@
 #include "common/conf.h"
 #include "common/metrics.h"
 #include "common/duro_limits.h"
+#include "worker/liveness.h"
 #include "worker/pmd.h"
 
 struct chan;
@@ -89,6 +90,9 @@ struct worker {
     /* Sessions waiting for a close handshake or the peer's FIN, oldest first. */
     struct session_act *to_head, *to_tail;
     uv_timer_t to_timer;
+
+    /* Pings for open sockets, all in one timing wheel (worker/liveness.h). */
+    struct liveness liveness;
 
     struct loaded_class loaded[DURO_CLASSES_MAX_COUNT];
     unsigned nloaded;
