@@ -50,6 +50,8 @@ static void ping(struct session *s, uint32_t now)
         return;
     }
     w->metrics.v[M_PINGS_SENT]++;
+    log_debug("session", "conn=%llu obj=%s/%s event=ping", (unsigned long long)s->conn_id,
+              s->obj->cls->name, s->obj->name);
     s->rx_tick = now;
     s->ping_out = 1;
     wheel_add(&lv->wheel, &s->lnode, now + ticks_for(lv, w->conf.ping_timeout_ms));

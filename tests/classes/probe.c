@@ -24,6 +24,8 @@
  *   alarmin             -> "alarmin:MS" until the alarm (or "alarmin:none")
  *   kv:KEY              -> the stored value of KEY, or "kv:none"
  *   sql:STATEMENT       -> runs it; "sql:RC"
+ * When a socket closes, on_close also sends "closed:CODE:CLEAN" to the object's sockets tagged
+ * "watch".
  * At connect, the query string's tags=a,b,c become tags, proto=1 picks the first offered
  * subprotocol, refuse=STATUS refuses, peek=TAG stores "peek:O:S:T" as the attachment: what
  * duro_object_open_count, duro_object_sockets and a lookup of TAG say inside on_connect;
@@ -321,7 +323,6 @@ static int probe_alarm(struct duro_object *obj, void *state, uint32_t retry_coun
 static void probe_close(struct duro_object *obj, void *state, struct duro_socket *ws,
                         uint16_t code, const char *reason, size_t reason_len, int was_clean)
 {
-    (void)obj;
     (void)ws;
     (void)reason;
     (void)reason_len;
@@ -330,6 +331,9 @@ static void probe_close(struct duro_object *obj, void *state, struct duro_socket
         st->last_close_code = code;
         st->last_close_clean = was_clean;
     }
+    char out[64];
+    int n = snprintf(out, sizeof out, "closed:%u:%d", (unsigned)code, was_clean);
+    (void)duro_object_broadcast(obj, "watch", 5, DURO_TEXT, out, (size_t)n);
 }
 
 
