@@ -52,7 +52,7 @@
 #define DURO_WS_PING_TIMEOUT_MS_DEFAULT    10000u
 /* One timing wheel per worker times every socket's ping (worker/liveness.c). Its tick is the
  * shorter of interval and timeout over this divisor, within the bounds: deadlines are met
- * within two ticks, never early. */
+ * within three ticks, never early. */
 #define DURO_PING_TICK_DIVISOR                16u
 #define DURO_PING_TICK_MS_MIN                 10u
 #define DURO_PING_TICK_MS_MAX               1000u
