@@ -32,7 +32,7 @@ struct liveness {
 };
 
 /* Sets up the worker's timer (no allocation). Returns 0 or a negative UV_E* code. */
-int liveness_worker_init(struct worker *w);
+int liveness_worker_init(struct worker *w) __attribute__((warn_unused_result));
 
 /* Closes the timer; run the loop afterwards to finish the close. */
 void liveness_worker_close(struct worker *w);
