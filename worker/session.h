@@ -73,6 +73,8 @@ struct session {
     uint64_t bytes_in, bytes_out;
     uint32_t msgs_in, msgs_out;
     uint32_t attachment_len;
+    uint32_t rx_tick;              /* liveness: wheel tick of the last bytes received, or of
+                                    * the ping while ping_out */
     uint64_t read_iter;            /* the loop iteration of read_iter_bytes */
     uint32_t read_iter_bytes;      /* bytes read in that iteration */
     uint64_t rate_ms;              /* messages_per_second bucket: last refill (uv_now) */
@@ -95,8 +97,6 @@ struct session {
                                   * with the shared codec */
     unsigned gate_paused : 1;    /* reads stopped while its object's commit is in flight */
     unsigned ping_out : 1;       /* liveness: a ping is unanswered since rx_tick */
-    uint32_t rx_tick;              /* liveness: wheel tick of the last bytes received, or of
-                                    * the ping while ping_out */
     struct wheel_node lnode;       /* liveness: in the worker's wheel while open */
     struct pmd_codec *zc;          /* takeover mode: this socket's own windows, kept for its
                                     * life (NULL in stateless mode) */
