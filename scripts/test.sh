@@ -17,10 +17,11 @@ fi
 setup() { # DIR [meson options...]: every CI build treats a compiler warning as an error
     local dir=$1
     shift
+    # -Dtests=enabled also for a build/ that scripts/run.sh configured without the tests.
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" -Dwerror=true "$@"
+        meson setup "$dir" -Dwerror=true -Dtests=enabled "$@"
     else
-        meson configure "$dir" -Dwerror=true "$@"
+        meson configure "$dir" -Dwerror=true -Dtests=enabled "$@"
     fi
     meson compile -C "$dir"
 }
