@@ -148,7 +148,8 @@ const failures = await runTest('chromium: seed replies, permessage-deflate negot
         await Promise.race([context.close(), new Promise((r) => setTimeout(r, 10000))]);
       }
       srv.close();
-      fs.rmSync(userDir, { recursive: true, force: true });
+      // Chromium may still be writing its profile as it exits: retry instead of failing the test.
+      fs.rmSync(userDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     }
   }, { timeoutMs: 90000 });
 
