@@ -59,6 +59,11 @@ uint64_t chan_handoffs_dropped(const struct chan *ch)
     return ch->handoffs_dropped;
 }
 
+size_t chan_buffer_bytes(const struct chan *ch)
+{
+    return ch->in.cap;
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct chan *ch = h->data;

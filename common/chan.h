@@ -55,6 +55,10 @@ int chan_accept(struct chan *ch, uv_stream_t *client) __attribute__((warn_unused
  * logged and skipped, the channel goes on. */
 uint64_t chan_handoffs_dropped(const struct chan *ch);
 
+/* Bytes the channel's read buffer holds allocated: DURO_CHAN_READ_INITIAL_BYTES, more only
+ * while a large message is being received. */
+size_t chan_buffer_bytes(const struct chan *ch);
+
 /* Stops reading and closes the pipe; pending sends complete with UV_ECANCELED; the chan is freed
  * once the pipe has closed. No callback of this chan runs after chan_close returns, except
  * pending `done` callbacks. Idempotent. */

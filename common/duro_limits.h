@@ -123,7 +123,14 @@
 #define DURO_READY_WORKERS_DOWN_MAX_PERCENT_DEFAULT 50u /* /readyz: half the pool may be down */
 #define DURO_READY_WORKERS_DOWN_MAX_PERCENT_MAX    99u  /* 100 would be ready with no worker */
 #define DURO_HEARTBEAT_TIMEOUT_MS_MIN      1000u
-#define DURO_ADMIN_QUERY_TIMEOUT_MS        2000u   /* /metrics and /objects wait this long */
+#define DURO_ADMIN_QUERY_TIMEOUT_MS        2000u   /* /metrics, or one /objects chunk, waits this */
+/* GET /objects pages (gateway/objects_page.c): ?limit= entries at most, fewer when the page
+ * reaches its byte bound or its time; a worker builds one bounded chunk per request. */
+#define DURO_ADMIN_OBJECTS_LIMIT_DEFAULT   1000u   /* GET /objects without ?limit= */
+#define DURO_ADMIN_OBJECTS_LIMIT_MAX      10000u   /* a larger ?limit= is answered 400 */
+#define DURO_ADMIN_OBJECTS_PAGE_MAX_BYTES (4u << 20) /* one page's JSON: then it ends, with next */
+#define DURO_ADMIN_OBJECTS_PAGE_TIMEOUT_MS 5000u   /* a page stops asking for chunks after this */
+#define DURO_ADMIN_OBJECTS_PAGES_MAX_COUNT    8u   /* pages in progress at once: beyond, 503 */
 #define DURO_ACCEPT_LOG_INTERVAL_MS        1000u   /* one accept_error line per interval */
 #define DURO_FD_RESERVE_COUNT                64u   /* worker fd headroom under which upgrades get 503 */
 #define DURO_ADMIN_CONNS_MAX_COUNT           64u   /* past it, the oldest idle one is closed */
@@ -132,6 +139,9 @@
 #define DURO_ADMIN_HEAD_MAX_BYTES          4096u   /* admin request head; beyond it 431 */
 #define DURO_METRICS_TEXT_MAX_BYTES       65536u   /* one /metrics answer */
 #define DURO_REPORT_JSON_INITIAL_BYTES     4096u   /* a worker's /objects JSON starts this big */
+/* One worker's answer to one /objects chunk request: its work on one loop iteration. */
+#define DURO_OBJECTS_CHUNK_MAX_COUNT        256u   /* entries */
+#define DURO_OBJECTS_CHUNK_SCAN_MAX_COUNT 65536u   /* registry buckets looked at */
 #define DURO_CONFIG_MAX_BYTES            (1u << 20)
 #define DURO_CONFIG_PATH_MAX_BYTES         4096u   /* the config file's path, sent to workers */
 /* The embedded config's addresses (config/duro.ini writes the same). */
@@ -163,8 +173,9 @@
 
 /* ---- IPC messages ---- */
 #define DURO_MSG_HEADER_BYTES                 12u   /* magic(4) version(2) type(2) length(4) */
-#define DURO_OBJECTS_JSON_MAX_BYTES      (8u << 20)  /* one worker's /objects answer */
-#define DURO_MSG_BODY_MAX_BYTES         (DURO_OBJECTS_JSON_MAX_BYTES + 4096u)
+#define DURO_OBJECTS_JSON_MAX_BYTES      (1u << 20)  /* one /objects chunk: 256 entries fit */
+/* The largest message: a MSG_REQUEST with a DURO_HTTP_BODY_MAX_BYTES_MAX body and its headers. */
+#define DURO_MSG_BODY_MAX_BYTES          ((8u << 20) + 4096u)
 #define DURO_MSG_STATS_MAX_WORDS             1024u
 
 #endif

@@ -48,6 +48,8 @@
     X(M_WORKER_RESTARTS, "duro_worker_restarts_total", "counter", "",                           \
       "Workers restarted after they died or hung")                                               \
     X(M_WORKERS_UP, "duro_workers_up", "gauge", "", "Workers running")                           \
+    X(M_CHAN_BUF_BYTES, "duro_gateway_channel_buffer_bytes", "gauge", "",                       \
+      "Bytes the gateway's read buffers of its worker channels hold")                           \
     X(M_WS_OPEN, "duro_websockets_open", "gauge", "", "WebSocket connections open in workers")   \
     X(M_WS_ACCEPTED, "duro_websockets_accepted_total", "counter", "",                           \
       "WebSocket connections accepted (101 sent)")                                               \

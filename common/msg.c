@@ -284,7 +284,7 @@ size_t msg_encode_config(uint8_t *dst, size_t cap, const struct msg_config *c)
 size_t msg_encode_query(uint8_t *dst, size_t cap, uint64_t seq, uint32_t what)
 {
     size_t total = DURO_MSG_HEADER_BYTES + 8 + 4;
-    if (total > cap) {
+    if (total > cap || what == QUERY_OBJECTS) { /* msg_encode_objects_query */
         return 0;
     }
     struct wr w = { dst, dst + cap, 1 };
@@ -311,16 +311,65 @@ size_t msg_encode_stats(uint8_t *dst, size_t cap, uint64_t seq, const uint64_t *
     return w.ok ? total : 0;
 }
 
-size_t msg_encode_objects(uint8_t *dst, size_t cap, uint64_t seq, const char *json, size_t len)
+static int cursor_ok(const struct msg_objects_cursor *c)
 {
-    size_t total = DURO_MSG_HEADER_BYTES + 8 + 4 + len;
-    if (len > DURO_OBJECTS_JSON_MAX_BYTES || total > cap) {
+    if (c->bits > DURO_OBJECTS_CURSOR_BITS_MAX || c->bucket >> c->bits != 0 || c->has_after > 1) {
+        return 0;
+    }
+    for (size_t i = 0; c->has_after && i < sizeof c->after; i++) {
+        char ch = c->after[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static size_t cursor_size(const struct msg_objects_cursor *c)
+{
+    return 8 + 1 + 1 + (c->has_after ? sizeof c->after : 0);
+}
+
+static void put_cursor(struct wr *w, const struct msg_objects_cursor *c)
+{
+    put_u64(w, c->bucket);
+    put(w, &c->bits, 1);
+    put(w, &c->has_after, 1);
+    if (c->has_after) {
+        put(w, c->after, sizeof c->after);
+    }
+}
+
+size_t msg_encode_objects_query(uint8_t *dst, size_t cap, const struct msg_query *q)
+{
+    size_t total = DURO_MSG_HEADER_BYTES + 8 + 4 + 4 + cursor_size(&q->from);
+    if (total > cap || !cursor_ok(&q->from) || q->limit == 0 ||
+        q->limit > DURO_OBJECTS_CHUNK_MAX_COUNT) {
+        return 0;
+    }
+    struct wr w = { dst, dst + cap, 1 };
+    put_header(&w, MSG_QUERY, total - DURO_MSG_HEADER_BYTES);
+    put_u64(&w, q->seq);
+    put_u32(&w, QUERY_OBJECTS);
+    put_u32(&w, q->limit);
+    put_cursor(&w, &q->from);
+    return w.ok ? total : 0;
+}
+
+size_t msg_encode_objects(uint8_t *dst, size_t cap, const struct msg_objects *o)
+{
+    size_t total = DURO_MSG_HEADER_BYTES + 8 + 4 + 1 + cursor_size(&o->next) + 4 + o->json.len;
+    if (o->json.len > DURO_OBJECTS_JSON_MAX_BYTES || total > cap || o->more > 1 ||
+        !cursor_ok(&o->next)) {
         return 0;
     }
     struct wr w = { dst, dst + cap, 1 };
     put_header(&w, MSG_OBJECTS, total - DURO_MSG_HEADER_BYTES);
-    put_u64(&w, seq);
-    put_span32(&w, (struct msg_span){ json, len });
+    put_u64(&w, o->seq);
+    put_u32(&w, o->count);
+    put(&w, &o->more, 1);
+    put_cursor(&w, &o->next);
+    put_span32(&w, o->json);
     return w.ok ? total : 0;
 }
 
@@ -367,6 +416,18 @@ static uint64_t get_u64(struct rd *r)
 {
     uint64_t hi = get_be(r, 4);
     return (hi << 32) | get_be(r, 4);
+}
+
+/* Its bounds are the caller's to check (cursor_ok). */
+static void get_cursor(struct rd *r, struct msg_objects_cursor *c)
+{
+    c->bucket = get_u64(r);
+    c->bits = (uint8_t)get_be(r, 1);
+    c->has_after = (uint8_t)get_be(r, 1);
+    const uint8_t *p = c->has_after == 1 ? take(r, sizeof c->after) : NULL;
+    if (p != NULL) {
+        memcpy(c->after, p, sizeof c->after);
+    }
 }
 
 static struct msg_span get_span(struct rd *r, size_t len_bytes)
@@ -512,10 +573,16 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
             return MSG_BAD;
         }
     } else if (type == MSG_QUERY) {
-        out->u.query.seq = get_u64(&r);
-        out->u.query.what = get_be(&r, 4);
-        if (!r.ok || r.p != r.end ||
-            (out->u.query.what != QUERY_STATS && out->u.query.what != QUERY_OBJECTS)) {
+        struct msg_query *q = &out->u.query;
+        q->seq = get_u64(&r);
+        q->what = get_be(&r, 4);
+        if (q->what == QUERY_OBJECTS) {
+            q->limit = get_be(&r, 4);
+            get_cursor(&r, &q->from);
+        }
+        if (!r.ok || r.p != r.end || (q->what != QUERY_STATS && q->what != QUERY_OBJECTS) ||
+            (q->what == QUERY_OBJECTS &&
+             (q->limit == 0 || q->limit > DURO_OBJECTS_CHUNK_MAX_COUNT || !cursor_ok(&q->from)))) {
             return MSG_BAD;
         }
     } else if (type == MSG_STATS) {
@@ -529,9 +596,14 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
             return MSG_BAD;
         }
     } else if (type == MSG_OBJECTS) {
-        out->u.objects.seq = get_u64(&r);
-        out->u.objects.json = get_span(&r, 4);
-        if (!r.ok || r.p != r.end || out->u.objects.json.len > DURO_OBJECTS_JSON_MAX_BYTES) {
+        struct msg_objects *o = &out->u.objects;
+        o->seq = get_u64(&r);
+        o->count = get_be(&r, 4);
+        o->more = (uint8_t)get_be(&r, 1);
+        get_cursor(&r, &o->next);
+        o->json = get_span(&r, 4);
+        if (!r.ok || r.p != r.end || o->json.len > DURO_OBJECTS_JSON_MAX_BYTES || o->more > 1 ||
+            !cursor_ok(&o->next)) {
             return MSG_BAD;
         }
     } else {

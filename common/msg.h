@@ -114,9 +114,25 @@ struct msg_closed {
     uint32_t count;              /* sockets a close was sent to */
 };
 
+/* Where a worker's listing of its objects stands (worker/report.c). `bucket` is a reverse-binary
+ * cursor over the registry's buckets as Redis's SCAN uses (valid across the table's growth), in
+ * a table of 2^`bits` buckets; the unit it names is that bucket, or in a grown table every
+ * bucket descending from it. With `has_after`, the unit's objects up to id `after` (in id
+ * order) are listed already. The start is all zero. */
+struct msg_objects_cursor {
+    uint64_t bucket;   /* < 2^bits */
+    uint8_t bits;      /* <= DURO_OBJECTS_CURSOR_BITS_MAX */
+    uint8_t has_after;
+    char after[DURO_OBJECT_ID_HEX_BYTES]; /* lowercase hex, when has_after */
+};
+
+#define DURO_OBJECTS_CURSOR_BITS_MAX 63u
+
 struct msg_query {
     uint64_t seq;      /* echoed in the answer */
     uint32_t what;     /* enum msg_query_what */
+    uint32_t limit;    /* QUERY_OBJECTS: entries wanted, 1..DURO_OBJECTS_CHUNK_MAX_COUNT */
+    struct msg_objects_cursor from; /* QUERY_OBJECTS: where to go on */
 };
 
 struct msg_stats {
@@ -127,6 +143,9 @@ struct msg_stats {
 
 struct msg_objects {
     uint64_t seq;
+    uint32_t count;            /* entries in json */
+    uint8_t more;              /* the worker has more from `next` on; 0: its listing is done */
+    struct msg_objects_cursor next;
     struct msg_span json;      /* zero or more JSON objects separated by commas */
 };
 
@@ -165,7 +184,11 @@ size_t msg_encode_config(uint8_t *dst, size_t cap, const struct msg_config *c);
 size_t msg_encode_query(uint8_t *dst, size_t cap, uint64_t seq, uint32_t what);
 size_t msg_encode_stats(uint8_t *dst, size_t cap, uint64_t seq, const uint64_t *words,
                         uint32_t nwords);
-size_t msg_encode_objects(uint8_t *dst, size_t cap, uint64_t seq, const char *json, size_t len);
+
+/* A QUERY_OBJECTS query (q->what is ignored) and its answer (o->json.len at most
+ * DURO_OBJECTS_JSON_MAX_BYTES); same contract. A cursor out of its bounds encodes as 0. */
+size_t msg_encode_objects_query(uint8_t *dst, size_t cap, const struct msg_query *q);
+size_t msg_encode_objects(uint8_t *dst, size_t cap, const struct msg_objects *o);
 
 /* Sizes and encoders of the HTTP and admin messages; same contract as msg_encode_handoff. */
 size_t msg_request_size(const struct msg_request *q);

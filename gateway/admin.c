@@ -12,6 +12,7 @@
 #include "common/netaddr.h"
 #include "common/respond.h"
 #include "gateway/http_req.h"
+#include "gateway/objects_page.h"
 #include "gateway/router.h"
 #include "gateway/poolstats.h"
 #include "gateway/supervisor.h"
@@ -25,6 +26,7 @@ struct admin {
     uint64_t next_seq;
     struct admin_conn *conns;
     unsigned nconns;
+    struct objects_pages *pages;
     uint64_t cap_evictions;    /* idle connections closed to make room, since the last log */
     uint64_t cap_logged_ms;
     char address[80];
@@ -46,8 +48,8 @@ struct admin_conn {
     unsigned waiting;       /* workers yet to answer */
     uint8_t *answered;      /* per slot */
     struct poolstats_worker *per; /* per slot, for the per-worker and process_* series */
-    char *json;             /* objects collected so far */
-    size_t json_len;
+    struct objects_page *page; /* Q_OBJECTS: the page in progress */
+    uint32_t limit;         /* Q_OBJECTS: the page's ?limit= */
     char *out;              /* the response, owned until written */
     uint32_t closed;        /* Q_CLOSE: sockets closed */
     uint32_t form_len;
@@ -63,7 +65,6 @@ static void on_closed(uv_handle_t *h)
     if (--c->open_handles == 0) {
         free(c->answered);
         free(c->per);
-        free(c->json);
         free(c->out);
         free(c);
     }
@@ -76,6 +77,8 @@ static void conn_close(struct admin_conn *c)
     }
     c->closing = 1;
     struct admin *ad = c->ad;
+    objects_page_cancel(c->page);
+    c->page = NULL;
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
@@ -97,15 +100,20 @@ static void on_written(uv_write_t *req, int status)
 
 static void on_query_timeout(uv_timer_t *t);
 
-static void respond(struct admin_conn *c, int status, const char *type, const char *body,
-                    size_t len)
+/* `extra` is header lines ("Name: value\r\n" each), or "". */
+static void respond_h(struct admin_conn *c, int status, const char *type, const char *extra,
+                      const char *body, size_t len)
 {
     const char *phrase = respond_phrase(status);
-    char head[256];
+    char head[512];
     int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nContent-Type: %s\r\n"
+                     "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\nContent-Type: %s\r\n%s"
                      "Connection: close\r\n\r\n",
-                     status, phrase, len, type);
+                     status, phrase, len, type, extra);
+    if (n < 0 || (size_t)n >= sizeof head) {
+        conn_close(c);
+        return;
+    }
     free(c->out);
     c->out = malloc((size_t)n + len);
     if (c->out == NULL) {
@@ -121,6 +129,12 @@ static void respond(struct admin_conn *c, int status, const char *type, const ch
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
         conn_close(c);
     }
+}
+
+static void respond(struct admin_conn *c, int status, const char *type, const char *body,
+                    size_t len)
+{
+    respond_h(c, status, type, "", body, len);
 }
 
 static void respond_text(struct admin_conn *c, int status, const char *text)
@@ -199,6 +213,11 @@ static void finish_query(struct admin_conn *c)
             up += supervisor_pid(gw->sup, i) != 0;
         }
         m.v[M_WORKERS_UP] = up;
+        m.v[M_CHAN_BUF_BYTES] = 0; /* the gateway's own, not summed from workers */
+        for (unsigned i = 0; i < supervisor_size(gw->sup); i++) {
+            struct chan *ch = supervisor_chan(gw->sup, i);
+            m.v[M_CHAN_BUF_BYTES] += ch != NULL ? chan_buffer_bytes(ch) : 0;
+        }
         m.v[M_CONN_OPEN] = gw->open_conns;
         char *text = malloc(DURO_METRICS_TEXT_MAX_BYTES);
         size_t n = text ? metrics_render(&m, text, DURO_METRICS_TEXT_MAX_BYTES) : 0;
@@ -212,7 +231,7 @@ static void finish_query(struct admin_conn *c)
             respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, n);
         }
         free(text);
-    } else if (c->query == Q_CLOSE) {
+    } else {
         char body[64];
         int n = snprintf(body, sizeof body, "{\"closed\":%u}\n", c->closed);
         if (c->waiting > 0) {
@@ -220,16 +239,6 @@ static void finish_query(struct admin_conn *c)
         } else {
             respond(c, 200, "application/json", body, (size_t)n);
         }
-    } else {
-        size_t cap = c->json_len + 4;
-        char *body = malloc(cap);
-        if (body == NULL) {
-            conn_close(c);
-            return;
-        }
-        int n = snprintf(body, cap, "[%.*s]\n", (int)c->json_len, c->json ? c->json : "");
-        respond(c, 200, "application/json", body, (size_t)n);
-        free(body);
     }
     c->query = Q_NONE;
 }
@@ -260,8 +269,7 @@ static void start_query(struct admin_conn *c, enum query_kind kind)
         return;
     }
     for (unsigned i = 0; i < n; i++) {
-        if (supervisor_query(gw->sup, i, c->seq, kind == Q_METRICS ? QUERY_STATS : QUERY_OBJECTS)
-            == 0) {
+        if (supervisor_query(gw->sup, i, c->seq, QUERY_STATS) == 0) {
             c->waiting++;
         }
     }
@@ -278,9 +286,11 @@ static void on_worker_answer(void *arg, unsigned slot, const struct msg *m)
     if (gw->admin == NULL) {
         return;
     }
-    uint64_t seq = m->type == MSG_STATS     ? m->u.stats.seq
-                   : m->type == MSG_OBJECTS ? m->u.objects.seq
-                                            : m->u.closed.seq;
+    if (m->type == MSG_OBJECTS) {
+        objects_pages_answer(gw->admin->pages, slot, &m->u.objects);
+        return;
+    }
+    uint64_t seq = m->type == MSG_STATS ? m->u.stats.seq : m->u.closed.seq;
     for (struct admin_conn *c = gw->admin->conns; c != NULL; c = c->next) {
         if (c->query == Q_NONE || c->seq != seq || c->answered[slot]) {
             continue;
@@ -293,17 +303,6 @@ static void on_worker_answer(void *arg, unsigned slot, const struct msg *m)
             c->per[slot].answered = 1;
         } else if (m->type == MSG_CLOSED) {
             c->closed += m->u.closed.count;
-        } else if (m->type == MSG_OBJECTS && m->u.objects.json.len > 0) {
-            size_t add = m->u.objects.json.len + 1;
-            char *p = realloc(c->json, c->json_len + add);
-            if (p != NULL) {
-                c->json = p;
-                if (c->json_len > 0) {
-                    c->json[c->json_len++] = ',';
-                }
-                memcpy(c->json + c->json_len, m->u.objects.json.ptr, m->u.objects.json.len);
-                c->json_len += m->u.objects.json.len;
-            }
         }
         if (--c->waiting == 0) {
             finish_query(c);
@@ -417,6 +416,66 @@ static void admin_close(struct admin_conn *c, const char *path, size_t pl, const
     uv_timer_start(&c->timer, on_query_timeout, DURO_ADMIN_QUERY_TIMEOUT_MS, 0);
 }
 
+static void on_page_done(void *arg, const char *body, size_t len, const char *next)
+{
+    struct admin_conn *c = arg;
+    c->page = NULL;
+    c->query = Q_NONE;
+    if (len == 0) {
+        respond_h(c, 503, "text/plain; charset=utf-8", "Retry-After: 1\r\n",
+                  "out of memory for the page, retry\n", 34);
+        return;
+    }
+    char link[192] = "";
+    if (next != NULL) {
+        snprintf(link, sizeof link, "Link: </objects?limit=%u&cursor=%s>; rel=\"next\"\r\n",
+                 c->limit, next);
+    }
+    respond_h(c, 200, "application/json", link, body, len);
+}
+
+/* GET /objects[?limit=N][&cursor=C]: one page (gateway/objects_page.h). */
+static void objects_get(struct admin_conn *c, const char *query, size_t qlen)
+{
+    char v[24], cursor[128];
+    uint32_t limit = DURO_ADMIN_OBJECTS_LIMIT_DEFAULT;
+    long ll = form_get(query, qlen, "limit", v, sizeof v);
+    if (ll != -1) {
+        uint64_t x = 0;
+        for (long i = 0; i < ll && x <= DURO_ADMIN_OBJECTS_LIMIT_MAX; i++) {
+            x = v[i] >= '0' && v[i] <= '9' ? x * 10 + (uint64_t)(v[i] - '0') : UINT64_MAX;
+        }
+        if (ll <= 0 || x < 1 || x > DURO_ADMIN_OBJECTS_LIMIT_MAX) {
+            char msg[96];
+            int n = snprintf(msg, sizeof msg, "bad limit: expected 1..%u\n",
+                             DURO_ADMIN_OBJECTS_LIMIT_MAX);
+            respond(c, 400, "text/plain; charset=utf-8", msg, (size_t)n);
+            return;
+        }
+        limit = (uint32_t)x;
+    }
+    long cl = form_get(query, qlen, "cursor", cursor, sizeof cursor);
+    int status = 400;
+    c->limit = limit;
+    c->query = Q_OBJECTS;
+    uv_timer_stop(&c->timer); /* the page has its own deadline */
+    c->page = cl == -2 ? NULL
+                       : objects_page_start(c->ad->pages, limit, cursor, cl > 0 ? (size_t)cl : 0,
+                                            on_page_done, c, &status);
+    if (c->page != NULL) {
+        return;
+    }
+    c->query = Q_NONE;
+    if (status == 400) {
+        respond_text(c, 400, "bad cursor: pass the \"next\" of an earlier page\n");
+    } else {
+        log_warn("admin", "event=objects_refused reason=pages_in_progress max=%u",
+                 DURO_ADMIN_OBJECTS_PAGES_MAX_COUNT);
+        const char *t = "too many /objects pages in progress, retry\n";
+        respond_h(c, 503, "text/plain; charset=utf-8", "Retry-After: 1\r\n", t, strlen(t));
+    }
+}
+
 static void dispatch(struct admin_conn *c)
 {
     struct http_req *r = &c->req;
@@ -449,7 +508,7 @@ static void dispatch(struct admin_conn *c)
     } else if (PATH_IS("/metrics")) {
         start_query(c, Q_METRICS);
     } else {
-        start_query(c, Q_OBJECTS);
+        objects_get(c, q ? q + 1 : "", q ? tl - pl - 1 : 0);
     }
 #undef PATH_IS
 }
@@ -615,6 +674,12 @@ int admin_start(struct gateway *gw, const char *host, uint16_t port)
         return rc; /* ad is leaked on purpose: the gateway exits */
     }
     netaddr_local(&ad->listener, ad->address, sizeof ad->address);
+    ad->pages = objects_pages_new(gw);
+    if (ad->pages == NULL) {
+        log_error("admin", "event=oom what=objects_pages");
+        uv_close((uv_handle_t *)&ad->listener, (uv_close_cb)NULL);
+        return UV_ENOMEM; /* ad is leaked on purpose: the gateway exits */
+    }
     gw->admin = ad;
     return 0;
 }
@@ -626,7 +691,9 @@ const char *admin_address(const struct gateway *gw)
 
 static void free_admin(uv_handle_t *h)
 {
-    free(h->data);
+    struct admin *ad = h->data;
+    objects_pages_free(ad->pages); /* every page went with its connection */
+    free(ad);
 }
 
 void admin_attach(struct gateway *gw)

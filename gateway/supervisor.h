@@ -24,8 +24,9 @@ struct supervisor *supervisor_start(struct gateway *gw);
 /* The channel of `slot`, or NULL while that worker is down. */
 struct chan *supervisor_chan(struct supervisor *s, unsigned slot);
 
-/* Sends a query (QUERY_STATS or QUERY_OBJECTS, `seq` not 0) to `slot`; its answer goes to
- * the function registered with supervisor_on_answer(). Returns 0, or a negative UV_E* code (UV_EAGAIN while it is down). */
+/* Sends a QUERY_STATS query (`seq` not 0) to `slot` (gateway/objects_page.c sends the
+ * QUERY_OBJECTS ones itself); its answer goes to the function registered with
+ * supervisor_on_answer(). Returns 0, or a negative UV_E* code (UV_EAGAIN while it is down). */
 int supervisor_query(struct supervisor *s, unsigned slot, uint64_t seq, uint32_t what);
 
 /* Whether `slot` may take one more hand-off: UV_EMFILE when the worker is within

@@ -238,6 +238,16 @@ void registry_each_object(struct registry *reg, void (*fn)(struct object *o, voi
     }
 }
 
+size_t registry_buckets(const struct registry *reg)
+{
+    return reg->nbuckets;
+}
+
+struct object *registry_bucket(const struct registry *reg, size_t i)
+{
+    return reg->buckets[i];
+}
+
 void registry_each_socket(struct registry *reg, void (*fn)(struct session *s, void *arg),
                           void *arg)
 {

@@ -108,6 +108,12 @@ struct object *registry_get(struct registry *reg, const struct duro_class *cls, 
 void registry_each_object(struct registry *reg, void (*fn)(struct object *o, void *arg),
                           void *arg);
 
+/* The bucket table, for a listing that resumes across loop iterations (worker/report.c): the
+ * number of buckets (a power of two that only grows, by doubling) and the chain of bucket `i`
+ * (below that number), linked by hnext. */
+size_t registry_buckets(const struct registry *reg);
+struct object *registry_bucket(const struct registry *reg, size_t i);
+
 /* Calls `fn` for every socket of every object. `fn` must not free sockets or objects. */
 void registry_each_socket(struct registry *reg, void (*fn)(struct session *s, void *arg),
                           void *arg);

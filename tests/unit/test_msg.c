@@ -470,16 +470,18 @@ static void small_messages_round_trip_and_wait_for_last_byte(void **state)
     size_t used;
     const uint64_t words[3] = { 1, 0x0102030405060708ull, UINT64_MAX };
 
-    size_t len = msg_encode_query(wire, sizeof wire, 77, QUERY_OBJECTS);
+    size_t len = msg_encode_query(wire, sizeof wire, 77, QUERY_STATS);
     for (size_t cut = 0; cut < len; cut++) {
         assert_int_equal(msg_decode(wire, cut, &m, &used), MSG_NEED_MORE);
     }
     assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
     assert_int_equal(m.type, MSG_QUERY);
     assert_int_equal(m.u.query.seq, 77);
-    assert_int_equal(m.u.query.what, QUERY_OBJECTS);
+    assert_int_equal(m.u.query.what, QUERY_STATS);
     wire[len - 1] = 9; /* an unknown query */
     assert_int_equal(msg_decode(wire, len, &m, &used), MSG_BAD);
+    /* an objects query carries its cursor: without one it is refused */
+    assert_int_equal(msg_encode_query(wire, sizeof wire, 77, QUERY_OBJECTS), 0);
 
     len = msg_encode_stats(wire, sizeof wire, 5, words, 3);
     assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
@@ -490,11 +492,58 @@ static void small_messages_round_trip_and_wait_for_last_byte(void **state)
     assert_int_equal(msg_encode_stats(wire, sizeof wire, 5, words, DURO_MSG_STATS_MAX_WORDS + 1),
                      0);
 
-    len = msg_encode_objects(wire, sizeof wire, 6, "{\"a\":1}", 7);
+    struct msg_objects o = { .seq = 6, .count = 1, .more = 1,
+                             .next = { .bucket = 5, .bits = 3 },
+                             .json = { "{\"a\":1}", 7 } };
+    len = msg_encode_objects(wire, sizeof wire, &o);
+    for (size_t cut = 0; cut < len; cut++) {
+        assert_int_equal(msg_decode(wire, cut, &m, &used), MSG_NEED_MORE);
+    }
     assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
     assert_int_equal(used, len);
+    assert_int_equal(m.u.objects.seq, 6);
+    assert_int_equal(m.u.objects.count, 1);
+    assert_int_equal(m.u.objects.more, 1);
+    assert_int_equal(m.u.objects.next.bucket, 5);
+    assert_int_equal(m.u.objects.next.bits, 3);
+    assert_int_equal(m.u.objects.next.has_after, 0);
     assert_memory_equal(m.u.objects.json.ptr, "{\"a\":1}", 7);
-    assert_int_equal(msg_encode_objects(wire, 10, 6, "{}", 2), 0);
+    assert_int_equal(msg_encode_objects(wire, 10, &o), 0);
+    o.next.bucket = 8; /* not below 2^bits */
+    assert_int_equal(msg_encode_objects(wire, sizeof wire, &o), 0);
+}
+
+static void objects_query_carries_its_cursor(void **state)
+{
+    (void)state;
+    static uint8_t wire[WIRE_CAP];
+    struct msg m;
+    size_t used;
+    struct msg_query q = { .seq = 9, .limit = 256, .from = { .bucket = 0x2a, .bits = 6,
+                                                             .has_after = 1 } };
+    memset(q.from.after, 'c', sizeof q.from.after);
+    size_t len = msg_encode_objects_query(wire, sizeof wire, &q);
+    assert_true(len > 0);
+    for (size_t cut = 0; cut < len; cut++) {
+        assert_int_equal(msg_decode(wire, cut, &m, &used), MSG_NEED_MORE);
+    }
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(m.u.query.what, QUERY_OBJECTS);
+    assert_int_equal(m.u.query.seq, 9);
+    assert_int_equal(m.u.query.limit, 256);
+    assert_int_equal(m.u.query.from.bucket, 0x2a);
+    assert_int_equal(m.u.query.from.bits, 6);
+    assert_int_equal(m.u.query.from.has_after, 1);
+    assert_memory_equal(m.u.query.from.after, q.from.after, sizeof q.from.after);
+    wire[len - 1] = 'G'; /* not hex */
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_BAD);
+    q.limit = DURO_OBJECTS_CHUNK_MAX_COUNT + 1;
+    assert_int_equal(msg_encode_objects_query(wire, sizeof wire, &q), 0);
+    q.limit = 0;
+    assert_int_equal(msg_encode_objects_query(wire, sizeof wire, &q), 0);
+    q.limit = 1;
+    q.from.bits = DURO_OBJECTS_CURSOR_BITS_MAX + 1;
+    assert_int_equal(msg_encode_objects_query(wire, sizeof wire, &q), 0);
 }
 
 static void oversized_body_length(void **state)
@@ -938,6 +987,7 @@ int main(void)
         cmocka_unit_test(bad_version),
         cmocka_unit_test(unknown_type),
         cmocka_unit_test(small_messages_round_trip_and_wait_for_last_byte),
+        cmocka_unit_test(objects_query_carries_its_cursor),
         cmocka_unit_test(oversized_body_length),
         cmocka_unit_test(handoff_field_over_its_bound),
         cmocka_unit_test(config_field_over_its_bound),
