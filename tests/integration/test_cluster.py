@@ -10,7 +10,6 @@ Run: DURO_GATEWAY=... DURO_WORKER=... python3 tests/integration/test_cluster.py 
 import asyncio
 import ctypes
 import ctypes.util
-import json
 import os
 import shutil
 import signal
@@ -21,11 +20,10 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.request
 
 import websockets
 
-from harness import GATEWAY, WORKER, Conn, Gateway, run_async, ws_request
+from harness import GATEWAY, WORKER, Conn, Gateway, admin_objects, run_async, ws_request
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 NODE_SEED = 1685418607  # DURO_NODE_HASH_SEED
@@ -70,9 +68,9 @@ def owner(key, nodes):
 
 
 def objects(node):
-    host, port = node.admin
-    with urllib.request.urlopen(f"http://{host}:{port}/objects", timeout=10) as r:
-        return json.loads(r.read())
+    objs, pages = admin_objects(node.admin, timeout=10)
+    assert not any(p["partial"] for p in pages), pages
+    return objs
 
 
 def open_names(node, cls="chat"):

@@ -316,7 +316,8 @@ class StorageTest(unittest.TestCase):
                 return json.loads(body)
 
         doc = run_async(run())
-        objs = doc["objects"] if isinstance(doc, dict) else doc
+        self.assertEqual((doc["partial"], doc["next"]), (False, None))
+        objs = doc["objects"]
         (o,) = [o for o in objs if o["class"] == "counter" and o["name"] == "o"]
         self.assertGreater(o["storage_bytes"], 0)
         self.assertGreater(o["next_alarm_ms"], int(time.time() * 1000))

@@ -15,6 +15,8 @@ Processes (every wait bounded, on events the stderr reader thread signals, never
 - `pid_alive`, `runs_binary`, `proc_fds`, `proc_rss_kib`: /proc readings.
 
 Wire:
+- `admin_page()`: one page of the admin listener's GET /objects (its JSON and Link header);
+  `admin_objects()` walks every page from the start and returns the objects and the pages.
 - `http_request()`, `ws_request()` / `upgrade_request()`, `ws_accept()`, `Response`.
 - `frame()`: any WebSocket frame (any opcode, FIN, RSV, mask or none, declared length and its
   encoding), `close_payload()`, `Frame`.
@@ -576,6 +578,42 @@ class Duro:
 
 
 # ---- HTTP ----
+
+def admin_page(admin, limit=None, cursor=None, timeout=30):
+    """(status, headers, JSON document or body text) of one GET /objects page; `admin` is
+    Gateway.admin (host, port)."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    q = {}
+    if limit is not None:
+        q["limit"] = str(limit)
+    if cursor is not None:
+        q["cursor"] = cursor
+    url = f"http://{admin[0]}:{admin[1]}/objects" + ("?" + urllib.parse.urlencode(q) if q else "")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.headers, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+def admin_objects(admin, limit=None, timeout=30, max_pages=100000):
+    """Every object of GET /objects, following `next` from the start: (objects, pages), each
+    page the document as answered. Fails on a status other than 200."""
+    objs, pages, cursor = [], [], None
+    while len(pages) < max_pages:
+        status, _, doc = admin_page(admin, limit, cursor, timeout)
+        if status != 200:
+            raise Fail(f"GET /objects answered {status}: {doc}")
+        pages.append(doc)
+        objs += doc["objects"]
+        cursor = doc["next"]
+        if cursor is None:
+            return objs, pages
+    raise Fail(f"GET /objects: more than {max_pages} pages")
+
 
 def http_request(method="GET", target="/", version="HTTP/1.1", headers=(("Host", HOST),),
                  body=b""):
