@@ -88,6 +88,20 @@ static void check_one(const uint8_t *buf, size_t used, const struct msg *m)
         check_span(buf, used, c->reason);
         CHECK(c->tag.len <= DURO_TAG_MAX_BYTES);
         n = msg_encode_close(again, sizeof again, c);
+    } else if (m->type == MSG_QUERY) {
+        const struct msg_query *q = &m->u.query;
+        if (q->what == QUERY_OBJECTS) {
+            CHECK(q->limit >= 1 && q->limit <= DURO_OBJECTS_CHUNK_MAX_COUNT);
+            n = msg_encode_objects_query(again, sizeof again, q);
+        } else {
+            n = msg_encode_query(again, sizeof again, q->seq, q->what);
+        }
+    } else if (m->type == MSG_OBJECTS) {
+        const struct msg_objects *o = &m->u.objects;
+        check_span(buf, used, o->json);
+        CHECK(o->json.len <= DURO_OBJECTS_JSON_MAX_BYTES && o->more <= 1);
+        CHECK(o->next.bits <= DURO_OBJECTS_CURSOR_BITS_MAX && o->next.bucket >> o->next.bits == 0);
+        n = msg_encode_objects(again, sizeof again, o);
     } else {
         return; /* other message types: bounds above are specific to these */
     }

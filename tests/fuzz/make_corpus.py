@@ -136,8 +136,11 @@ write("msg", "handoff_early", handoff(early=frame(1, b"hi")))
 write("msg", "config", config())
 write("msg", "config_then_handoff", config() + handoff(b"seed", b"foo"))
 write("msg", "query", message(3, struct.pack("!QI", 1, 1)))
+# QUERY_OBJECTS: seq, what, limit, cursor (bucket, bits, has_after, 64 hex digits)
+write("msg", "query_objects", message(3, struct.pack("!QIIQBB", 2, 2, 256, 5, 3, 1) + b"a" * 64))
 write("msg", "stats", message(4, struct.pack("!QI", 1, 2) + struct.pack("!QQ", 5, 6)))
-write("msg", "objects", message(5, struct.pack("!Q", 1) + span32(b'{"a":1}')))
+# seq, count, more, next cursor (without a last id), the JSON
+write("msg", "objects", message(5, struct.pack("!QIBQBB", 1, 1, 1, 6, 3, 0) + span32(b'{"a":1}')))
 write("msg", "truncated", handoff()[:-3])
 
 # ---- conf: INI texts ----
