@@ -10,16 +10,19 @@ Run: DURO_GATEWAY=... DURO_WORKER=... python3 tests/integration/test_admin_objec
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
+import stat
 import sys
+import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
-from duro_test import (Conn, Gateway, admin_objects, admin_page, frame,  # noqa: E402
+from duro_test import (WORKER, Conn, Gateway, admin_objects, admin_page, frame,  # noqa: E402
                        http_request, pid_alive, ws_request)
 
 ROOMS = ("[objects]\nhibernate_after_ms = 600000\n"
@@ -225,6 +228,42 @@ class ObjectsPagesTest(unittest.TestCase):
         self.assertFalse(any(p["partial"] for p in pages))
         self.assertEqual(sorted(names_of(objs)), names)
         self.assert_no_worker_lost(gw, pids)
+
+    def test_a_down_worker_is_named_missing_at_once(self):
+        block = os.path.join(self.tmp(), "block")
+        wrapper = os.path.join(self.tmp(), "worker.sh")
+        with open(wrapper, "w") as f:  # a worker that fails to start while `block` exists
+            f.write(f"#!/bin/sh\n[ -e {block} ] && exit 1\nexec {WORKER} \"$@\"\n")
+        os.chmod(wrapper, stat.S_IRWXU)
+        gw = Gateway(self, workers=2, config=ROOMS, worker_bin=wrapper)
+        names = [f"r{i}" for i in range(500)]
+        create_rooms(gw, names)
+        objs, _ = admin_objects(gw.admin, limit=100)
+        on0 = sorted(o["name"] for o in objs if o["worker"] == 0)
+        self.assertTrue(0 < len(on0) < len(names))
+        open(block, "w").close()
+        mark = gw.mark()
+        os.kill(gw.workers[1][-1], signal.SIGKILL)
+        gw.wait_for_line(r"event=worker_exited worker=1 ", 5, mark)
+        t0 = time.monotonic()
+        objs, pages = admin_objects(gw.admin, limit=100)
+        self.assertLess(time.monotonic() - t0, 1.5, "a down worker is not waited for")
+        self.assertEqual(sorted(o["name"] for o in objs), on0)
+        self.assertTrue(pages[-1]["partial"])
+        self.assertEqual(pages[-1]["missing_workers"], [1])
+        self.assertIsNone(pages[-1]["next"])
+        gw.wait_for_line(r"event=objects_worker_missing worker=1 reason=down", 1, mark)
+        os.unlink(block)
+        gw.wait_for_line(r"event=worker_spawned worker=1 ", 15, mark)
+        objs, pages = admin_objects(gw.admin, limit=100)
+        self.assertFalse(any(p["partial"] for p in pages))
+        self.assertEqual(sorted(o["name"] for o in objs), on0)  # worker 1's rooms went with it
+
+    def tmp(self):
+        if not hasattr(self, "_tmp"):
+            self._tmp = tempfile.mkdtemp(prefix="duro-objects-")
+            self.addCleanup(shutil.rmtree, self._tmp, True)
+        return self._tmp
 
     def test_pages_beyond_the_cap_get_503_with_retry_after(self):
         gw = Gateway(self, workers=2, config=ROOMS)
