@@ -2,10 +2,10 @@
  *
  *   GET /healthz  200 {"status":"ok",...} when every worker is up, else 503 naming the missing
  *   GET /metrics  Prometheus text format: the gateway's metrics plus every worker's, summed
- *   GET /objects  JSON array of every object: class, name, id, worker, sockets, state, idle time
+ *   GET /objects  one page of the objects (?limit=, ?cursor=): gateway/objects_page.h
  *
- * /metrics and /objects ask each worker over its channel and answer when all have replied, or
- * after DURO_ADMIN_QUERY_TIMEOUT_MS without the silent ones. One request per connection. */
+ * /metrics asks each worker over its channel and answers when all have replied, or after
+ * DURO_ADMIN_QUERY_TIMEOUT_MS without the silent ones. One request per connection. */
 #ifndef DURO_ADMIN_H
 #define DURO_ADMIN_H
 
