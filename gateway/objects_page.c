@@ -270,6 +270,8 @@ static int send_chunk(struct objects_page *pg, struct worker_q *wq, struct chan 
     wq->owner = pg;
     wq->pid = pid;
     pg->state = PAGE_IN_FLIGHT;
+    log_debug("admin", "event=objects_chunk_sent worker=%u seq=%llu limit=%u", wq->slot,
+              (unsigned long long)q.seq, q.limit);
     return 0;
 }
 
@@ -311,6 +313,7 @@ static void step(struct objects_page *pg)
                 wq->head = pg;
             }
             wq->tail = pg;
+            log_debug("admin", "event=objects_page_waiting worker=%u", pg->worker);
             return;
         }
         if (send_chunk(pg, wq, ch, pid) != 0) {

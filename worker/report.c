@@ -166,7 +166,9 @@ static int gather(struct registry *reg, const struct msg_objects_cursor *c, unsi
         }
     }
     *scanned += span;
-    qsort(u->list, u->n, sizeof *u->list, by_id);
+    if (u->n > 1) {
+        qsort(u->list, u->n, sizeof *u->list, by_id);
+    }
     return 0;
 }
 

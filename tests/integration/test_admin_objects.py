@@ -292,6 +292,31 @@ class ObjectsPagesTest(unittest.TestCase):
             self.assertEqual((doc["partial"], doc["missing_workers"]), (True, [0]))
             self.assertTrue(all(o["worker"] == 1 for o in doc["objects"]))
 
+    def test_sigterm_while_pages_wait_for_a_stopped_worker(self):
+        gw = Gateway(self, workers=2, config=ROOMS + "[server]\nlog_level = debug\n"
+                     "drain_timeout_ms = 1000\n")
+        create_rooms(gw, [f"r{i}" for i in range(50)])
+        stopped = gw.workers[0][-1]
+        conns = []
+        mark = gw.mark()
+        os.kill(stopped, signal.SIGSTOP)
+        try:
+            for _ in range(3):  # one chunk in flight to the stopped worker, two pages waiting
+                c = Conn(gw.admin, timeout=10)
+                c.send(http_request("GET", "/objects"))
+                conns.append(c)
+            gw.wait_for_line(r"event=objects_chunk_sent worker=0 ", 2, mark)
+            gw.wait_for_lines(r"event=objects_page_waiting worker=0\b", 2, 2, mark)
+            gw.proc.send_signal(signal.SIGTERM)
+            for c in conns:  # the pages are dropped with their connections, unanswered
+                with self.assertRaises(EOFError):
+                    c.read_response()
+        finally:
+            os.kill(stopped, signal.SIGCONT)
+            for c in conns:
+                c.close()
+        self.assertEqual(gw.terminate(send=False), 0)
+
     def test_cursor_holds_while_the_registry_grows_between_pages(self):
         gw = Gateway(self, workers=1, config=ROOMS)
         first = [f"a{i:04d}" for i in range(300)]
