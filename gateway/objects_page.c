@@ -206,11 +206,15 @@ static void finish(struct objects_page *pg)
     char head[512];
     size_t hl = (size_t)snprintf(head, sizeof head, "{\"partial\":%s,\"missing_workers\":[",
                                  pg->nmissing > 0 ? "true" : "false");
-    unsigned listed = 0;
+    size_t from = hl;
     for (unsigned i = 0; i < DURO_WORKERS_MAX_COUNT && hl < sizeof head - 16; i++) {
         if (pg->missing[i]) {
-            hl += (size_t)snprintf(head + hl, sizeof head - hl, "%s%u", listed++ ? "," : "", i);
+            hl += (size_t)snprintf(head + hl, sizeof head - hl, "%s%u", hl > from ? "," : "", i);
         }
+    }
+    if (pg->nmissing > 0) {
+        log_warn("admin", "event=objects_partial missing_workers=%.*s listed=%u",
+                 (int)(hl - from), head + from, pg->count);
     }
     hl += (size_t)snprintf(head + hl, sizeof head - hl, "],\"next\":%s%s%s,\"objects\":[",
                            has_next ? "\"" : "", has_next ? next : "null", has_next ? "\"" : "");
@@ -222,10 +226,6 @@ static void finish(struct objects_page *pg)
             memcpy(body + hl, pg->json, pg->len);
         }
         memcpy(body + hl + pg->len, "]}\n", 3);
-    }
-    if (pg->nmissing > 0) {
-        log_warn("admin", "event=objects_partial missing_workers=%u listed=%u", pg->nmissing,
-                 pg->count);
     }
     /* Off the queues before the answer, which may close the connection. */
     objects_page_done_fn *done = pg->done;
@@ -247,7 +247,7 @@ static void skip_worker(struct objects_page *pg, const char *why)
     if (!pg->missing[pg->worker]) {
         pg->missing[pg->worker] = 1;
         pg->nmissing++;
-        log_warn("admin", "event=objects_worker_missing worker=%u reason=%s", pg->worker, why);
+        log_info("admin", "event=objects_worker_missing worker=%u reason=%s", pg->worker, why);
     }
     next_worker(pg);
 }
