@@ -18,6 +18,7 @@
 #include "gateway/admin.h"
 #include "gateway/cluster.h"
 #include "gateway/conn.h"
+#include "gateway/listener.h"
 #include "gateway/gateway.h"
 #include "gateway/notify.h"
 #include "gateway/supervisor.h"
@@ -544,7 +545,7 @@ int main(int argc, char **argv)
     uv_prepare_start(&log_prepare, on_prepare);
     uv_unref((uv_handle_t *)&log_prepare);
 
-    if (conn_listen(&gw, gw.conf.listen_host, gw.conf.listen_port) != 0) {
+    if (listener_listen(&gw, gw.conf.listen_host, gw.conf.listen_port) != 0) {
         return 1;
     }
     if (gw.conf.admin_host[0] != '\0' &&
