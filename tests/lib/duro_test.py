@@ -12,7 +12,8 @@ Processes (every wait bounded, on events the stderr reader thread signals, never
   (conformance, abuse, clients), as a context manager; `stop()` does the same checks.
 - `LeakCheck`: the descriptor and PID check on its own (`fd_snapshot()`, `assert_no_fd_leak()`,
   `assert_pids_gone()`), for a test that starts processes by itself.
-- `pid_alive`, `runs_binary`, `proc_fds`, `proc_rss_kib`: /proc readings.
+- `pid_alive`, `runs_binary`, `proc_fds`, `proc_rss_kib`: /proc readings; `tcp_queues`: the
+  send and receive queues of any loopback TCP socket (sock_diag).
 
 Wire:
 - `http_request()`, `ws_request()` / `upgrade_request()`, `ws_accept()`, `Response`.
@@ -158,6 +159,29 @@ def proc_rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise Fail(f"no VmRSS in /proc/{pid}/status")
+
+
+def tcp_queues(local, remote):
+    """(send queue, receive queue) in bytes of the TCP socket `local` -> `remote` ((host, port)
+    pairs, IPv4) of any process: an exact lookup through NETLINK_SOCK_DIAG, not a walk over
+    /proc/net/tcp (tens of thousands of TIME_WAIT lines on a busy test machine). The send queue
+    counts bytes written and not yet acknowledged; the receive queue, bytes not yet read."""
+    def sockid(a):
+        return socket.inet_aton(a[0]) + bytes(12)
+    sid = (struct.pack("!HH", local[1], remote[1]) + sockid(local) + sockid(remote) +
+           struct.pack("=III", 0, 0xFFFFFFFF, 0xFFFFFFFF))          # any interface, no cookie
+    req = struct.pack("=BBBBI", socket.AF_INET, socket.IPPROTO_TCP, 0, 0, 0xFFFFFFFF) + sid
+    sock_diag_by_family, nlm_f_request, nlmsg_error = 20, 1, 2
+    msg = struct.pack("=IHHII", 16 + len(req), sock_diag_by_family, nlm_f_request, 1, 0) + req
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 4) as nl:  # NETLINK_SOCK_DIAG
+        nl.settimeout(IO_TIMEOUT_S)
+        nl.send(msg)
+        data = nl.recv(65536)
+    if struct.unpack_from("=H", data, 4)[0] == nlmsg_error:
+        raise Fail(f"no TCP socket {local} -> {remote}: errno {-struct.unpack_from('=i', data, 16)[0]}")
+    # struct inet_diag_msg: family, state, timer, retrans, sockid (48), expires, rqueue, wqueue
+    rqueue, wqueue = struct.unpack_from("=II", data, 16 + 4 + 48 + 4)
+    return wqueue, rqueue
 
 
 # ---- leak checks ----
@@ -767,8 +791,20 @@ class Pmd:
 class Conn:
     """A TCP client with a read buffer, so pipelined responses and frames after a 101 are kept."""
 
-    def __init__(self, addr, timeout=IO_TIMEOUT_S):
-        self.sock = socket.create_connection(addr, timeout=timeout)
+    def __init__(self, addr, timeout=IO_TIMEOUT_S, rcvbuf=None, maxseg=None):
+        """`rcvbuf` (SO_RCVBUF) and `maxseg` (TCP_MAXSEG, the MSS announced to the server, which
+        sizes the server's send buffer) are set before connecting: a small window and a small
+        server send buffer make a client that does not read hold the server's output soon."""
+        if rcvbuf is None and maxseg is None:
+            self.sock = socket.create_connection(addr, timeout=timeout)
+        else:
+            self.sock = socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET)
+            if rcvbuf is not None:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            if maxseg is not None:
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, maxseg)
+            self.sock.settimeout(timeout)
+            self.sock.connect(addr)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout = timeout
         self.buf = bytearray()
