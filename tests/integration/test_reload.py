@@ -14,6 +14,7 @@ import fcntl
 import os
 import signal
 import struct
+import tempfile
 import termios
 import time
 import unittest
@@ -21,6 +22,7 @@ import unittest
 from harness import (HOST, OP_CLOSE, OP_TEXT, Conn, Gateway, close_payload, frame, http_request,
                      tcp_queues, upgrade_request)
 
+SLOW_SO = os.environ.get("DURO_SLOW_SO", "")
 SEED = "[Durable Object] message: {}, connections: {}"
 R426 = (b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 42\r\n"
         b"Content-Type: text/plain;charset=UTF-8\r\n\r\n"
@@ -101,6 +103,46 @@ class ReloadTest(unittest.TestCase):
         self.assertIn(" obj=echo/r ", line.string)
         c.send(frame(OP_CLOSE, close_payload(1000)))
         self.assertEqual(c.read_frame().opcode, OP_CLOSE)
+
+    def echo_round_trip(self, gw, target, text):
+        c = gw.ws_open(target)
+        c.send(frame(OP_TEXT, text))
+        f = c.read_frame()
+        self.assertEqual((f.opcode, f.payload), (OP_TEXT, text))
+        c.close()
+
+    @unittest.skipUnless(SLOW_SO, "DURO_SLOW_SO is not set")
+    def test_a_slow_class_check_does_not_stop_the_gateway(self):
+        base = "[route echo]\nmatch = exact /echo\nclass = echo\nobject = e\n"
+        gate = os.path.join(self.enterContext(tempfile.TemporaryDirectory()), "gate")
+        open(gate, "w").close()
+        gw = Gateway(self, config=base, workers=1,
+                     env=dict(os.environ, DURO_SLOW_LOAD_GATE=gate))
+        # Runs before the gateway's own cleanup: a failing test does not leave the check waiting.
+        self.addCleanup(lambda: os.path.exists(gate) and os.remove(gate))
+        with open(gw.config_path, "w") as f:
+            f.write(f"[class slow]\npath = {SLOW_SO}\n"
+                    "[route slow]\nmatch = exact /slow\nclass = slow\nobject = s\n" + base)
+        mark = gw.mark()
+        gw.proc.send_signal(signal.SIGHUP)
+        gw.wait_for_line(r"slow_load event=check_waiting ", 10, mark)
+
+        # The check is loading the class, and stays there until the gate goes: meanwhile the
+        # gateway answers its admin listener and hands off upgrades, each well within a second.
+        for i in range(5):
+            t0 = time.monotonic()
+            c = Conn(gw.admin, timeout=2)
+            c.send(http_request("GET", "/healthz"))
+            self.assertEqual(c.read_response().code, 200)
+            c.close()
+            self.echo_round_trip(gw, "/echo", b"during the check %d" % i)
+            self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertEqual([l for l in gw.lines[mark:] if "event=reloaded" in l], [],
+                         "the reload finished before its class check did")
+
+        os.remove(gate)
+        gw.wait_for_line(r"event=reloaded ", 10, mark)
+        self.echo_round_trip(gw, "/slow", b"the new class")
 
 
 if __name__ == "__main__":
