@@ -25,6 +25,8 @@ Wire:
   Sec-WebSocket-Extensions answer: keeps or resets its compressor and inflater as negotiated;
   `WS.send_pmd()` / `WS.read_pmd()` send and read whole (optionally compressed) messages.
 - Configs: `ECHO_CONFIG` (echo on /echo, seed on */websocket, admin off).
+- Case-table runners (conformance, abuse): `runner_args`, `select_cases`, `print_result`,
+  `report`: one command line and one output format.
 
 Set DURO_IT_LOG=1 to print each Gateway's log when its test ends.
 Set DURO_SEED_CLASS_SCRIPT (DURO_CHAT_CLASS_SCRIPT)=FILE.lua to replace the built-in seed (chat)
@@ -1151,6 +1153,57 @@ def run_async(coro, timeout=15.0):
         except asyncio.TimeoutError:
             raise AssertionError(f"async test body exceeded {timeout}s") from None
     return asyncio.run(bounded())
+
+
+# ---- case-table runners (conformance, abuse) ----
+#
+# One style for the suites that are tables of named cases run against long-lived gateways:
+# the same options (-k REGEX, --list, -v), one `PASS label` / `FAIL label` line per case with
+# the reason indented below, suite-level failures (a worker that died, sanitizer reports) as
+# `FAIL suite: ...`, then `SUITE: N cases in Ts` and `N passed, N failed`; exit status 1 on any
+# failure or when nothing ran.
+
+def runner_args(doc, jobs=None):
+    """Parses the runner's command line. `jobs`, when given, adds -j N with that default."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("-k", "--filter", help="run only cases whose label matches this regex")
+    ap.add_argument("--list", action="store_true", help="list the selected cases and exit")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print timings and the log")
+    if jobs is not None:
+        ap.add_argument("-j", "--jobs", type=int, default=jobs, help="cases run at once")
+    return ap.parse_args()
+
+
+def select_cases(cases, pattern, labels):
+    """The cases whose labels (labels(case) -> strings) match `pattern` (all without one)."""
+    if not pattern:
+        return list(cases)
+    rx = re.compile(pattern)
+    return [c for c in cases if any(rx.search(l) for l in labels(c))]
+
+
+def print_result(label, err, seconds=None, verbose=False):
+    """One case's line: PASS, or FAIL and the reason."""
+    took = f" ({seconds:.2f}s)" if verbose and seconds is not None else ""
+    if err is None:
+        print(f"PASS {label}{took}", flush=True)
+    else:
+        print(f"FAIL {label}{took}\n     {err}", flush=True)
+
+
+def report(suite, results, suite_failures, elapsed, budget_s):
+    """Prints the suite-level failures ((title, lines) pairs) and the summary of `results`
+    ((label, err or None) pairs, already printed by print_result). Returns the exit status."""
+    for title, lines in suite_failures:
+        print(f"FAIL suite: {title}")
+        for l in lines[:50]:
+            print("     " + l)
+    failed = sum(1 for r in results if r[1] is not None)
+    over = f" (over the {budget_s:g}s budget)" if elapsed > budget_s else ""
+    print(f"{suite}: {len(results)} cases in {elapsed:.1f}s{over}")
+    print(f"{len(results) - failed} passed, {failed + len(suite_failures)} failed")
+    return 1 if failed or suite_failures or not results else 0
 
 
 # ---- curl ----
