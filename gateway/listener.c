@@ -72,7 +72,8 @@ static void on_connection(uv_stream_t *server, int status)
         gw->metrics.v[M_ACCEPT_ERRORS]++;
         gw->accept_errors++;
         uint64_t now = uv_now(gw->loop);
-        if (gw->accept_logged_ms == 0 || now - gw->accept_logged_ms >= DURO_ACCEPT_LOG_INTERVAL_MS) {
+        if (gw->accept_logged_ms == 0 ||
+            now - gw->accept_logged_ms >= DURO_ACCEPT_LOG_INTERVAL_MS) {
             log_warn("listener", "event=accept_error err=%s count=%llu action=shed",
                      uv_err_name(status), (unsigned long long)gw->accept_errors);
             gw->accept_errors = 0;
@@ -155,7 +156,8 @@ int listener_listen(struct gateway *gw, const char *host, uint16_t port)
      * through the hand-off, so no connection needs a setsockopt of its own. */
     if ((rc = uv_tcp_bind(&gw->listener, (struct sockaddr *)&ss, 0)) != 0 ||
         (rc = uv_tcp_nodelay(&gw->listener, 1)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)&gw->listener, DURO_LISTEN_BACKLOG_COUNT, on_connection)) != 0) {
+        (rc = uv_listen((uv_stream_t *)&gw->listener, DURO_LISTEN_BACKLOG_COUNT,
+                        on_connection)) != 0) {
         log_error("listener", "event=listen_failed host=%s port=%u err=%s", host, port,
                   uv_strerror(rc));
         return rc;

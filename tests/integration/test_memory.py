@@ -9,7 +9,8 @@ hand-offs, and must come back near where it was. A gateway-wide buffer that keep
 resident fails the bound. The worker's channel read buffer, which grew to take those bodies, must
 have shrunk back as well (the worker's VmRSS, same bound).
 
-Run: DURO_GATEWAY=... DURO_WORKER=... DURO_PROBE_SO=... /usr/bin/python3 tests/integration/test_memory.py -v
+Run: DURO_GATEWAY=... DURO_WORKER=... DURO_PROBE_SO=... \
+     python3 tests/integration/test_memory.py -v
 """
 
 import os

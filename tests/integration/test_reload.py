@@ -7,7 +7,8 @@ check a reload runs (issue 10, defects 1 and 3).
 - The class check of a reload runs in a child process: while it loads a slow class the gateway
   keeps answering.
 
-Run: DURO_GATEWAY=... DURO_WORKER=... DURO_SLOW_SO=... /usr/bin/python3 tests/integration/test_reload.py -v
+Run: DURO_GATEWAY=... DURO_WORKER=... DURO_SLOW_SO=... \
+     python3 tests/integration/test_reload.py -v
 """
 
 import fcntl

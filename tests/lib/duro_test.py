@@ -180,7 +180,8 @@ def tcp_queues(local, remote):
         nl.send(msg)
         data = nl.recv(65536)
     if struct.unpack_from("=H", data, 4)[0] == nlmsg_error:
-        raise Fail(f"no TCP socket {local} -> {remote}: errno {-struct.unpack_from('=i', data, 16)[0]}")
+        errno = -struct.unpack_from("=i", data, 16)[0]
+        raise Fail(f"no TCP socket {local} -> {remote}: errno {errno}")
     # struct inet_diag_msg: family, state, timer, retrans, sockid (48), expires, rqueue, wqueue
     rqueue, wqueue = struct.unpack_from("=II", data, 16 + 4 + 48 + 4)
     return wqueue, rqueue
