@@ -153,6 +153,11 @@
 /* ---- buffers (common/buf) ---- */
 #define DURO_BUF_MIN_BYTES                   256u   /* first allocation of a growing buffer */
 #define DURO_CHAN_READ_INITIAL_BYTES       65536u   /* an IPC channel's first read buffer */
+/* The gateway's malloc: an allocation this large is its own mapping, returned when freed, and a
+ * free heap top this large is given back. Fixed, because glibc otherwise raises both after the
+ * first large free (a 4 MiB body), and then keeps megabytes of freed connections resident. */
+#define DURO_GW_MALLOC_MMAP_THRESHOLD_BYTES (128u << 10)
+#define DURO_GW_MALLOC_TRIM_THRESHOLD_BYTES (128u << 10)
 
 /* ---- logs ---- */
 #define DURO_LOG_LINE_MAX_BYTES             2048u   /* a longer line is cut */

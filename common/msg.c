@@ -105,7 +105,7 @@ static int handoff_in_bounds(const struct msg_handoff *h)
            h->name.len <= DURO_OBJECT_NAME_MAX_BYTES && h->key.len == DURO_WS_KEY_BYTES &&
            /* these three travel with a u16 length */
            h->protocols.len <= UINT16_MAX && h->extensions.len <= UINT16_MAX &&
-           h->target.len <= UINT16_MAX && h->peer.len <= 64 &&
+           h->target.len <= UINT16_MAX &&
            h->early.len <= DURO_HANDOFF_EARLY_MAX_BYTES && h->client.len <= 64;
 }
 
@@ -146,8 +146,8 @@ size_t msg_handoff_size(const struct msg_handoff *h)
     if (hl == 0) {
         return 0;
     }
-    return DURO_MSG_HEADER_BYTES + 8 + 7 * 2 + 4 + h->cls.len + h->name.len + h->key.len +
-           h->protocols.len + h->extensions.len + h->target.len + h->peer.len + h->early.len +
+    return DURO_MSG_HEADER_BYTES + 8 + 6 * 2 + 4 + h->cls.len + h->name.len + h->key.len +
+           h->protocols.len + h->extensions.len + h->target.len + h->early.len +
            2 + h->client.len + 4 + hl;
 }
 
@@ -259,7 +259,6 @@ size_t msg_encode_handoff(uint8_t *dst, size_t cap, const struct msg_handoff *h)
     put_span16(&w, h->protocols);
     put_span16(&w, h->extensions);
     put_span16(&w, h->target);
-    put_span16(&w, h->peer);
     put_span32(&w, h->early);
     put_span16(&w, h->client);
     put_headers(&w, &h->headers, headers_wire_len(&h->headers));
@@ -525,7 +524,6 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
         m->protocols = get_span(&r, 2);
         m->extensions = get_span(&r, 2);
         m->target = get_span(&r, 2);
-        m->peer = get_span(&r, 2);
         m->early = get_span(&r, 4);
         m->client = get_span(&r, 2);
         m->headers = get_headers(&r, DURO_HTTP_HEADERS_MAX_COUNT_MAX);

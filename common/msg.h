@@ -71,7 +71,6 @@ struct msg_handoff {
     struct msg_span protocols;   /* Sec-WebSocket-Protocol as offered, may be empty */
     struct msg_span extensions;  /* Sec-WebSocket-Extensions as offered, may be empty */
     struct msg_span target;      /* request-target, for logs and classes */
-    struct msg_span peer;        /* "ip:port" of the client */
     struct msg_span early;       /* bytes read past the request head, <= DURO_HANDOFF_EARLY_MAX_BYTES */
     struct msg_span client;      /* "ip:port" from the PROXY protocol, "" when none (<= 64) */
     struct msg_headers headers;  /* every request header, in order (<= headers_max_count) */

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/hash.h"
@@ -24,7 +23,7 @@ static void log_access(struct gw_conn *c, int status, const char *reason);
 
 /* ---- lifetime ---- */
 
-static void on_handle_closed(uv_handle_t *h)
+void conn_on_handle_closed(uv_handle_t *h)
 {
     struct gw_conn *c = h->data;
     if (--c->open_handles == 0) {
@@ -53,8 +52,8 @@ void conn_close(struct gw_conn *c)
     c->body = NULL;
     free(c->big);
     c->big = NULL;
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, conn_on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, conn_on_handle_closed);
 }
 
 void conn_close_all(struct gateway *gw)
@@ -709,7 +708,7 @@ static void read_proxy_header(struct gw_conn *c)
     c->got_bytes = c->in_len > 0;
 }
 
-/* ---- accepting ---- */
+/* ---- starting ---- */
 
 /* A client sends its request right after connecting, so it is usually in the socket by the time
  * we accept: read it now. An upgrade is then handed off without the descriptor ever being
@@ -741,147 +740,12 @@ static void read_at_once(struct gw_conn *c)
     }
 }
 
-static void on_connection(uv_stream_t *server, int status);
-
-static void on_spare_closed(uv_handle_t *h)
+void conn_start(struct gw_conn *c)
 {
-    struct gateway *gw = h->data;
-    gw->spare_busy = 0;
-    if (!gw->stopping && gw->spare_wanted) {
-        gw->spare_wanted = 0;
-        on_connection((uv_stream_t *)&gw->listener, 0); /* one waited for the spare */
-    }
-}
-
-/* Accepts the pending connection into the gateway's spare handle and closes it: libuv stops
- * watching a listener whose pending connection is not accepted, so refusing by returning
- * would stop all accepting. Without the spare (still closing), the connection waits for it. */
-static void refuse_pending(struct gateway *gw, uv_stream_t *server)
-{
-    if (gw->spare_busy) {
-        gw->spare_wanted = 1;
-        return;
-    }
-    if (uv_tcp_init(gw->loop, &gw->spare) != 0) {
-        return;
-    }
-    gw->spare.data = gw;
-    gw->spare_busy = 1;
-    (void)uv_accept(server, (uv_stream_t *)&gw->spare);
-    uv_close((uv_handle_t *)&gw->spare, on_spare_closed);
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-    struct gateway *gw = server->data;
-
-    if (status < 0) {
-        /* At EMFILE libuv has already shed the pending connections with its reserve descriptor
-         * (closed at once, as nginx and HAProxy do): count them, log once per interval. */
-        gw->metrics.v[M_ACCEPT_ERRORS]++;
-        gw->accept_errors++;
-        uint64_t now = uv_now(gw->loop);
-        if (gw->accept_logged_ms == 0 || now - gw->accept_logged_ms >= DURO_ACCEPT_LOG_INTERVAL_MS) {
-            log_warn("listener", "event=accept_error err=%s count=%llu action=shed",
-                     uv_err_name(status), (unsigned long long)gw->accept_errors);
-            gw->accept_errors = 0;
-            gw->accept_logged_ms = now;
-        }
-        return;
-    }
-    uint32_t cap = gw->conf.head_max_bytes + DURO_EARLY_DATA_MAX_BYTES;
-    /* The header spans live after the read buffer, in the same allocation. */
-    size_t align = _Alignof(struct http_field);
-    size_t fields_at = (offsetof(struct gw_conn, in) + cap + align - 1) & ~(align - 1);
-    struct gw_conn *c =
-        malloc(fields_at + gw->conf.headers_max_count * sizeof(struct http_field));
-    if (c == NULL) {
-        log_error("listener", "event=oom action=refused");
-        refuse_pending(gw, server);
-        return;
-    }
-    memset(c, 0, sizeof *c);
-    c->in_cap = cap;
-    c->fields = (struct http_field *)(void *)((char *)c + fields_at);
-    c->proxy_pending = gw->conf.proxy_protocol != 0;
-    c->gw = gw;
-    c->id = ++gw->next_conn_id;
-    if (uv_tcp_init(gw->loop, &c->tcp) != 0) {
-        free(c);
-        refuse_pending(gw, server);
-        return;
-    }
-    c->tcp.data = c;
-    c->open_handles = 1;
-    if (uv_timer_init(gw->loop, &c->timer) != 0) {
-        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-        return;
-    }
-    c->timer.data = c;
-    c->open_handles = 2;
-    c->next = gw->conns;
-    if (gw->conns != NULL) {
-        gw->conns->prev = c;
-    }
-    gw->conns = c;
-    gw->open_conns++;
-    gw->metrics.v[M_CONN_ACCEPTED]++;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-        conn_close(c);
-        return;
-    }
+    struct gateway *gw = c->gw;
     struct http_limits lim = { gw->conf.head_max_bytes, gw->conf.headers_max_count,
                                gw->conf.target_max_bytes };
     http_req_init(&c->req, &lim, on_head, c, c->fields);
     arm(c, TIMER_HEAD);
     read_at_once(c);
-}
-
-/* libuv 1.44 has no SO_REUSEPORT flag: make the socket ourselves and give it to the handle. */
-static int open_reuseport(uv_tcp_t *t, const struct sockaddr_storage *ss)
-{
-    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    int one = 1;
-    if (fd == -1) {
-        return uv_translate_sys_error(errno);
-    }
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == -1) {
-        int err = errno;
-        close(fd);
-        return uv_translate_sys_error(err);
-    }
-    int rc = uv_tcp_open(t, fd);
-    if (rc != 0) {
-        close(fd);
-    }
-    return rc;
-}
-
-int conn_listen(struct gateway *gw, const char *host, uint16_t port)
-{
-    struct sockaddr_storage ss;
-    int rc = netaddr_parse(host, port, &ss);
-    if (rc != 0) {
-        log_error("listener", "event=bad_address host=%s err=%s", host, uv_err_name(rc));
-        return rc;
-    }
-    if ((rc = uv_tcp_init(gw->loop, &gw->listener)) != 0) {
-        return rc;
-    }
-    gw->listener.data = gw;
-    if (gw->conf.reuseport && (rc = open_reuseport(&gw->listener, &ss)) != 0) {
-        log_error("listener", "event=reuseport_failed host=%s port=%u err=%s", host, port,
-                  uv_strerror(rc));
-        return rc;
-    }
-    /* TCP_NODELAY on the listener: Linux copies it to every accepted socket, which keeps it
-     * through the hand-off, so no connection needs a setsockopt of its own. */
-    if ((rc = uv_tcp_bind(&gw->listener, (struct sockaddr *)&ss, 0)) != 0 ||
-        (rc = uv_tcp_nodelay(&gw->listener, 1)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)&gw->listener, DURO_LISTEN_BACKLOG_COUNT, on_connection)) != 0) {
-        log_error("listener", "event=listen_failed host=%s port=%u err=%s", host, port,
-                  uv_strerror(rc));
-        return rc;
-    }
-    return 0;
 }

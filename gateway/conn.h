@@ -1,4 +1,5 @@
 /* gateway/conn.h: one client connection in the gateway, from accept to hand-off or close.
+ * (gateway/listener accepts and allocates it; conn is the HTTP state machine.)
  *
  * A gw_conn reads the request head into its own buffer, parses it with http_req, answers what
  * the gateway answers itself (keep-alive and pipelining included), and hands an upgrade to its
@@ -88,9 +89,13 @@ struct gw_conn {
     char in[];
 };
 
-/* Starts the listener on the configured address. Returns 0 or a negative UV_E* code, logged. */
-int conn_listen(struct gateway *gw, const char *host, uint16_t port)
-    __attribute__((warn_unused_result));
+/* Takes a connection the listener allocated (zeroed, fields set), whose tcp and timer handles
+ * are initialised and accepted: starts its head timer and reads what already arrived. From here
+ * the connection frees itself once both handles closed. */
+void conn_start(struct gw_conn *c);
+
+/* The close callback of a connection's handles: frees it after the last (open_handles). */
+void conn_on_handle_closed(uv_handle_t *h);
 
 /* Closes every open client connection (shutdown). */
 void conn_close_all(struct gateway *gw);

@@ -71,7 +71,6 @@ int dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len,
         .protocols = span_of(c, HDR_WS_PROTOCOL),
         .extensions = span_of(c, HDR_WS_EXTENSIONS),
         .target = { http_req_str(&c->req, c->req.target), c->req.target.len },
-        .peer = { "", 0 }, /* the worker asks the socket if a class wants it */
         .early = { early, early_len },
         .client = { c->proxied ? c->peer : "", c->proxied ? strlen(c->peer) : 0 },
         .headers = { gw->hdr_scratch, forward_headers(c, gw->hdr_scratch), NULL, 0 },

@@ -104,12 +104,20 @@ int forward_request(struct gw_conn *c)
         .headers = { gw->hdr_scratch, forward_headers(c, gw->hdr_scratch), NULL, 0 },
         .body = { c->body != NULL ? c->body : "", c->body_len },
     };
-    size_t n = msg_encode_request(gw->scratch, gw->scratch_cap, &q);
-    if (n == 0) {
+    /* Sized to this request and freed once chan_send has its copy: a gateway-wide buffer for
+     * the largest message would keep every page a large body once touched. */
+    size_t cap = msg_request_size(&q);
+    if (cap == 0) {
         log_error("forward", "conn=%llu event=request_unencodable", (unsigned long long)c->id);
         return UV_EINVAL;
     }
-    int rc = chan_send(ch, gw->scratch, n, NULL, NULL, NULL);
+    uint8_t *buf = malloc(cap);
+    if (buf == NULL) {
+        return UV_ENOMEM;
+    }
+    size_t n = msg_encode_request(buf, cap, &q);
+    int rc = n == cap ? chan_send(ch, buf, n, NULL, NULL, NULL) : UV_EINVAL;
+    free(buf);
     if (rc < 0) {
         return rc;
     }

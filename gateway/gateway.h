@@ -29,8 +29,6 @@ struct gateway {
     uint64_t open_conns;
     uint64_t next_req_id;
     struct gw_conn *requests[DURO_HTTP_REQUESTS_MAP_BUCKETS]; /* awaiting an object, by req_id */
-    uint8_t *scratch;        /* encode buffer for forwarded requests (forward.c) */
-    size_t scratch_cap;
     struct msg_header *hdr_scratch; /* headers_max_count entries, for encoding messages */
     int stopping;
 

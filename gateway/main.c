@@ -1,6 +1,7 @@
 /* gateway/main.c: duro-gateway: flags, config, signals, and the event loop. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -18,6 +19,7 @@
 #include "gateway/admin.h"
 #include "gateway/cluster.h"
 #include "gateway/conn.h"
+#include "gateway/listener.h"
 #include "gateway/gateway.h"
 #include "gateway/notify.h"
 #include "gateway/supervisor.h"
@@ -387,6 +389,12 @@ int main(int argc, char **argv)
     int check = 0;
     int o;
 
+#ifdef M_MMAP_THRESHOLD
+    /* Large buffers (request bodies, /objects answers) are transient: see duro_limits.h. */
+    (void)mallopt(M_MMAP_THRESHOLD, DURO_GW_MALLOC_MMAP_THRESHOLD_BYTES);
+    (void)mallopt(M_TRIM_THRESHOLD, DURO_GW_MALLOC_TRIM_THRESHOLD_BYTES);
+#endif
+
     while ((o = getopt_long(argc, argv, "c:l:w:a:hV", opts, NULL)) != -1) {
         switch (o) {
         case 'a': admin = optarg; break;
@@ -516,10 +524,8 @@ int main(int argc, char **argv)
         unsigned cpus = uv_available_parallelism();
         gw.nworkers = cpus < 1 ? 1 : cpus > DURO_WORKERS_MAX_COUNT ? DURO_WORKERS_MAX_COUNT : cpus;
     }
-    gw.scratch_cap = DURO_MSG_HEADER_BYTES + DURO_MSG_BODY_MAX_BYTES;
-    gw.scratch = malloc(gw.scratch_cap);
     gw.hdr_scratch = calloc(DURO_HTTP_HEADERS_MAX_COUNT_MAX, sizeof gw.hdr_scratch[0]);
-    if (gw.scratch == NULL || gw.hdr_scratch == NULL) {
+    if (gw.hdr_scratch == NULL) {
         return 1;
     }
     /* A client that disconnects mid-write must not kill the gateway. */
@@ -544,7 +550,7 @@ int main(int argc, char **argv)
     uv_prepare_start(&log_prepare, on_prepare);
     uv_unref((uv_handle_t *)&log_prepare);
 
-    if (conn_listen(&gw, gw.conf.listen_host, gw.conf.listen_port) != 0) {
+    if (listener_listen(&gw, gw.conf.listen_host, gw.conf.listen_port) != 0) {
         return 1;
     }
     if (gw.conf.admin_host[0] != '\0' &&
@@ -573,7 +579,6 @@ int main(int argc, char **argv)
     if (rc != 0) {
         log_warn("main", "event=loop_not_closed err=%s", uv_err_name(rc));
     }
-    free(gw.scratch);
     free(gw.hdr_scratch);
     if (gw.conf_text != conf_default_text) {
         free(gw.conf_text);

@@ -22,10 +22,9 @@ Every loop is bounded in count and time, every socket targets 127.0.0.1, and onl
 this script started are stopped, by PID. Prints PASS/FAIL per test and `N passed, N failed` last;
 exits 1 on any failure or sanitizer report.
 
-Usage: DURO_GATEWAY=... DURO_WORKER=... python3 run_abuse.py [-k REGEX] [-v]
+Usage: DURO_GATEWAY=... DURO_WORKER=... python3 run_abuse.py [-k REGEX] [--list] [-v]
 """
 
-import argparse
 import os
 import random
 import re
@@ -40,7 +39,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "lib"))
 
 from duro_test import (OP_BINARY, OP_CLOSE, OP_TEXT, Duro, Fail, frame,  # noqa: E402
-                   http_request, proc_fds, proc_rss_kib, upgrade_request)
+                   http_request, print_result, proc_fds, proc_rss_kib, report, runner_args,
+                   select_cases, upgrade_request)
 
 OUTBOUND_MAX = 65536
 ABUSE_CONFIG = f"""\
@@ -633,18 +633,21 @@ def run_test(d, name, fn, verbose):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("-k", "--filter", help="run only tests whose name matches this regex")
-    ap.add_argument("-v", "--verbose", action="store_true")
-    args = ap.parse_args()
-    tests = [t for t in TESTS if not args.filter or re.search(args.filter, t[0])]
+    args = runner_args(__doc__)
+    tests = select_cases(TESTS, args.filter, lambda t: (t[0],))
+    short = {t_head_timeout, t_silent, t_pipeline_never_reads}
+    groups = [(ABUSE_CONFIG, [t for t in tests if t[1] not in short]),
+              (SHORT_TIMEOUT_CONFIG, [t for t in tests if t[1] in short])]
+    if args.list:
+        for config, group in groups:
+            for name, _ in group:
+                print(f"{name}{'  [short timeouts]' if config is SHORT_TIMEOUT_CONFIG else ''}")
+        print(f"{len(tests)} cases")
+        return 0
 
     t_start = time.monotonic()
     results = []
     sanitizer = []
-    short = {t_head_timeout, t_silent, t_pipeline_never_reads}
-    groups = [(ABUSE_CONFIG, [t for t in tests if t[1] not in short]),
-              (SHORT_TIMEOUT_CONFIG, [t for t in tests if t[1] in short])]
     for config, group in groups:
         if not group:
             continue
@@ -666,37 +669,23 @@ def main():
                     err = str(e)
                 except Exception as e:
                     err = f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}"
-                dt = time.monotonic() - t0
-                results.append((name, err, dt))
-                if err is None:
-                    print(f"PASS {name} ({dt:.1f}s)", flush=True)
-                else:
-                    print(f"FAIL {name} ({dt:.1f}s)\n     {err}", flush=True)
-                    if args.verbose:
-                        print(d.tail(20))
+                results.append((name, err))
+                print_result(name, err, time.monotonic() - t0, verbose=True)
+                if err is not None and args.verbose:
+                    print(d.tail(20))
             # All the attacks together: the end must still be near the start (catches a slow
             # leak that stays under the tolerance in every single test).
             name = f"resources after all {len(group)} tests of this gateway vs its start"
             try:
                 check_recovered(d, first, args.verbose)
-                results.append((name, None, 0.0))
-                print(f"PASS {name}", flush=True)
+                err = None
             except Fail as e:
-                results.append((name, str(e), 0.0))
-                print(f"FAIL {name}\n     {e}", flush=True)
+                err = str(e)
+            results.append((name, err))
+            print_result(name, err)
         sanitizer += d.sanitizer_lines
-    failed = sum(1 for r in results if r[1] is not None)
-    if sanitizer:
-        failed += 1
-        print("FAIL suite: sanitizer reports in the servers' stderr:")
-        for l in sanitizer[:50]:
-            print("     " + l)
-    elapsed = time.monotonic() - t_start
-    print(f"abuse: {len(results)} tests in {elapsed:.1f}s"
-          + (f" (over the {SUITE_BUDGET_S:g}s budget)" if elapsed > SUITE_BUDGET_S else ""))
-    print(f"{len(results) - sum(1 for r in results if r[1] is not None)} passed, {failed} failed")
-    return 1 if failed or not results else 0
-
+    suite_failures = [("sanitizer reports in the servers' stderr:", sanitizer)] if sanitizer else []
+    return report("abuse", results, suite_failures, time.monotonic() - t_start, SUITE_BUDGET_S)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,18 +2,19 @@
 """tests/clients/test_python_websockets.py: duro against Python's `websockets` client (Debian
 python3-websockets 10.4), run with python3.
 
-Usage: DURO_GATEWAY=... DURO_WORKER=... python3 test_python_websockets.py
+Usage: DURO_GATEWAY=... DURO_WORKER=... python3 test_python_websockets.py [-k REGEX] [--list] [-v]
 Skips (exit 77, the reason printed) when the websockets module is missing.
 """
 
 import asyncio
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "lib"))
 
-from duro_test import Duro  # noqa: E402
+from duro_test import Duro, print_result, report, runner_args, select_cases  # noqa: E402
 
 SKIP = 77
 try:
@@ -25,6 +26,7 @@ except ImportError as e:
 
 SEED_REASON = "Durable Object is closing WebSocket"
 TEST_TIMEOUT_S = 60.0
+SUITE_BUDGET_S = 120.0
 
 
 def connect(url, **kw):
@@ -109,26 +111,36 @@ async def too_big(d):
     assert ws.close_code == 1009, f"close code {ws.close_code} for a message over the limit"
 
 
+CASES = [("echo", echo), ("seed", seed), ("deflate negotiated", deflate_negotiated),
+         ("32 MiB + 1 gets 1009", too_big)]
+
+
 def main():
-    failed = 0
+    args = runner_args(__doc__)
+    cases = select_cases(CASES, args.filter, lambda c: (c[0],))
+    if args.list:
+        for name, _ in cases:
+            print(name)
+        print(f"{len(cases)} cases")
+        return 0
+    t_start = time.monotonic()
+    results = []
     with Duro() as d:
-        for name, fn in (("echo", echo), ("seed", seed), ("deflate negotiated", deflate_negotiated),
-                         ("32 MiB + 1 gets 1009", too_big)):
+        for name, fn in cases:
+            t0 = time.monotonic()
             try:
                 asyncio.run(asyncio.wait_for(fn(d), TEST_TIMEOUT_S))
-                print(f"PASS python websockets: {name}")
+                err = None
             except Exception as e:  # any failure of the client or an assertion
-                failed += 1
-                print(f"FAIL python websockets: {name}: {type(e).__name__}: {e}")
+                err = f"{type(e).__name__}: {e}"
+            results.append((f"python websockets: {name}", err))
+            print_result(results[-1][0], err, time.monotonic() - t0, args.verbose)
         sanitizer = list(d.sanitizer_lines)
-        if failed:
+        if any(r[1] for r in results):
             print(d.tail(20))
-    if sanitizer:
-        failed += 1
-        print("FAIL sanitizer reports:\n" + "\n".join(sanitizer[:30]))
-    print(f"{4 - min(failed, 4)} passed, {failed} failed")
-    return 1 if failed else 0
-
+    suite_failures = [("sanitizer reports in the servers' stderr:", sanitizer)] if sanitizer else []
+    return report("python websockets", results, suite_failures, time.monotonic() - t_start,
+                  SUITE_BUDGET_S)
 
 if __name__ == "__main__":
     sys.exit(main())

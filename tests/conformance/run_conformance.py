@@ -18,7 +18,6 @@ case name and accept each conforming answer (for example a non-minimal length en
 close 1002).
 """
 
-import argparse
 import concurrent.futures
 import os
 import random
@@ -34,7 +33,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 from duro_test import (ECHO_CONFIG, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,  # noqa: E402
                    OP_TEXT, SAMPLE_ACCEPT, SAMPLE_KEY, Duro, Fail, Pmd, close_payload, frame,
-                   http_request, upgrade_request, ws_accept)
+                   http_request, print_result, report, runner_args, select_cases,
+                   upgrade_request, ws_accept)
 
 MIB = 1 << 20
 MESSAGE_MAX = 32 * MIB            # docs/design.md section 10 default
@@ -1456,21 +1456,12 @@ def run_one(d, cid, name, fn):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("-k", "--filter", help="run only cases whose id or name matches this regex")
-    ap.add_argument("-j", "--jobs", type=int, default=12, help="cases run at once (light ones)")
-    ap.add_argument("--list", action="store_true", help="list the cases and exit")
-    ap.add_argument("-v", "--verbose", action="store_true", help="print timings and the log")
-    args = ap.parse_args()
-
-    cases = CASES
-    if args.filter:
-        rx = re.compile(args.filter)
-        cases = [c for c in CASES if rx.search(c[0]) or rx.search(c[1])]
+    args = runner_args(__doc__, jobs=12)
     ids = [c[0] for c in CASES]
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:
         raise SystemExit(f"duplicate case ids: {sorted(dup)}")
+    cases = select_cases(CASES, args.filter, lambda c: (c[0], c[1]))
     if args.list:
         for cid, name, _, heavy, _server in cases:
             print(f"{cid:10} {name}{'  [heavy]' if heavy else ''}")
@@ -1509,33 +1500,19 @@ def main():
             d.stop()
             sanitizer += list(d.sanitizer_lines)
 
-    failed = 0
     for cid, name, err, dt in results:
-        if err is None:
-            print(f"PASS {cid} {name}" + (f" ({dt:.2f}s)" if args.verbose else ""))
-        else:
-            failed += 1
-            print(f"FAIL {cid} {name}\n     {err}")
-    passed = len(results) - failed
-    extra_fail = 0
+        print_result(f"{cid} {name}", err, dt, args.verbose)
+    suite_failures = []
     if crashed or respawned:
-        extra_fail += 1
-        print(f"FAIL suite: a worker exited during the run ({respawned} respawned):")
-        for l in crashed:
-            print("     " + l)
+        suite_failures.append((f"a worker exited during the run ({respawned} respawned):",
+                               crashed))
     if sanitizer:
-        extra_fail += 1
-        print("FAIL suite: sanitizer reports in the servers' stderr:")
-        for l in sanitizer[:50]:
-            print("     " + l)
+        suite_failures.append(("sanitizer reports in the servers' stderr:", sanitizer))
     if args.verbose:
         print("---- server log (last 50 lines) ----")
         print("\n".join(log_lines[-50:]))
-    elapsed = time.monotonic() - t_start
-    print(f"conformance: {len(results)} cases in {elapsed:.1f}s"
-          + (f" (over the {SUITE_BUDGET_S:g}s budget)" if elapsed > SUITE_BUDGET_S else ""))
-    print(f"{passed} passed, {failed + extra_fail} failed")
-    return 1 if failed or extra_fail or not results else 0
+    return report("conformance", [(f"{r[0]} {r[1]}", r[2]) for r in results], suite_failures,
+                  time.monotonic() - t_start, SUITE_BUDGET_S)
 
 
 if __name__ == "__main__":

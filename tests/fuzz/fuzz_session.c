@@ -213,7 +213,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_pending_fd = sv[0];
 
     static const char target[] = "/echo";
-    static const char peer[] = "127.0.0.1:1";
     struct msg_handoff h;
     memset(&h, 0, sizeof h);
     h.conn_id = 1;
@@ -223,7 +222,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.protocols = (struct msg_span){ "", 0 };
     h.extensions = (struct msg_span){ "", 0 };
     h.target = (struct msg_span){ target, sizeof target - 1 };
-    h.peer = (struct msg_span){ peer, sizeof peer - 1 };
     h.early = (struct msg_span){ (const char *)in, early };
     handshake_start(&g_w, NULL, &h);
     CHECK(fuzz_pending_fd == -1); /* the session adopted the descriptor */

@@ -122,8 +122,8 @@ def message(mtype, body):
 
 def handoff(cls=b"echo", name=b"echo", early=b"", target=b"/echo"):
     body = (struct.pack("!Q", 7) + span16(cls) + span16(name) + span16(KEY) + span16(b"chat") +
-            span16(b"permessage-deflate") + span16(target) + span16(b"127.0.0.1:5555") +
-            span32(early))
+            span16(b"permessage-deflate") + span16(target)
+            + span32(early))
     return message(2, body)
 
 

@@ -12,7 +12,8 @@ Processes (every wait bounded, on events the stderr reader thread signals, never
   (conformance, abuse, clients), as a context manager; `stop()` does the same checks.
 - `LeakCheck`: the descriptor and PID check on its own (`fd_snapshot()`, `assert_no_fd_leak()`,
   `assert_pids_gone()`), for a test that starts processes by itself.
-- `pid_alive`, `runs_binary`, `proc_fds`, `proc_rss_kib`: /proc readings.
+- `pid_alive`, `runs_binary`, `proc_fds`, `proc_rss_kib`: /proc readings; `tcp_queues`: the
+  send and receive queues of any loopback TCP socket (sock_diag).
 
 Wire:
 - `admin_page()`: one page of the admin listener's GET /objects (its JSON and Link header);
@@ -26,6 +27,8 @@ Wire:
   Sec-WebSocket-Extensions answer: keeps or resets its compressor and inflater as negotiated;
   `WS.send_pmd()` / `WS.read_pmd()` send and read whole (optionally compressed) messages.
 - Configs: `ECHO_CONFIG` (echo on /echo, seed on */websocket, admin off).
+- Case-table runners (conformance, abuse): `runner_args`, `select_cases`, `print_result`,
+  `report`: one command line and one output format.
 
 Set DURO_IT_LOG=1 to print each Gateway's log when its test ends.
 Set DURO_SEED_CLASS_SCRIPT (DURO_CHAT_CLASS_SCRIPT)=FILE.lua to replace the built-in seed (chat)
@@ -160,6 +163,30 @@ def proc_rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise Fail(f"no VmRSS in /proc/{pid}/status")
+
+
+def tcp_queues(local, remote):
+    """(send queue, receive queue) in bytes of the TCP socket `local` -> `remote` ((host, port)
+    pairs, IPv4) of any process: an exact lookup through NETLINK_SOCK_DIAG, not a walk over
+    /proc/net/tcp (tens of thousands of TIME_WAIT lines on a busy test machine). The send queue
+    counts bytes written and not yet acknowledged; the receive queue, bytes not yet read."""
+    def sockid(a):
+        return socket.inet_aton(a[0]) + bytes(12)
+    sid = (struct.pack("!HH", local[1], remote[1]) + sockid(local) + sockid(remote) +
+           struct.pack("=III", 0, 0xFFFFFFFF, 0xFFFFFFFF))          # any interface, no cookie
+    req = struct.pack("=BBBBI", socket.AF_INET, socket.IPPROTO_TCP, 0, 0, 0xFFFFFFFF) + sid
+    sock_diag_by_family, nlm_f_request, nlmsg_error = 20, 1, 2
+    msg = struct.pack("=IHHII", 16 + len(req), sock_diag_by_family, nlm_f_request, 1, 0) + req
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 4) as nl:  # NETLINK_SOCK_DIAG
+        nl.settimeout(IO_TIMEOUT_S)
+        nl.send(msg)
+        data = nl.recv(65536)
+    if struct.unpack_from("=H", data, 4)[0] == nlmsg_error:
+        errno = -struct.unpack_from("=i", data, 16)[0]
+        raise Fail(f"no TCP socket {local} -> {remote}: errno {errno}")
+    # struct inet_diag_msg: family, state, timer, retrans, sockid (48), expires, rqueue, wqueue
+    rqueue, wqueue = struct.unpack_from("=II", data, 16 + 4 + 48 + 4)
+    return wqueue, rqueue
 
 
 # ---- leak checks ----
@@ -805,8 +832,20 @@ class Pmd:
 class Conn:
     """A TCP client with a read buffer, so pipelined responses and frames after a 101 are kept."""
 
-    def __init__(self, addr, timeout=IO_TIMEOUT_S):
-        self.sock = socket.create_connection(addr, timeout=timeout)
+    def __init__(self, addr, timeout=IO_TIMEOUT_S, rcvbuf=None, maxseg=None):
+        """`rcvbuf` (SO_RCVBUF) and `maxseg` (TCP_MAXSEG, the MSS announced to the server, which
+        sizes the server's send buffer) are set before connecting: a small window and a small
+        server send buffer make a client that does not read hold the server's output soon."""
+        if rcvbuf is None and maxseg is None:
+            self.sock = socket.create_connection(addr, timeout=timeout)
+        else:
+            self.sock = socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET)
+            if rcvbuf is not None:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            if maxseg is not None:
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, maxseg)
+            self.sock.settimeout(timeout)
+            self.sock.connect(addr)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.timeout = timeout
         self.buf = bytearray()
@@ -1153,6 +1192,57 @@ def run_async(coro, timeout=15.0):
         except asyncio.TimeoutError:
             raise AssertionError(f"async test body exceeded {timeout}s") from None
     return asyncio.run(bounded())
+
+
+# ---- case-table runners (conformance, abuse) ----
+#
+# One style for the suites that are tables of named cases run against long-lived gateways:
+# the same options (-k REGEX, --list, -v), one `PASS label` / `FAIL label` line per case with
+# the reason indented below, suite-level failures (a worker that died, sanitizer reports) as
+# `FAIL suite: ...`, then `SUITE: N cases in Ts` and `N passed, N failed`; exit status 1 on any
+# failure or when nothing ran.
+
+def runner_args(doc, jobs=None):
+    """Parses the runner's command line. `jobs`, when given, adds -j N with that default."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("-k", "--filter", help="run only cases whose label matches this regex")
+    ap.add_argument("--list", action="store_true", help="list the selected cases and exit")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print timings and the log")
+    if jobs is not None:
+        ap.add_argument("-j", "--jobs", type=int, default=jobs, help="cases run at once")
+    return ap.parse_args()
+
+
+def select_cases(cases, pattern, labels):
+    """The cases whose labels (labels(case) -> strings) match `pattern` (all without one)."""
+    if not pattern:
+        return list(cases)
+    rx = re.compile(pattern)
+    return [c for c in cases if any(rx.search(l) for l in labels(c))]
+
+
+def print_result(label, err, seconds=None, verbose=False):
+    """One case's line: PASS, or FAIL and the reason."""
+    took = f" ({seconds:.2f}s)" if verbose and seconds is not None else ""
+    if err is None:
+        print(f"PASS {label}{took}", flush=True)
+    else:
+        print(f"FAIL {label}{took}\n     {err}", flush=True)
+
+
+def report(suite, results, suite_failures, elapsed, budget_s):
+    """Prints the suite-level failures ((title, lines) pairs) and the summary of `results`
+    ((label, err or None) pairs, already printed by print_result). Returns the exit status."""
+    for title, lines in suite_failures:
+        print(f"FAIL suite: {title}")
+        for l in lines[:50]:
+            print("     " + l)
+    failed = sum(1 for r in results if r[1] is not None)
+    over = f" (over the {budget_s:g}s budget)" if elapsed > budget_s else ""
+    print(f"{suite}: {len(results)} cases in {elapsed:.1f}s{over}")
+    print(f"{len(results) - failed} passed, {failed + len(suite_failures)} failed")
+    return 1 if failed or suite_failures or not results else 0
 
 
 # ---- curl ----

@@ -63,7 +63,6 @@ static void handoff_without_fd_is_dropped_not_fatal(void **state)
         .protocols = { "", 0 },
         .extensions = { "", 0 },
         .target = { "/echo", 5 },
-        .peer = { "", 0 },
         .early = { "", 0 },
     };
     size_t n = msg_encode_handoff(buf, sizeof buf, &h);

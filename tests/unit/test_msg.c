@@ -42,7 +42,6 @@ static struct msg_handoff sample_handoff(void)
         .protocols = span("chat, superchat"),
         .extensions = span("permessage-deflate"),
         .target = span("/rooms/websocket?x=1"),
-        .peer = span("127.0.0.1:54321"),
         .early = { early_bytes, sizeof early_bytes - 1 },
         .client = span("203.0.113.7:4242"),
         .headers = { sample_headers, 3, NULL, 0 },
@@ -139,7 +138,6 @@ static size_t write_handoff(uint8_t *dst, size_t cap, const struct msg_handoff *
     out_span(&o, h->protocols, 2);
     out_span(&o, h->extensions, 2);
     out_span(&o, h->target, 2);
-    out_span(&o, h->peer, 2);
     out_span(&o, h->early, 4);
     out_span(&o, h->client, 2);
     size_t hl = 2;
@@ -208,7 +206,6 @@ static void assert_handoff_equal(const struct msg_handoff *got, const struct msg
     assert_span_equal(got->protocols, want->protocols);
     assert_span_equal(got->extensions, want->extensions);
     assert_span_equal(got->target, want->target);
-    assert_span_equal(got->peer, want->peer);
     assert_span_equal(got->early, want->early);
     assert_span_equal(got->client, want->client);
     assert_headers_equal(&got->headers, &want->headers);
@@ -254,7 +251,6 @@ static void handoff_round_trip_with_empty_and_maximal_fields(void **state)
     h.protocols = span("");
     h.extensions = span("");
     h.target = span("");
-    h.peer = span("");
     h.conn_id = UINT64_MAX;
 
     size_t len = msg_encode_handoff(wire, sizeof wire, &h);
@@ -630,9 +626,9 @@ static void handoff_field_over_its_bound(void **state)
     assert_int_equal(decode_handoff_with(&h), MSG_BAD);
     assert_int_equal(msg_handoff_size(&h), 0);
 
-    /* msg.c bounds the peer at 64 bytes ("[v6]:port" fits) */
+    /* msg.c bounds the PROXY protocol's client at 64 bytes ("[v6]:port" fits) */
     h = sample_handoff();
-    h.peer = (struct msg_span){ big, 65 };
+    h.client = (struct msg_span){ big, 65 };
     assert_int_equal(decode_handoff_with(&h), MSG_BAD);
     assert_int_equal(msg_handoff_size(&h), 0);
 }
