@@ -80,6 +80,8 @@
       "Sockets closed (1008), largest backlog first, by a full worker buffer budget") \
     X(M_BUDGET_REFUSED, "duro_buffer_budget_refused_total", "counter", "",                      \
       "Large messages refused (1009): the worker buffer budget could not hold them") \
+    X(M_READ_PAUSES, "duro_read_budget_pauses_total", "counter", "",                            \
+      "Times a socket read its per-iteration share (256 KiB) and waited for the next iteration") \
     X(M_PINGS_SENT, "duro_pings_sent_total", "counter", "",                                     \
       "Pings sent to sockets silent for [websocket] ping_interval_ms")                           \
     X(M_PING_TIMEOUTS, "duro_ping_timeouts_total", "counter", "",                               \

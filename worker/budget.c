@@ -27,10 +27,16 @@ int budget_fits(const struct budget *b, size_t extra)
     return b->used_bytes <= b->max_bytes && extra <= b->max_bytes - b->used_bytes;
 }
 
-int budget_refuses_message(const struct budget *b, uint64_t msg_len, uint64_t growth)
+int budget_refuses_message(struct budget *b, uint64_t msg_len, uint64_t growth)
 {
     if (msg_len <= DURO_WS_LARGE_MESSAGE_BYTES) {
         return 0;
     }
-    return growth > SIZE_MAX || !budget_fits(b, (size_t)growth);
+    if (growth > SIZE_MAX) {
+        return 1;
+    }
+    if (!budget_fits(b, (size_t)growth) && b->make_room != NULL) {
+        b->make_room(b, (size_t)growth);
+    }
+    return !budget_fits(b, (size_t)growth);
 }

@@ -19,6 +19,9 @@ struct budget {
     size_t max_bytes;  /* the configured budget */
     size_t used_bytes; /* charged now */
     size_t peak_bytes; /* the most charged at once (tests, logs) */
+    /* Called when a large message does not fit, to free charges first (the worker closes the
+     * largest backlogs); NULL: nothing can be freed. */
+    void (*make_room)(struct budget *b, size_t need);
 };
 
 /* Moves the charge of one holder from `*held` to `now` bytes and records `now` in `*held`. */
@@ -33,7 +36,8 @@ int budget_fits(const struct budget *b, size_t extra);
 
 /* True when a data message that will be `msg_len` bytes once this frame is in, this frame adding
  * `growth` bytes to what is assembled, must be refused: it is large (over
- * DURO_WS_LARGE_MESSAGE_BYTES) and the growth does not fit. A small message is never refused. */
-int budget_refuses_message(const struct budget *b, uint64_t msg_len, uint64_t growth);
+ * DURO_WS_LARGE_MESSAGE_BYTES) and the growth does not fit, even after make_room. A small message
+ * is never refused. */
+int budget_refuses_message(struct budget *b, uint64_t msg_len, uint64_t growth);
 
 #endif

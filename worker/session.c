@@ -695,6 +695,7 @@ static void pause_reads(struct session *s)
         w->paused_cap = cap;
     }
     uv_read_stop((uv_stream_t *)&s->tcp);
+    w->metrics.v[M_READ_PAUSES]++;
     w->paused[w->npaused++] = s;
     s->read_paused = 1;
 }

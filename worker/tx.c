@@ -329,9 +329,17 @@ static size_t txq_bufs(const struct txq *q, uv_buf_t *b)
 
 /* ---- the buffer budget ---- */
 
+/* A large message arrives that does not fit: close the largest backlogs (not the sender's). */
+static void make_room(struct budget *b, size_t need)
+{
+    struct worker *w = (struct worker *)(void *)((char *)b - offsetof(struct worker, budget));
+    tx_shed(w, need, w->current);
+}
+
 struct budget *tx_budget(struct worker *w)
 {
     w->budget.max_bytes = w->conf.worker_buffer_max_bytes; /* a reload may have changed it */
+    w->budget.make_room = make_room;
     return &w->budget;
 }
 
@@ -413,15 +421,15 @@ static const char *obj_name(const struct session *s)
     return s->obj != NULL ? s->obj->name : "-";
 }
 
-/* The socket with the largest backlog but `except`: every socket with output is either writing
- * (the write-timeout list) or waiting for the end of the iteration (the flush queue). */
-static struct session *victim(struct worker *w, const struct session *except)
+/* The socket with the largest backlog: every socket with output is either writing (the
+ * write-timeout list) or waiting for the end of the iteration (the flush queue). */
+static struct session *victim(struct worker *w)
 {
     struct session *best = NULL;
     size_t most = 0;
     for (struct session_act *a = w->wt_head; a != NULL; a = a->wt_next) {
         size_t n = tx_buffered(a->s);
-        if (a->s != except && a->s->state != SESSION_DESTROYED && n > most) {
+        if (a->s->state != SESSION_DESTROYED && n > most) {
             best = a->s;
             most = n;
         }
@@ -429,7 +437,7 @@ static struct session *victim(struct worker *w, const struct session *except)
     for (size_t i = 0; i < w->flush_n; i++) {
         struct session *s = w->flush_q[i];
         size_t n = tx_buffered(s);
-        if (s != except && s->state != SESSION_DESTROYED && n > most) {
+        if (s->state != SESSION_DESTROYED && n > most) {
             best = s;
             most = n;
         }
@@ -473,9 +481,9 @@ void tx_shed(struct worker *w, size_t need, struct session *except)
         pool_trim(w);
     }
     while (!budget_fits(b, need)) {
-        struct session *v = victim(w, except);
-        if (v == NULL) {
-            break;
+        struct session *v = victim(w);
+        if (v == NULL || v == except) {
+            break; /* `except` holds the most: it is the one to refuse, not the others */
         }
         shed_one(w, v);
     }
@@ -521,6 +529,9 @@ static int room(struct session *s, size_t len, int force)
                  (unsigned long long)s->conn_id, obj_class(s), obj_name(s), tx_buffered(s), len,
                  w->budget.used_bytes, w->budget.max_bytes);
         w->metrics.v[M_BUDGET_CLOSES]++;
+        if (s->accepted) {
+            session_fail(s, DURO_CLOSE_POLICY, "worker buffer budget"); /* callers see FAILED */
+        }
         return -1;
     }
     return tx_reserve(&a->out.own, len) == 0 ? 0 : -1;

@@ -67,7 +67,8 @@ struct budget *tx_budget(struct worker *w);
  * decoder is assembling. Call after either changes. */
 void tx_account(struct session *s);
 
-/* Closes sockets, largest backlog first and never `except`, until `need` more bytes fit: a
+/* Closes sockets, largest backlog first, until `need` more bytes fit or the largest is `except`
+ * (the socket asking for room: refusing it is the caller's): a
  * socket not yet closing has its unsent output dropped and is failed with 1008 (logged at warn as
  * event=buffer_budget_close, counted in duro_buffer_budget_closes_total); one still holding the
  * most after that is destroyed. Does nothing when called from inside a shedding. */

@@ -70,12 +70,45 @@ static void only_large_messages_are_refused(void **state)
     assert_true(budget_refuses_message(&b, UINT64_MAX, UINT64_MAX));
 }
 
+static size_t freed_holder;
+static size_t asked;
+
+/* make_room as the worker does it: frees what it can (here: one holder's charge). */
+static void free_one(struct budget *b, size_t need)
+{
+    asked = need;
+    budget_set(b, &freed_holder, 0);
+}
+
+static void make_room_runs_before_a_refusal(void **state)
+{
+    (void)state;
+    struct budget b = { .max_bytes = 1u << 20, .make_room = free_one };
+    budget_set(&b, &freed_holder, 1u << 20);
+    asked = 0;
+    /* full, but the hook frees enough: the large message is taken */
+    assert_false(budget_refuses_message(&b, 512u << 10, 512u << 10));
+    assert_int_equal(asked, 512u << 10);
+    assert_int_equal(b.used_bytes, 0);
+    /* a small one never asks */
+    budget_set(&b, &freed_holder, 1u << 20);
+    asked = 0;
+    assert_false(budget_refuses_message(&b, 100, 100));
+    assert_int_equal(asked, 0);
+    /* nothing the hook frees is enough: refused */
+    size_t other = 0;
+    budget_set(&b, &other, 900u << 10);
+    assert_true(budget_refuses_message(&b, 512u << 10, 512u << 10));
+    assert_int_equal(asked, 512u << 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(charges_move_per_holder),
         cmocka_unit_test(fits_up_to_the_bound),
         cmocka_unit_test(only_large_messages_are_refused),
+        cmocka_unit_test(make_room_runs_before_a_refusal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
