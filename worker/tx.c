@@ -371,10 +371,10 @@ void tx_act_clear(struct worker *w, struct session_act *a, size_t keep)
 {
     txq_empty(w, &a->out);
     txq_empty(w, &a->wb);
-    if (a->out.own.cap > keep) {
+    if (a->out.own.cap > keep || a->out.segs_cap * sizeof(struct tx_seg) > keep) {
         txq_free(w, &a->out);
     }
-    if (a->wb.own.cap > keep) {
+    if (a->wb.own.cap > keep || a->wb.segs_cap * sizeof(struct tx_seg) > keep) {
         txq_free(w, &a->wb);
     }
     budget_set(&w->budget, &a->charged, act_bytes(a));
