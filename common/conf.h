@@ -94,6 +94,7 @@ struct conf {
     uint32_t deflate_window_bits;
     uint32_t write_timeout_ms;     /* issue 11: output stuck this long closes with 1008 */
     uint32_t messages_per_second;  /* issue 11: per-socket rate (burst: one second's worth) */
+    uint32_t worker_buffer_max_bytes; /* issue 11: queued output + assembly, per worker */
     uint32_t hibernate_after_ms;
     uint32_t sockets_max_count; /* per object */
 

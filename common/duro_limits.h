@@ -46,6 +46,18 @@
 #define DURO_WS_WRITE_TIMEOUT_MS_DEFAULT  10000u  /* pending output without progress: close 1008 */
 #define DURO_WS_MESSAGES_PER_SECOND_MAX 1000000u  /* [websocket] messages_per_second; 0 = off */
 #define DURO_WS_READ_ITER_MAX_BYTES      262144u  /* read from one socket per loop iteration */
+/* [websocket] worker_buffer_max_bytes: one worker's queued output plus messages being assembled.
+ * Past it the socket with the largest backlog is closed (1008) and large messages are refused
+ * (1009). docs/design.md section 10 has the formula that bounds a worker's memory. */
+#define DURO_WS_WORKER_BUFFER_MAX_BYTES_DEFAULT (256u << 20)
+#define DURO_WS_WORKER_BUFFER_MIN_BYTES    (1u << 20)
+#define DURO_WS_WORKER_BUFFER_MAX_BYTES_MAX 4294967295u
+/* A message is "large" past this size: only a large message can be refused (1009) by the worker
+ * buffer budget. A smaller one fits one read and is often delivered in place, unassembled. */
+#define DURO_WS_LARGE_MESSAGE_BYTES      65536u
+/* A broadcast frame at least this long is shared by its recipients' queues (one copy, counted);
+ * a shorter one is copied into each queue, which costs less than a reference. */
+#define DURO_TX_SHARE_MIN_BYTES           1024u
 /* Liveness: a socket silent (nothing received) this long gets a ping; when nothing arrives
  * within the timeout after it, the socket is closed (on_close 1006, not clean). 0: no pings. */
 #define DURO_WS_PING_INTERVAL_MS_DEFAULT   30000u

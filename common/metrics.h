@@ -74,6 +74,14 @@
     X(M_DEFLATE_IN, "duro_deflate_messages_total", "counter", "dir=\"in\"", "")              \
     X(M_DEFLATE_BYTES_OUT, "duro_deflate_compressed_bytes_total", "counter", "",               \
       "Compressed payload bytes produced for sending")                                           \
+    X(M_BUFFERED, "duro_worker_buffered_bytes", "gauge", "",                                    \
+      "Queued output and messages being assembled in workers (worker_buffer_max_bytes)") \
+    X(M_BUDGET_CLOSES, "duro_buffer_budget_closes_total", "counter", "",                        \
+      "Sockets closed (1008), largest backlog first, by a full worker buffer budget") \
+    X(M_BUDGET_REFUSED, "duro_buffer_budget_refused_total", "counter", "",                      \
+      "Large messages refused (1009): the worker buffer budget could not hold them") \
+    X(M_READ_PAUSES, "duro_read_budget_pauses_total", "counter", "",                            \
+      "Times a socket read its per-iteration share (256 KiB) and waited for the next iteration") \
     X(M_PINGS_SENT, "duro_pings_sent_total", "counter", "",                                     \
       "Pings sent to sockets silent for [websocket] ping_interval_ms")                           \
     X(M_PING_TIMEOUTS, "duro_ping_timeouts_total", "counter", "",                               \

@@ -38,10 +38,7 @@ int duro_sendv(struct duro_socket *ws, int binary, const struct duro_iov *iov, s
     }
     uint8_t opcode = binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME;
     if (tx_frame(s, opcode, iov, n, 0) != 0) {
-        log_warn("session", "conn=%llu obj=%s/%s event=slow_consumer buffered=%zu limit=%u",
-                 (unsigned long long)s->conn_id, s->obj->cls->name, s->obj->name,
-                 tx_buffered(s), s->w->conf.outbound_max_bytes);
-        session_fail(s, DURO_CLOSE_POLICY, "outbound buffer over limit");
+        session_overloaded(s, "send");
         return DURO_ESLOW;
     }
     s->msgs_out++;
@@ -199,52 +196,77 @@ size_t duro_object_sockets(const struct duro_object *o, const char *tag, size_t 
     return n;
 }
 
-/* One broadcast's frames: the plain one, built first, and the compressed ones, built on the
- * first recipient that needs each (stateless recipients of one window size share a frame:
- * compressed once, however many they are). */
+/* One broadcast's frames, each built on the first recipient that needs it and shared by
+ * reference (DURO_TX_SHARE_MIN_BYTES and longer: one copy however many recipients) or copied
+ * into each queue (shorter): the plain frame, and one compressed frame per window size for the
+ * recipients that compress each message alone (server_no_context_takeover), since those
+ * produce the same bytes for the same message. A recipient that keeps its compression context
+ * gets a frame compressed for it alone. */
 struct bcast {
     struct worker *w;
+    struct session *sender; /* the socket being read, if any: never shed for the frames */
     uint8_t opcode;
     const void *data;
     size_t len;
-    struct obuf *plain;
-    struct obuf z[PMD_WINDOW_BITS_COUNT];
+    int refused;            /* a frame did not fit the worker's budget: nobody gets it */
+    struct tx_shared *plain;
+    struct tx_shared *z[PMD_WINDOW_BITS_COUNT];
 };
 
-static const struct obuf *bcast_frame(struct bcast *b, struct session *s)
+static struct tx_shared *build(struct bcast *b, const struct pmd_params *p)
 {
-    if (!tx_should_deflate(s, b->opcode, b->len)) {
-        return b->plain;
-    }
-    if (!s->pmd_snt) {
-        return NULL; /* the socket keeps its own window: compressed for it alone */
-    }
-    struct obuf *z = &b->z[s->pmd_sbits - PMD_WINDOW_BITS_MIN];
-    if (z->len == 0) {
-        struct pmd_params p = session_pmd(s);
-        struct duro_iov iov = { b->data, b->len };
-        if (tx_frame_deflated(b->w, z, b->opcode, &p, &b->w->pmd, &iov, 1) != 0) {
-            z->len = 0;
-            return b->plain;
+    if (b->refused ||
+        tx_budget_admit(b->w, b->len + TX_FRAME_HEADER_MAX_BYTES, b->sender) != 0) {
+        if (!b->refused) {
+            b->w->metrics.v[M_BUDGET_REFUSED]++;
+            log_warn("object", "event=buffer_budget_refused path=broadcast bytes=%zu "
+                     "worker_buffered=%zu limit=%zu", b->len, b->w->budget.used_bytes,
+                     b->w->budget.max_bytes);
         }
+        b->refused = 1;
+        return NULL;
     }
-    return z;
+    return tx_share(b->w, b->opcode, b->data, b->len, p);
+}
+
+/* The shared frame for `s`, or NULL when it gets one of its own (or none: b->refused). */
+static struct tx_shared *bcast_frame(struct bcast *b, struct session *s)
+{
+    if (tx_should_deflate(s, b->opcode, b->len) && s->pmd_snt) {
+        struct tx_shared **z = &b->z[s->pmd_sbits - PMD_WINDOW_BITS_MIN];
+        if (*z == NULL) {
+            struct pmd_params p = session_pmd(s);
+            *z = build(b, &p);
+        }
+        if (*z != NULL || b->refused) {
+            return *z;
+        }
+        /* No memory to compress: an uncompressed message (RSV1 clear) is always allowed. */
+    }
+    if (b->plain == NULL) {
+        b->plain = build(b, NULL);
+    }
+    return b->plain;
 }
 
 static int send_frame(struct session *s, struct bcast *b)
 {
-    if (!s->counted || !session_can_send(s)) {
+    if (!s->counted || !session_can_send(s) || b->refused) {
         return 0;
     }
-    const struct obuf *f = bcast_frame(b, s);
     int rc;
-    if (f == NULL) {
+    if (tx_should_deflate(s, b->opcode, b->len) && !s->pmd_snt) {
         struct duro_iov iov = { b->data, b->len };
         rc = tx_frame(s, b->opcode, &iov, 1, 0);
         s->bytes_out -= b->len; /* counted below, as for a shared frame */
         s->w->metrics.v[M_BYTES_OUT] -= b->len;
     } else {
-        rc = tx_queue(s, f->p, f->len, 0);
+        struct tx_shared *f = bcast_frame(b, s);
+        if (f == NULL) {
+            return 0;
+        }
+        rc = f->len >= DURO_TX_SHARE_MIN_BYTES ? tx_queue_shared(s, f)
+                                                : tx_queue(s, f->p, f->len, 0);
     }
     if (rc != 0) {
         session_overloaded(s, "broadcast");
@@ -266,23 +288,15 @@ size_t duro_object_broadcast(struct duro_object *o, const char *tag, size_t tag_
     if (w == NULL) {
         return 0;
     }
-    /* A recipient that fails runs its class's on_error, which may broadcast in turn: only the
-     * outermost broadcast uses the worker's buffer, nested ones build their own frame. */
-    struct obuf nested = { 0 };
+    /* A recipient that fails runs its class's on_error, which may broadcast in turn: each
+     * broadcast holds its own frames. */
     struct bcast b = {
         .w = w,
+        .sender = w->current,
         .opcode = binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME,
         .data = data,
         .len = len,
-        .plain = w->bcast_depth == 0 ? &w->bcast : &nested,
     };
-    struct duro_iov iov = { data, len };
-    b.plain->len = 0;
-    if (tx_frame_into(w, b.plain, b.opcode, &iov, 1) != 0) {
-        free(nested.p);
-        return 0;
-    }
-    w->bcast_depth++;
     size_t sent = 0;
     if (tag == NULL) {
         struct session *s = ob->sockets;
@@ -302,10 +316,9 @@ size_t duro_object_broadcast(struct duro_object *o, const char *tag, size_t tag_
         }
         free(list);
     }
-    w->bcast_depth--;
-    free(nested.p);
+    tx_unshare(w, b.plain);
     for (size_t i = 0; i < PMD_WINDOW_BITS_COUNT; i++) {
-        free(b.z[i].p);
+        tx_unshare(w, b.z[i]);
     }
     return sent;
 }

@@ -245,6 +245,7 @@ void report_answer(struct worker *w, const struct msg_query *q)
         m.v[M_HANDOFF_DROPPED] = chan_handoffs_dropped(w->ch);
         uint64_t used = w->fd_base + w->sessions_open;
         m.v[M_FD_HEADROOM] = w->fd_soft > used ? w->fd_soft - used : 0;
+        m.v[M_BUFFERED] = w->budget.used_bytes;
         uint64_t words[METRICS_WORDS];
         metrics_to_words(&m, words);
         uint8_t buf[DURO_MSG_HEADER_BYTES + 12 + sizeof words];

@@ -15,20 +15,10 @@
 
 /* ---- the act pool ---- */
 
-static void act_trim(struct obuf *b)
-{
-    b->len = 0;
-    if (b->cap > OUT_BUF_KEEP_BYTES) {
-        free(b->p);
-        memset(b, 0, sizeof *b);
-    }
-}
-
-static void act_free(struct session_act *a)
+static void act_free(struct worker *w, struct session_act *a)
 {
     ws_rx_free(&a->rx);
-    free(a->out.p);
-    free(a->wb.p);
+    tx_act_free(w, a);
     free(a);
 }
 
@@ -73,16 +63,15 @@ static void act_release(struct session *s)
         pmd_codec_trim(s->zc);
     }
     if (ws_rx_reset(&a->rx) != 0) {
-        act_free(a);
+        act_free(w, a);
         return;
     }
     if (w->act_pool_count >= DURO_ACT_POOL_MAX_COUNT) {
-        act_free(a);
+        act_free(w, a);
         return;
     }
     ws_rx_trim(&a->rx, OUT_BUF_KEEP_BYTES);
-    act_trim(&a->out);
-    act_trim(&a->wb);
+    tx_act_clear(w, a, OUT_BUF_KEEP_BYTES);
     a->next = w->act_pool;
     w->act_pool = a;
     w->act_pool_count++;
@@ -92,7 +81,7 @@ static void act_release(struct session *s)
 static void maybe_release(struct session *s)
 {
     struct session_act *a = s->act;
-    if (a != NULL && s->state == SESSION_OPEN && !s->writing && a->out.len == 0 &&
+    if (a != NULL && s->state == SESSION_OPEN && !s->writing && tx_buffered(s) == 0 &&
         ws_rx_idle(&a->rx) && s->w->current != s) {
         act_release(s);
     }
@@ -324,6 +313,7 @@ void session_destroy(struct session *s)
     /* DESTROYED before on_close runs: whatever the class calls from there (duro_close,
      * duro_send, even when an allocation fails) finds the socket gone and cannot re-enter. */
     s->state = SESSION_DESTROYED;
+    tx_account(s); /* its buffers are freed in this iteration's close phase */
     session_uncount(s);
     session_notify_close(s, DURO_CLOSE_ABNORMAL, "", 0, 0);
     if (s->act != NULL) {
@@ -532,7 +522,7 @@ void session_worker_close(struct worker *w)
     while (w->act_pool != NULL) {
         struct session_act *a = w->act_pool;
         w->act_pool = a->next;
-        act_free(a);
+        act_free(w, a);
     }
     w->act_pool_count = 0;
     tx_worker_close(w);
@@ -607,6 +597,7 @@ static void drain_events(struct session *s)
     while (reading(s)) {
         struct ws_rx *rx = &s->act->rx;
         rx->message_max_bytes = s->w->conf.message_max_bytes;
+        rx->budget = tx_budget(s->w);
         enum ws_rx_kind k = ws_rx_next(rx, &ev);
         if (k == WS_RX_NEED_MORE) {
             break;
@@ -641,12 +632,21 @@ static void drain_events(struct session *s)
             on_close_frame(s, &ev);
             break;
         case WS_RX_ERROR:
+            if (s->act->rx.budget_refused) {
+                s->w->metrics.v[M_BUDGET_REFUSED]++;
+                log_warn("session",
+                         "conn=%llu obj=%s/%s event=buffer_budget_refused worker_buffered=%zu "
+                         "limit=%zu",
+                         (unsigned long long)s->conn_id, s->obj->cls->name, s->obj->name,
+                         s->w->budget.used_bytes, s->w->budget.max_bytes);
+            }
             session_fail(s, ev.code, ev.why);
             break;
         }
     }
     if (s->act != NULL) {
         ws_rx_drop_input(&s->act->rx);
+        tx_account(s); /* the message being assembled may have grown */
     }
 }
 
@@ -695,6 +695,7 @@ static void pause_reads(struct session *s)
         w->paused_cap = cap;
     }
     uv_read_stop((uv_stream_t *)&s->tcp);
+    w->metrics.v[M_READ_PAUSES]++;
     w->paused[w->npaused++] = s;
     s->read_paused = 1;
 }

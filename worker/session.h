@@ -55,8 +55,9 @@ struct session_act {
     struct session_act *wt_prev, *wt_next; /* the worker's writes in flight */
     uint64_t wt_progress_ms;     /* when the write in flight last moved */
     size_t wt_queued;            /* libuv's write queue size then */
-    struct obuf out;             /* framed bytes not yet written */
-    struct obuf wb;              /* bytes of the write in flight */
+    struct txq out;              /* framed bytes not yet written */
+    struct txq wb;               /* bytes of the write in flight */
+    size_t charged;              /* bytes charged to the worker's budget: out, wb, rx's message */
 };
 
 struct session {

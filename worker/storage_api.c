@@ -314,9 +314,7 @@ static void commit_done(uv_work_t *req, int status)
     while (s != NULL) {
         struct session *next = s->onext;
         s->gate_paused = 0;
-        if (s->act != NULL) {
-            s->act->out.len = 0;
-        }
+        tx_drop_pending(s);
         if (s->state == SESSION_OPEN || s->state == SESSION_CLOSE_RECEIVED) {
             session_send_close(s, DURO_CLOSE_INTERNAL, "storage commit failed", 21);
             session_finish(s);

@@ -16,6 +16,7 @@
 #include "worker/worker.h"
 
 struct session;
+struct session_act;
 
 #define TX_FRAME_HEADER_MAX_BYTES 14u
 
@@ -44,8 +45,53 @@ int tx_frame_deflated(struct worker *w, struct obuf *out, uint8_t opcode,
                       const struct pmd_params *p, struct pmd_codec *codec,
                       const struct duro_iov *iov, size_t n);
 
-/* Frames one message into the session's output (compressed where negotiated). Returns 0, or -1 when the backlog is already
- * past the outbound bound (unless `force`, for control frames) or memory ran out. */
+/* A frame for many queues: `data` framed once (compressed with the worker's shared codec when
+ * `p` is not NULL: stateless recipients of p's window size), one reference held by the caller,
+ * charged to the worker's budget until the last reference goes. NULL when memory ran out. */
+struct tx_shared *tx_share(struct worker *w, uint8_t opcode, const void *data, size_t len,
+                           const struct pmd_params *p);
+
+/* Drops one reference; the last frees the frame. NULL is ignored. */
+void tx_unshare(struct worker *w, struct tx_shared *sh);
+
+/* Queues a reference to `sh` (no copy) after what is queued. Returns 0, or -1 when the
+ * backlog is already past the outbound bound or memory ran out. */
+int tx_queue_shared(struct session *s, struct tx_shared *sh);
+
+/* ---- the worker's buffer budget ([websocket] worker_buffer_max_bytes, worker/budget.h) ---- */
+
+/* The worker's budget, its bound taken from the configuration in force. */
+struct budget *tx_budget(struct worker *w);
+
+/* Charges what the session's act holds now: its two output queues' buffers and the message its
+ * decoder is assembling. Call after either changes. */
+void tx_account(struct session *s);
+
+/* Closes sockets, largest backlog first, until `need` more bytes fit or the largest is `except`
+ * (the socket asking for room: refusing it is the caller's): a
+ * socket not yet closing has its unsent output dropped and is failed with 1008 (logged at warn as
+ * event=buffer_budget_close, counted in duro_buffer_budget_closes_total); one still holding the
+ * most after that is destroyed. Does nothing when called from inside a shedding. */
+void tx_shed(struct worker *w, size_t need, struct session *except);
+
+/* Makes room for a charge of `need` bytes (tx_shed). Returns 0 when it fits, or when it is not
+ * large (DURO_WS_LARGE_MESSAGE_BYTES or less: the end of the iteration sheds again); -1 for a
+ * large charge that still does not fit. */
+int tx_budget_admit(struct worker *w, size_t need, struct session *except);
+
+/* For the act pool: empties both queues (their shared frames released), frees buffers over
+ * `keep` bytes, and takes the act's charge off the budget. */
+void tx_act_clear(struct worker *w, struct session_act *a, size_t keep);
+
+/* Frees both queues of an act that is being freed. */
+void tx_act_free(struct worker *w, struct session_act *a);
+
+/* Drops the output queued and not yet being written (a failed commit, a shed socket). */
+void tx_drop_pending(struct session *s);
+
+/* Frames one message into the session's output (compressed where negotiated). Returns 0, or -1
+ * when the backlog is already past the outbound bound, a large message does not fit the worker's
+ * budget even after shedding (not with `force`, for control frames), or memory ran out. */
 int tx_frame(struct session *s, uint8_t opcode, const struct duro_iov *iov, size_t n, int force);
 
 /* Queues bytes already framed (a broadcast frames once for all recipients), or with `force`

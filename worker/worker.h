@@ -9,6 +9,7 @@
 #include "common/conf.h"
 #include "common/metrics.h"
 #include "common/duro_limits.h"
+#include "worker/budget.h"
 #include "worker/liveness.h"
 #include "worker/pmd.h"
 
@@ -27,6 +28,29 @@ struct obuf {
     uint8_t *p;
     size_t len;
     size_t cap;
+};
+
+/* A frame shared by the output queues of a broadcast's recipients (one copy, however many they
+ * are), freed with its last reference; charged to the worker's budget once, for its life. */
+struct tx_shared {
+    uint32_t refs;
+    size_t len;
+    uint8_t p[];
+};
+
+/* A shared frame in a queue: it goes out after the first `at` bytes of the queue's own ones. */
+struct tx_seg {
+    size_t at;
+    struct tx_shared *sh;
+};
+
+/* Output for one socket, in order: its own framed bytes with shared frames between them. */
+struct txq {
+    struct obuf own;
+    struct tx_seg *segs;
+    uint32_t nsegs;
+    uint32_t segs_cap;
+    size_t shared_bytes;     /* the lengths of the shared frames queued */
 };
 
 /* A class loaded from a shared object, known by its [class NAME] section. */
@@ -54,8 +78,10 @@ struct worker {
      * whole into the target buffer, so it never holds state between calls. */
     wslay_frame_context_ptr tx;
     struct obuf *tx_out;
-    struct obuf bcast;         /* a broadcast's frame, built once for all recipients */
-    unsigned bcast_depth;      /* broadcasts in progress (a class may broadcast from on_error) */
+    /* [websocket] worker_buffer_max_bytes: output buffers, shared frames and messages being
+     * assembled (worker/budget.h); past it tx.c sheds the largest backlogs. */
+    struct budget budget;
+    int shedding;              /* tx_shed() in progress: nested sends do not shed again */
     struct session *current;   /* the session whose read is being handled, if any */
     /* permessage-deflate without context takeover: one compressor and one inflater, reset per
      * message, serve every socket (worker/pmd.h). */

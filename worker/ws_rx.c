@@ -73,6 +73,7 @@ int ws_rx_reset(struct ws_rx *d)
     d->stopped = 0;
     d->release_msg = 0;
     d->msg_compressed = 0;
+    d->budget_refused = 0;
     memset(&d->pmd, 0, sizeof d->pmd);
     d->codec = NULL;
     d->msg.len = 0;
@@ -211,6 +212,12 @@ static enum ws_rx_kind frame_start(struct ws_rx *d, const struct wslay_frame_ioc
     if (f->opcode < WSLAY_CONNECTION_CLOSE &&
         d->msg.len + f->payload_length > d->message_max_bytes) {
         return fail(d, ev, DURO_CLOSE_TOO_BIG, "message too big");
+    }
+    /* A large message is assembled only while the worker's budget can hold it. */
+    if (f->opcode < WSLAY_CONNECTION_CLOSE && d->budget != NULL &&
+        budget_refuses_message(d->budget, d->msg.len + f->payload_length, f->payload_length)) {
+        d->budget_refused = 1;
+        return fail(d, ev, DURO_CLOSE_TOO_BIG, "message too big for the worker buffer budget");
     }
     d->in_frame = 1;
     d->frame_opcode = (uint8_t)f->opcode;

@@ -49,6 +49,8 @@ struct ws_rx_event {
 struct ws_rx {
     wslay_frame_context_ptr ctx;
     size_t message_max_bytes;    /* set by the owner; may change between calls (a reload) */
+    struct budget *budget;       /* the worker's buffer budget, set by the owner (NULL: none) */
+    uint8_t budget_refused;      /* the ERROR was a large message the budget could not hold */
     const uint8_t *in;           /* lent bytes not yet given to wslay */
     size_t in_len;
     uint64_t fed;                /* bytes handed to wslay ... */

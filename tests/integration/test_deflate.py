@@ -16,6 +16,7 @@ Run: DURO_GATEWAY=... DURO_WORKER=... python3 tests/integration/test_deflate.py 
 """
 
 import asyncio
+import hashlib
 import os
 import sys
 import unittest
@@ -234,9 +235,13 @@ class DeflateTest(unittest.TestCase):
                 room = f"/rooms/{mode}/websocket"
                 conns = [self.ws(gw, offer, target=room, want=want) for offer, want in socks]
                 # a room message echoes to everyone; three messages, the same twice (takeover
-                # windows must stay right per socket), and one under deflate_min_bytes
+                # windows must stay right per socket), and one under deflate_min_bytes; then
+                # twice 4 KiB of hex, whose plain and compressed frames pass 1 KiB: shared by
+                # reference between the recipients that can share them (worker/class_api.c)
+                hexes = b"".join(hashlib.sha256(b"%d" % i).hexdigest().encode()
+                                 for i in range(64))
                 texts = [b'{"text":"hello room"}' * 20, b'{"text":"hello room"}' * 20,
-                         b'{"text":"short"}']
+                         b'{"text":"short"}', hexes, hexes]
                 for i, text in enumerate(texts):
                     ws0, pmd0 = conns[i % len(conns)]
                     if pmd0:

@@ -64,6 +64,8 @@ static int teardown(void **state)
     }
     assert_int_equal(f->w.sessions_open, 0);
     session_worker_close(&f->w);
+    /* every charge to the buffer budget was given back: queues, shared frames, the pool */
+    assert_int_equal(f->w.budget.used_bytes, 0);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     close(f->peer);
@@ -196,11 +198,11 @@ static void slow_reader_double_buffer(void **state)
     assert_int_equal(tx_frame(s, WSLAY_BINARY_FRAME, &m, 1, 0), 0);
     tx_flush(s);
     assert_true(s->writing); /* the socket took part; the rest is in flight from `wb` */
-    assert_true(s->act->wb.len > 0);
-    assert_int_equal(s->act->out.len, 0);
+    assert_true(s->act->wb.own.len > 0);
+    assert_int_equal(s->act->out.own.len, 0);
     struct duro_iov tail = { "end", 3 };
     assert_int_equal(tx_frame(s, WSLAY_TEXT_FRAME, &tail, 1, 0), 0); /* collects in `out` */
-    assert_int_equal(s->act->out.len, 5);
+    assert_int_equal(s->act->out.own.len, 5);
 
     size_t want = 10 + BIG_BYTES + 5, got = 0;
     uint8_t *rx = malloc(want);
@@ -218,6 +220,140 @@ static void slow_reader_double_buffer(void **state)
     free(big);
 }
 
+/* A second session over its own socketpair, with a small receive buffer on the peer's side. */
+static struct session *extra(struct fixture *f, uint64_t id, int *peer)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+    int small = 4096;
+    assert_int_equal(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    struct session *s = session_new(&f->w, id);
+    assert_non_null(s);
+    assert_int_equal(uv_tcp_open(&s->tcp, sv[0]), 0);
+    s->state = SESSION_OPEN;
+    *peer = sv[1];
+    return s;
+}
+
+static size_t read_fd(int fd, uint8_t *buf, size_t cap)
+{
+    size_t n = 0;
+    while (n < cap) {
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r <= 0) {
+            break;
+        }
+        n += (size_t)r;
+    }
+    return n;
+}
+
+static size_t pool_charge(const struct worker *w)
+{
+    size_t n = 0;
+    for (const struct session_act *a = w->act_pool; a != NULL; a = a->next) {
+        n += a->charged;
+    }
+    return n;
+}
+
+/* A broadcast's frame is one copy referenced by both queues, in order between their own frames,
+ * charged once; it is freed (and uncharged) with the last reference. */
+static void shared_frame_is_one_copy(void **state)
+{
+    struct fixture *f = *state;
+    struct session *s = f->s;
+    int peer2;
+    struct session *s2 = extra(f, 2, &peer2);
+    static uint8_t payload[4000];
+    memset(payload, 'z', sizeof payload);
+    size_t before = f->w.budget.used_bytes;
+    struct tx_shared *sh = tx_share(&f->w, WSLAY_BINARY_FRAME, payload, sizeof payload, NULL);
+    assert_non_null(sh);
+    assert_int_equal(sh->len, 4 + sizeof payload);
+    assert_int_equal(f->w.budget.used_bytes, before + sizeof *sh + sh->len);
+    struct duro_iov a = { "a", 1 }, b = { "b", 1 };
+    assert_int_equal(tx_frame(s, WSLAY_TEXT_FRAME, &a, 1, 0), 0);
+    assert_int_equal(tx_queue_shared(s, sh), 0);
+    assert_int_equal(tx_frame(s, WSLAY_TEXT_FRAME, &b, 1, 0), 0);
+    assert_int_equal(tx_queue_shared(s2, sh), 0);
+    assert_int_equal(sh->refs, 3);
+    assert_int_equal(tx_buffered(s), 3 + sh->len + 3);
+    assert_int_equal(tx_buffered(s2), sh->len);
+    /* the queues hold a reference each, not a copy: their own buffers stay small */
+    assert_true(s->act->out.own.cap < sizeof payload);
+    assert_true(s2->act->out.own.cap < sizeof payload);
+    tx_unshare(&f->w, sh); /* the broadcast is done with it */
+    tx_flush_soon(s);
+    tx_flush_soon(s2);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    uint8_t buf[8192];
+    size_t n = peer_read(f, buf, sizeof buf);
+    assert_int_equal(n, 3 + 4 + sizeof payload + 3);
+    assert_memory_equal(buf, "\x81\x01" "a\x82\x7e\x0f\xa0", 7);
+    assert_memory_equal(buf + 7, payload, sizeof payload);
+    assert_memory_equal(buf + 7 + sizeof payload, "\x81\x01" "b", 3);
+    for (int i = 0; i < LOOP_TURNS_MAX && s2->writing; i++) {
+        n = read_fd(peer2, buf, sizeof buf);
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    }
+    assert_false(s2->writing);
+    /* both drained: the frame is gone, what is left charged is the pool's small buffers */
+    assert_null(s->act);
+    assert_null(s2->act);
+    assert_int_equal(f->w.budget.used_bytes, pool_charge(&f->w));
+    session_destroy(s2);
+    for (int i = 0; i < LOOP_TURNS_MAX && f->w.sessions_open > 1; i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    }
+    close(peer2);
+}
+
+/* Past the budget, the socket with the largest backlog goes first, and only as many as needed. */
+static void shed_takes_the_largest_backlog_first(void **state)
+{
+    struct fixture *f = *state;
+    int pa, pb;
+    struct session *big = extra(f, 2, &pa);
+    struct session *mid = extra(f, 3, &pb);
+    f->w.conf.outbound_max_bytes = 8u * BIG_BYTES;
+    uint8_t *m = calloc(1, BIG_BYTES);
+    assert_non_null(m);
+    struct duro_iov one = { m, BIG_BYTES }, quarter = { m, BIG_BYTES / 4 };
+    assert_int_equal(tx_frame(big, WSLAY_BINARY_FRAME, &one, 1, 0), 0);
+    assert_int_equal(tx_frame(mid, WSLAY_BINARY_FRAME, &quarter, 1, 0), 0);
+    tx_flush(big);
+    tx_flush(mid);
+    assert_true(big->writing); /* stuck behind the peers' small buffers */
+    assert_true(mid->writing);
+    size_t used = f->w.budget.used_bytes;
+    assert_true(used >= BIG_BYTES + BIG_BYTES / 4);
+    /* a budget that the middle one alone fits in */
+    f->w.conf.worker_buffer_max_bytes = (uint32_t)(used - BIG_BYTES / 2);
+    uint64_t closes = f->w.metrics.v[M_BUDGET_CLOSES];
+    tx_shed(&f->w, 0, NULL);
+    assert_int_equal(big->state, SESSION_DESTROYED);
+    assert_int_equal(mid->state, SESSION_OPEN);
+    assert_int_equal(f->w.metrics.v[M_BUDGET_CLOSES], closes + 1);
+    assert_true(budget_fits(tx_budget(&f->w), 0));
+    /* a large message that still would not fit: refused for the socket itself */
+    assert_int_equal(tx_frame(mid, WSLAY_BINARY_FRAME, &one, 1, 0), -1);
+    assert_int_equal(f->w.metrics.v[M_BUDGET_CLOSES], closes + 2);
+    /* a small one passes, even past the budget (the end of the iteration sheds) */
+    budget_add(&f->w.budget, 4u * BIG_BYTES);
+    struct duro_iov tiny = { "t", 1 };
+    assert_int_equal(tx_frame(f->s, WSLAY_TEXT_FRAME, &tiny, 1, 0), 0);
+    budget_sub(&f->w.budget, 4u * BIG_BYTES);
+    session_destroy(mid);
+    for (int i = 0; i < LOOP_TURNS_MAX && f->w.sessions_open > 1; i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    }
+    close(pa);
+    close(pb);
+    free(m);
+}
+
 int main(void)
 {
     log_init("test", LOG_ERROR);
@@ -227,6 +363,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(current_session_is_not_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(outbound_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(slow_reader_double_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(shared_frame_is_one_copy, setup, teardown),
+        cmocka_unit_test_setup_teardown(shed_takes_the_largest_backlog_first, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

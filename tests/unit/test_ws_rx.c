@@ -301,6 +301,65 @@ static void oversize(void **state)
     expect_error(&w, DURO_CLOSE_TOO_BIG);
 }
 
+/* A frame header with `len` bytes of payload to come (none of it sent). */
+static void header_only(struct wire *w, uint8_t b0, uint64_t len)
+{
+    w->b[w->n++] = b0;
+    w->b[w->n++] = 0x80 | 127;
+    for (int i = 7; i >= 0; i--) {
+        w->b[w->n++] = (uint8_t)(len >> (8 * i));
+    }
+    memcpy(w->b + w->n, MASK, 4);
+    w->n += 4;
+}
+
+/* The worker's buffer budget: a large message that does not fit is refused (1009) from its
+ * header, marked as the budget's; a small one passes even when the budget is full. */
+static void budget_refuses_large_messages(void **state)
+{
+    (void)state;
+    struct budget b = { .max_bytes = 1u << 20 };
+    struct ws_rx d;
+    struct result r;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(ws_rx_init(&d, 1u << 30), 0);
+    d.budget = &b;
+    struct wire w = { .n = 0 };
+    header_only(&w, 0x82, 2u << 20);
+    ws_rx_input(&d, w.b, w.n);
+    memset(&r, 0, sizeof r);
+    drain(&d, &r);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.ev[0].kind, WS_RX_ERROR);
+    assert_int_equal(r.ev[0].code, DURO_CLOSE_TOO_BIG);
+    assert_true(d.budget_refused);
+    assert_int_equal(ws_rx_reset(&d), 0);
+    assert_false(d.budget_refused);
+
+    /* the same message with room: its header is taken, its payload awaited */
+    b.max_bytes = 8u << 20;
+    ws_rx_input(&d, w.b, w.n);
+    memset(&r, 0, sizeof r);
+    drain(&d, &r);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(ws_rx_reset(&d), 0);
+
+    /* full: a small message is still delivered */
+    size_t held = 0;
+    budget_set(&b, &held, 16u << 20);
+    uint8_t p[MAX_MSG];
+    memset(p, 'a', sizeof p);
+    w.n = 0;
+    frame(&w, 0x81, p, sizeof p);
+    ws_rx_input(&d, w.b, w.n);
+    memset(&r, 0, sizeof r);
+    drain(&d, &r);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.ev[0].kind, WS_RX_TEXT);
+    assert_false(d.budget_refused);
+    ws_rx_free(&d);
+}
+
 static void close_codes(void **state)
 {
     (void)state;
@@ -365,6 +424,7 @@ int main(void)
         cmocka_unit_test(masked_text),      cmocka_unit_test(fragmented),
         cmocka_unit_test(control_interleaved), cmocka_unit_test(protocol_errors),
         cmocka_unit_test(bad_utf8),         cmocka_unit_test(oversize),
+        cmocka_unit_test(budget_refuses_large_messages),
         cmocka_unit_test(close_codes),      cmocka_unit_test(reset_for_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
