@@ -194,5 +194,8 @@
 /* The largest message: a MSG_REQUEST with a DURO_HTTP_BODY_MAX_BYTES_MAX body and its headers. */
 #define DURO_MSG_BODY_MAX_BYTES          ((8u << 20) + 4096u)
 #define DURO_MSG_STATS_MAX_WORDS             1024u
+/* One socket's hand-over state (worker/handover.c): attachment, tags, two deflate windows,
+ * the bytes read past its last complete message, and small fields. */
+#define DURO_HANDOVER_STATE_MAX_BYTES    (256u << 10)
 
 #endif

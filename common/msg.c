@@ -236,6 +236,76 @@ size_t msg_encode_closed(uint8_t *dst, size_t cap, uint64_t seq, uint32_t count)
     return w.ok ? total : 0;
 }
 
+static int migrate_in_bounds(const struct msg_migrate *m)
+{
+    return (m->mode == MIGRATE_ALL || m->mode == MIGRATE_RESIZE) && m->nslots >= 1 &&
+           m->nslots <= DURO_WORKERS_MAX_COUNT && m->slot < m->nslots;
+}
+
+static int emigrant_in_bounds(const struct msg_emigrant *e)
+{
+    return e->cls.len >= 1 && e->cls.len <= DURO_CLASS_NAME_MAX_BYTES && e->name.len >= 1 &&
+           e->name.len <= DURO_OBJECT_NAME_MAX_BYTES && e->state.len >= 1 &&
+           e->state.len <= DURO_HANDOVER_STATE_MAX_BYTES;
+}
+
+size_t msg_encode_migrate(uint8_t *dst, size_t cap, const struct msg_migrate *m)
+{
+    size_t total = DURO_MSG_HEADER_BYTES + 8 + 4 * 4;
+    if (!migrate_in_bounds(m) || total > cap) {
+        return 0;
+    }
+    struct wr w = { dst, dst + cap, 1 };
+    put_header(&w, MSG_MIGRATE, total - DURO_MSG_HEADER_BYTES);
+    put_u64(&w, m->seq);
+    put_u32(&w, m->mode);
+    put_u32(&w, m->slot);
+    put_u32(&w, m->nslots);
+    put_u32(&w, m->timeout_ms);
+    return w.ok ? total : 0;
+}
+
+size_t msg_emigrant_size(const struct msg_emigrant *e)
+{
+    if (!emigrant_in_bounds(e)) {
+        return 0;
+    }
+    return DURO_MSG_HEADER_BYTES + 8 + 8 + 2 + 2 + 4 + e->cls.len + e->name.len + e->state.len;
+}
+
+size_t msg_encode_emigrant(uint8_t *dst, size_t cap, enum msg_type type,
+                           const struct msg_emigrant *e)
+{
+    size_t total = msg_emigrant_size(e);
+    if (total == 0 || total > cap || (type != MSG_EMIGRATE && type != MSG_ADOPT)) {
+        return 0;
+    }
+    struct wr w = { dst, dst + cap, 1 };
+    put_header(&w, type, total - DURO_MSG_HEADER_BYTES);
+    put_u64(&w, e->seq);
+    put_u64(&w, e->conn_id);
+    put_span16(&w, e->cls);
+    put_span16(&w, e->name);
+    put_span32(&w, e->state);
+    return w.ok ? total : 0;
+}
+
+size_t msg_encode_migrated(uint8_t *dst, size_t cap, const struct msg_migrated *m)
+{
+    size_t total = DURO_MSG_HEADER_BYTES + 8 + 3 * 4 + 8;
+    if (total > cap) {
+        return 0;
+    }
+    struct wr w = { dst, dst + cap, 1 };
+    put_header(&w, MSG_MIGRATED, total - DURO_MSG_HEADER_BYTES);
+    put_u64(&w, m->seq);
+    put_u32(&w, m->moved);
+    put_u32(&w, m->closed);
+    put_u32(&w, m->remaining);
+    put_u64(&w, m->elapsed_us);
+    return w.ok ? total : 0;
+}
+
 size_t msg_config_size(const struct msg_config *c)
 {
     if (!config_in_bounds(c)) {
@@ -506,7 +576,7 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
     if (version != MSG_VERSION || body_len > DURO_MSG_BODY_MAX_BYTES) {
         return MSG_BAD;
     }
-    if (type < MSG_CONFIG || type > MSG_CLOSED) {
+    if (type < MSG_CONFIG || type > MSG_MIGRATED) {
         return MSG_BAD;
     }
     if (len - DURO_MSG_HEADER_BYTES < body_len) {
@@ -567,6 +637,36 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
     } else if (type == MSG_CLOSED) {
         out->u.closed.seq = get_u64(&r);
         out->u.closed.count = get_be(&r, 4);
+        if (!r.ok || r.p != r.end) {
+            return MSG_BAD;
+        }
+    } else if (type == MSG_MIGRATE) {
+        struct msg_migrate *q = &out->u.migrate;
+        q->seq = get_u64(&r);
+        q->mode = get_be(&r, 4);
+        q->slot = get_be(&r, 4);
+        q->nslots = get_be(&r, 4);
+        q->timeout_ms = get_be(&r, 4);
+        if (!r.ok || r.p != r.end || !migrate_in_bounds(q)) {
+            return MSG_BAD;
+        }
+    } else if (type == MSG_EMIGRATE || type == MSG_ADOPT) {
+        struct msg_emigrant *q = &out->u.emigrant;
+        q->seq = get_u64(&r);
+        q->conn_id = get_u64(&r);
+        q->cls = get_span(&r, 2);
+        q->name = get_span(&r, 2);
+        q->state = get_span(&r, 4);
+        if (!r.ok || r.p != r.end || !emigrant_in_bounds(q)) {
+            return MSG_BAD;
+        }
+    } else if (type == MSG_MIGRATED) {
+        struct msg_migrated *q = &out->u.migrated;
+        q->seq = get_u64(&r);
+        q->moved = get_be(&r, 4);
+        q->closed = get_be(&r, 4);
+        q->remaining = get_be(&r, 4);
+        q->elapsed_us = get_u64(&r);
         if (!r.ok || r.p != r.end) {
             return MSG_BAD;
         }

@@ -24,6 +24,15 @@ enum msg_type {
     MSG_RESPONSE = 7, /* worker -> gateway: the object's answer to a MSG_REQUEST */
     MSG_CLOSE = 8,   /* gateway -> worker: admin close of an object's sockets */
     MSG_CLOSED = 9,  /* worker -> gateway: how many sockets MSG_CLOSE closed */
+    MSG_MIGRATE = 10,  /* gateway -> worker: hand these objects' sockets over (docs: Hand-over) */
+    MSG_EMIGRATE = 11, /* worker -> gateway, fd attached: one socket leaving, with its state */
+    MSG_ADOPT = 12,    /* gateway -> worker, fd attached: one socket arriving (same payload) */
+    MSG_MIGRATED = 13, /* worker -> gateway: a MSG_MIGRATE is done, with its counts */
+};
+
+enum msg_migrate_mode {
+    MIGRATE_ALL = 1,    /* every socket leaves; the worker exits 0 after MSG_MIGRATED */
+    MIGRATE_RESIZE = 2, /* the sockets of objects whose owner under `nslots` is not `slot` */
 };
 
 enum msg_query_what {
@@ -127,6 +136,39 @@ struct msg_objects_cursor {
 
 #define DURO_OBJECTS_CURSOR_BITS_MAX 63u
 
+/* Gateway -> worker: which sockets must leave. For MIGRATE_RESIZE the worker computes
+ * hash_pick_slot(hash_object_key(cls, name), nslots) per object and sends away those that do
+ * not land on `slot` (its index in the new pool); `slot` and `nslots` are ignored for
+ * MIGRATE_ALL. A socket that cannot reach a clean point within `timeout_ms` is closed with
+ * 1012. */
+struct msg_migrate {
+    uint64_t seq;                /* echoed in MSG_MIGRATED and every MSG_EMIGRATE */
+    uint32_t mode;               /* enum msg_migrate_mode */
+    uint32_t slot;               /* < nslots */
+    uint32_t nslots;             /* 1..DURO_WORKERS_MAX_COUNT */
+    uint32_t timeout_ms;         /* [server] upgrade_timeout_ms */
+};
+
+/* MSG_EMIGRATE and MSG_ADOPT: one socket (its fd travels beside the message) and its state.
+ * The gateway routes by `cls` and `name` and never looks into `state`, which only
+ * worker/handover.c reads and writes (its own versioned format). */
+struct msg_emigrant {
+    uint64_t seq;                /* the MSG_MIGRATE's seq (0 when none) */
+    uint64_t conn_id;            /* the connection's number since its hand-off, for logs */
+    struct msg_span cls;         /* 1..DURO_CLASS_NAME_MAX_BYTES */
+    struct msg_span name;        /* 1..DURO_OBJECT_NAME_MAX_BYTES */
+    struct msg_span state;       /* 1..DURO_HANDOVER_STATE_MAX_BYTES */
+};
+
+/* Worker -> gateway: the sockets of a MSG_MIGRATE have all left (or been closed). */
+struct msg_migrated {
+    uint64_t seq;
+    uint32_t moved;              /* MSG_EMIGRATE sent */
+    uint32_t closed;             /* closed with 1012: no clean point in time, or no state */
+    uint32_t remaining;          /* sockets the worker still holds (0 after MIGRATE_ALL) */
+    uint64_t elapsed_us;         /* from MSG_MIGRATE to the last socket gone */
+};
+
 struct msg_query {
     uint64_t seq;      /* echoed in the answer */
     uint32_t what;     /* enum msg_query_what */
@@ -160,6 +202,9 @@ struct msg {
         struct msg_response response;
         struct msg_close close;
         struct msg_closed closed;
+        struct msg_migrate migrate;
+        struct msg_emigrant emigrant; /* MSG_EMIGRATE and MSG_ADOPT */
+        struct msg_migrated migrated;
     } u;
 };
 
@@ -196,6 +241,14 @@ size_t msg_response_size(const struct msg_response *r);
 size_t msg_encode_response(uint8_t *dst, size_t cap, const struct msg_response *r);
 size_t msg_encode_close(uint8_t *dst, size_t cap, const struct msg_close *c);
 size_t msg_encode_closed(uint8_t *dst, size_t cap, uint64_t seq, uint32_t count);
+
+/* The hand-over messages; same contract as msg_encode_handoff. `type` of
+ * msg_encode_emigrant is MSG_EMIGRATE or MSG_ADOPT. */
+size_t msg_encode_migrate(uint8_t *dst, size_t cap, const struct msg_migrate *m);
+size_t msg_emigrant_size(const struct msg_emigrant *e);
+size_t msg_encode_emigrant(uint8_t *dst, size_t cap, enum msg_type type,
+                           const struct msg_emigrant *e);
+size_t msg_encode_migrated(uint8_t *dst, size_t cap, const struct msg_migrated *m);
 
 /* Reads the next header of a decoded list: `*pos` starts at 0. Returns 1 with `*out` filled
  * (pointing into the message), or 0 at the end. */

@@ -448,7 +448,7 @@ static void unknown_type(void **state)
     struct msg m;
     size_t used;
     size_t len = msg_encode_handoff(wire, sizeof wire, &h);
-    static const uint16_t types[] = { 0, MSG_CLOSED + 1, 0x0102, 0xFFFF };
+    static const uint16_t types[] = { 0, MSG_MIGRATED + 1, 0x0102, 0xFFFF };
 
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         wire[6] = (uint8_t)(types[i] >> 8);
@@ -926,6 +926,162 @@ static void close_and_closed_round_trip(void **state)
     assert_int_equal(msg_encode_close(wire, sizeof wire, &c), 0);
 }
 
+/* ---- hand-over messages ---- */
+
+static void migrate_round_trip_and_bounds(void **state)
+{
+    (void)state;
+    struct msg_migrate g = { .seq = 0x0102030405060708ull, .mode = MIGRATE_RESIZE, .slot = 2,
+                             .nslots = 3, .timeout_ms = 10000 };
+    uint8_t wire[256];
+    struct msg m;
+    size_t used;
+    size_t len = msg_encode_migrate(wire, sizeof wire, &g);
+    assert_int_equal(len, DURO_MSG_HEADER_BYTES + 24);
+    for (size_t cut = 0; cut < len; cut++) {
+        assert_int_equal(msg_decode(wire, cut, &m, &used), MSG_NEED_MORE);
+    }
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(used, len);
+    assert_int_equal(m.type, MSG_MIGRATE);
+    assert_true(m.u.migrate.seq == g.seq);
+    assert_int_equal(m.u.migrate.mode, MIGRATE_RESIZE);
+    assert_int_equal(m.u.migrate.slot, 2);
+    assert_int_equal(m.u.migrate.nslots, 3);
+    assert_int_equal(m.u.migrate.timeout_ms, 10000);
+    /* big-endian fields at fixed offsets: mode right after the seq */
+    assert_int_equal(wire[DURO_MSG_HEADER_BYTES + 11], MIGRATE_RESIZE);
+
+    /* the encoder refuses what the decoder would refuse */
+    struct msg_migrate bad = g;
+    bad.mode = 3;
+    assert_int_equal(msg_encode_migrate(wire, sizeof wire, &bad), 0);
+    bad = g;
+    bad.slot = 3;
+    assert_int_equal(msg_encode_migrate(wire, sizeof wire, &bad), 0);
+    bad = g;
+    bad.nslots = DURO_WORKERS_MAX_COUNT + 1;
+    bad.slot = 0;
+    assert_int_equal(msg_encode_migrate(wire, sizeof wire, &bad), 0);
+    assert_int_equal(msg_encode_migrate(wire, len - 1, &g), 0);
+
+    /* and the decoder refuses a broken one: slot past the pool, unknown mode */
+    len = msg_encode_migrate(wire, sizeof wire, &g);
+    wire[DURO_MSG_HEADER_BYTES + 15] = 7; /* slot 7 of 3 */
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_BAD);
+    len = msg_encode_migrate(wire, sizeof wire, &g);
+    wire[DURO_MSG_HEADER_BYTES + 11] = 0; /* mode 0 */
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_BAD);
+
+    /* MIGRATE_ALL with a one-slot pool */
+    g = (struct msg_migrate){ .seq = 1, .mode = MIGRATE_ALL, .slot = 0, .nslots = 1 };
+    len = msg_encode_migrate(wire, sizeof wire, &g);
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(m.u.migrate.mode, MIGRATE_ALL);
+}
+
+static void emigrant_round_trip_both_types(void **state)
+{
+    (void)state;
+    static const char blob[] = "\x00\x01state\x00with\xff" "binary";
+    struct msg_emigrant e = { .seq = 9, .conn_id = 0x1122334455667788ull, .cls = span("chat"),
+                              .name = span("room-7"),
+                              .state = { blob, sizeof blob - 1 } };
+    static const enum msg_type types[] = { MSG_EMIGRATE, MSG_ADOPT };
+    uint8_t wire[1024];
+    struct msg m;
+    size_t used;
+
+    for (size_t t = 0; t < 2; t++) {
+        size_t len = msg_encode_emigrant(wire, sizeof wire, types[t], &e);
+        assert_int_equal(len, msg_emigrant_size(&e));
+        assert_int_equal(len, DURO_MSG_HEADER_BYTES + 24 + 4 + 6 + sizeof blob - 1);
+        for (size_t cut = 0; cut < len; cut++) {
+            assert_int_equal(msg_decode(wire, cut, &m, &used), MSG_NEED_MORE);
+        }
+        assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+        assert_int_equal(m.type, types[t]);
+        assert_int_equal(m.u.emigrant.seq, 9);
+        assert_true(m.u.emigrant.conn_id == e.conn_id);
+        assert_span_equal(m.u.emigrant.cls, e.cls);
+        assert_span_equal(m.u.emigrant.name, e.name);
+        assert_span_equal(m.u.emigrant.state, e.state);
+        /* the payload's bytes are the same whatever the type: the gateway relays by retyping */
+        uint8_t other[1024];
+        size_t n2 = msg_encode_emigrant(other, sizeof other, types[1 - t], &e);
+        assert_int_equal(n2, len);
+        assert_memory_equal(wire + 8, other + 8, len - 8);
+    }
+    assert_int_equal(msg_encode_emigrant(wire, sizeof wire, MSG_HANDOFF, &e), 0);
+}
+
+static void emigrant_fields_over_their_bound(void **state)
+{
+    (void)state;
+    static uint8_t wire[DURO_HANDOVER_STATE_MAX_BYTES + 1024];
+    static char big[DURO_HANDOVER_STATE_MAX_BYTES + 1];
+    struct msg m;
+    size_t used;
+    memset(big, 's', sizeof big);
+    struct msg_emigrant e = { .seq = 1, .conn_id = 2, .cls = span("echo"), .name = span("x"),
+                              .state = { big, DURO_HANDOVER_STATE_MAX_BYTES } };
+
+    /* the largest state passes */
+    size_t len = msg_encode_emigrant(wire, sizeof wire, MSG_ADOPT, &e);
+    assert_int_not_equal(len, 0);
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(m.u.emigrant.state.len, DURO_HANDOVER_STATE_MAX_BYTES);
+
+    /* one byte more, an empty state, an empty class or name: refused by the encoder */
+    e.state.len = DURO_HANDOVER_STATE_MAX_BYTES + 1;
+    assert_int_equal(msg_emigrant_size(&e), 0);
+    e.state.len = 0;
+    assert_int_equal(msg_emigrant_size(&e), 0);
+    e.state.len = 4;
+    e.cls = span("");
+    assert_int_equal(msg_emigrant_size(&e), 0);
+    e.cls = span("echo");
+    e.name = span("");
+    assert_int_equal(msg_emigrant_size(&e), 0);
+
+    /* and by the decoder: a state length past the body, an empty name on the wire */
+    e.name = span("x");
+    len = msg_encode_emigrant(wire, sizeof wire, MSG_EMIGRATE, &e);
+    size_t at = DURO_MSG_HEADER_BYTES + 16 + 2 + 4 + 2 + 1; /* the state's u32 length */
+    wire[at + 3] = 5;
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_BAD);
+    len = msg_encode_emigrant(wire, sizeof wire, MSG_EMIGRATE, &e);
+    wire[DURO_MSG_HEADER_BYTES + 16 + 2 + 4 + 1] = 0; /* name length 0 */
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_BAD);
+}
+
+static void migrated_round_trip(void **state)
+{
+    (void)state;
+    struct msg_migrated g = { .seq = 4, .moved = 10000, .closed = 3, .remaining = 17,
+                              .elapsed_us = 0x0000000100000002ull };
+    uint8_t wire[128];
+    struct msg m;
+    size_t used;
+    size_t len = msg_encode_migrated(wire, sizeof wire, &g);
+    assert_int_equal(len, DURO_MSG_HEADER_BYTES + 28);
+    for (size_t cut = 0; cut < len; cut++) {
+        assert_int_equal(msg_decode(wire, cut, &m, &used), MSG_NEED_MORE);
+    }
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(m.type, MSG_MIGRATED);
+    assert_int_equal(m.u.migrated.seq, 4);
+    assert_int_equal(m.u.migrated.moved, 10000);
+    assert_int_equal(m.u.migrated.closed, 3);
+    assert_int_equal(m.u.migrated.remaining, 17);
+    assert_true(m.u.migrated.elapsed_us == g.elapsed_us);
+    assert_int_equal(msg_encode_migrated(wire, len - 1, &g), 0);
+    /* a body one byte longer is refused whole */
+    wire[11] = (uint8_t)(wire[11] + 1);
+    wire[len] = 0;
+    assert_int_equal(msg_decode(wire, len + 1, &m, &used), MSG_BAD);
+}
+
 static void http_fields_over_their_bound(void **state)
 {
     (void)state;
@@ -976,6 +1132,10 @@ int main(void)
         cmocka_unit_test(request_round_trip_split_at_every_byte),
         cmocka_unit_test(response_round_trip_split_at_every_byte),
         cmocka_unit_test(close_and_closed_round_trip),
+        cmocka_unit_test(migrate_round_trip_and_bounds),
+        cmocka_unit_test(emigrant_round_trip_both_types),
+        cmocka_unit_test(emigrant_fields_over_their_bound),
+        cmocka_unit_test(migrated_round_trip),
         cmocka_unit_test(http_fields_over_their_bound),
         cmocka_unit_test(every_truncation_needs_more),
         cmocka_unit_test(back_to_back_messages),
