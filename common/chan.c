@@ -129,18 +129,20 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             stop(ch, UV_EPROTO);
             return;
         }
-        if (m.type == MSG_HANDOFF && uv_pipe_pending_count(&ch->pipe) == 0) {
+        if (msg_carries_fd(m.type) && uv_pipe_pending_count(&ch->pipe) == 0) {
             /* The descriptor did not arrive (the kernel drops it when this process is at its
              * fd limit): that one connection is lost, never the channel and every socket. */
-            log_warn("chan", "event=handoff_without_fd conn=%llu action=dropped",
-                     (unsigned long long)m.u.handoff.conn_id);
+            log_warn("chan", "event=handoff_without_fd type=%d conn=%llu action=dropped",
+                     (int)m.type, (unsigned long long)(m.type == MSG_HANDOFF
+                                                           ? m.u.handoff.conn_id
+                                                           : m.u.emigrant.conn_id));
             ch->handoffs_dropped++;
             off += used;
             continue;
         }
         ch->accepted = 0;
         ch->on_msg(ch, &m, ch->arg);
-        if (m.type == MSG_HANDOFF && !ch->accepted && !ch->closing) {
+        if (msg_carries_fd(m.type) && !ch->accepted && !ch->closing) {
             drop_pending(ch);
         }
         off += used;

@@ -1,5 +1,6 @@
 /* common/chan.h: the message channel between the gateway and one worker: a libuv IPC pipe
- * (a Unix socketpair) carrying msg.h messages, with the client's fd attached to MSG_HANDOFF.
+ * (a Unix socketpair) carrying msg.h messages, with the client's fd attached to MSG_HANDOFF,
+ * MSG_EMIGRATE and MSG_ADOPT (msg_carries_fd).
  *
  * The gateway creates the channel before spawning the worker and passes chan_pipe() to
  * uv_spawn as the worker's fd 3; the worker opens fd 3 with chan_open_fd(). Received handles are
@@ -15,7 +16,7 @@
 
 struct chan;
 
-/* A decoded message. For MSG_HANDOFF the receiver takes the attached connection with
+/* A decoded message. For MSG_HANDOFF (and the other msg_carries_fd types) the receiver takes the attached connection with
  * chan_accept() during this call; otherwise the chan closes it. `m` is valid only during the
  * call. */
 typedef void chan_msg_fn(struct chan *ch, const struct msg *m, void *arg);
@@ -42,7 +43,7 @@ int chan_start(struct chan *ch, chan_msg_fn *on_msg, chan_closed_fn *on_closed, 
     __attribute__((warn_unused_result));
 
 /* Sends `len` bytes (one or more encoded messages, copied), with `handle` attached when not NULL
- * (only for MSG_HANDOFF). Returns 0 or a negative UV_E* code. On 0, `done` (may be NULL) runs
+ * (only for a msg_carries_fd type). Returns 0 or a negative UV_E* code. On 0, `done` (may be NULL) runs
  * exactly once, and `handle` must stay open until then. */
 int chan_send(struct chan *ch, const uint8_t *bytes, size_t len, uv_stream_t *handle,
               chan_sent_fn *done, void *arg) __attribute__((warn_unused_result));

@@ -105,7 +105,13 @@
     X(M_ALARMS_SCHEDULED, "duro_alarms_scheduled_total", "counter", "", "Alarms set")            \
     X(M_ALARMS_FIRED, "duro_alarms_fired_total", "counter", "", "on_alarm calls")               \
     X(M_ALARMS_RETRIED, "duro_alarms_retried_total", "counter", "",                             \
-      "Alarms scheduled again after on_alarm failed")
+      "Alarms scheduled again after on_alarm failed")                                            \
+    X(M_HANDOVER_SOCKETS, "duro_handover_sockets_total", "counter", "",                         \
+      "WebSockets handed over live to another worker (resize, class reload, upgrade)")          \
+    X(M_HANDOVER_ADOPTED, "duro_handover_adopted_total", "counter", "",                         \
+      "WebSockets a worker adopted from another one, without a new handshake")                  \
+    X(M_HANDOVER_CLOSED, "duro_handover_closed_total", "counter", "",                           \
+      "WebSockets closed with 1012 because they could not be handed over in time")
 
 #define METRICS_ENUM(id, name, type, labels, help) id,
 enum metric_id { METRICS_LIST(METRICS_ENUM) M_COUNT };
@@ -118,7 +124,9 @@ enum metric_id { METRICS_LIST(METRICS_ENUM) M_COUNT };
     X(H_MESSAGE, "duro_message_handling_seconds",                                                \
       "Worker time to handle one read of WebSocket frames: parse, class callbacks, replies")   \
     X(H_COMMIT, "duro_storage_commit_seconds",                                                   \
-      "Time from the start of an object's commit to its durability (the output gate's wait)")
+      "Time from the start of an object's commit to its durability (the output gate's wait)")   \
+    X(H_HANDOVER, "duro_handover_switch_seconds",                                                \
+      "Worker time from MSG_MIGRATE to its last socket handed over (one per worker switch)")
 
 #define METRICS_HENUM(id, name, help) id,
 enum hist_id { METRICS_HISTS(METRICS_HENUM) H_COUNT };

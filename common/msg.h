@@ -30,6 +30,12 @@ enum msg_type {
     MSG_MIGRATED = 13, /* worker -> gateway: a MSG_MIGRATE is done, with its counts */
 };
 
+/* The messages that travel with a descriptor attached. */
+static inline int msg_carries_fd(enum msg_type t)
+{
+    return t == MSG_HANDOFF || t == MSG_EMIGRATE || t == MSG_ADOPT;
+}
+
 enum msg_migrate_mode {
     MIGRATE_ALL = 1,    /* every socket leaves; the worker exits 0 after MSG_MIGRATED */
     MIGRATE_RESIZE = 2, /* the sockets of objects whose owner under `nslots` is not `slot` */

@@ -10,6 +10,7 @@
 #include "common/respond.h"
 #include "common/wskey.h"
 #include "worker/class_loader.h"
+#include "worker/migrate.h"
 #include "worker/object.h"
 #include "worker/request.h"
 #include "worker/session.h"
@@ -140,7 +141,8 @@ void handshake_start(struct worker *w, struct chan *ch, const struct msg_handoff
     if (h->early.len > 0) {
         /* A client may send its first frames in the same segment as the upgrade. */
         session_feed(s, (const uint8_t *)h->early.ptr, h->early.len);
-        return;
+    } else {
+        tx_flush(s);
     }
-    tx_flush(s);
+    migrate_joined(s); /* its object may be leaving this worker */
 }

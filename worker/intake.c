@@ -9,6 +9,7 @@
 #include "worker/alarm.h"
 #include "worker/class_loader.h"
 #include "worker/handshake.h"
+#include "worker/migrate.h"
 #include "worker/report.h"
 #include "worker/request.h"
 #include "worker/session.h"
@@ -74,6 +75,14 @@ static void on_msg(struct chan *ch, const struct msg *m, void *arg)
     }
     if (m->type == MSG_CLOSE) {
         request_admin_close(w, &m->u.close);
+        return;
+    }
+    if (m->type == MSG_MIGRATE) {
+        migrate_start(w, &m->u.migrate);
+        return;
+    }
+    if (m->type == MSG_ADOPT) {
+        migrate_adopt(w, ch, &m->u.emigrant);
         return;
     }
     if (m->type != MSG_HANDOFF) {

@@ -188,8 +188,10 @@ void object_wake(struct object *o)
     }
 }
 
-struct object *registry_get(struct registry *reg, const struct duro_class *cls, const char *name,
-                            size_t name_len)
+/* Finds (cls, name), or creates it: constructed at once (`asleep` 0), or hibernated, to be
+ * constructed by its next event (an adopted socket's object, docs/design.md "Hand-over"). */
+static struct object *get(struct registry *reg, const struct duro_class *cls, const char *name,
+                          size_t name_len, int asleep)
 {
     size_t cls_len = strlen(cls->name);
     uint64_t key = hash_object_key(cls->name, cls_len, name, name_len);
@@ -221,11 +223,34 @@ struct object *registry_get(struct registry *reg, const struct duro_class *cls, 
     o->hnext = reg->buckets[b];
     reg->buckets[b] = o;
     reg->count++;
-    reg->stats.constructs++;
     o->last_event_ms = uv_now(reg->w->loop);
-    construct(o, "construct");
-    arm(o, reg->w->conf.hibernate_after_ms);
+    if (!asleep) {
+        reg->stats.constructs++;
+        construct(o, "construct");
+        arm(o, reg->w->conf.hibernate_after_ms);
+    }
     return o;
+}
+
+struct object *registry_get(struct registry *reg, const struct duro_class *cls, const char *name,
+                            size_t name_len)
+{
+    return get(reg, cls, name, name_len, 0);
+}
+
+struct object *registry_get_asleep(struct registry *reg, const struct duro_class *cls,
+                                   const char *name, size_t name_len)
+{
+    return get(reg, cls, name, name_len, 1);
+}
+
+int object_forget_now(struct object *o)
+{
+    if (o->nsockets != 0 || storage_gated(o) || o->dirty_listed) {
+        return -1;
+    }
+    forget(o);
+    return 0;
 }
 
 void registry_each_object(struct registry *reg, void (*fn)(struct object *o, void *arg),

@@ -75,6 +75,7 @@ struct object {
     unsigned dirty_listed : 1;
     unsigned in_flight : 1;  /* a commit runs on the thread pool: gates closed */
     unsigned alarm_changed : 1;
+    unsigned leaving : 1;    /* its sockets are being handed over (worker/migrate.h) */
     char commit_err[160];
     char id[DURO_OBJECT_ID_HEX_BYTES + 1];
     size_t name_len;
@@ -103,6 +104,15 @@ const struct object_stats *registry_stats(const struct registry *reg);
  * on ENOMEM. */
 struct object *registry_get(struct registry *reg, const struct duro_class *cls, const char *name,
                             size_t name_len);
+
+/* Like registry_get, but an object it creates stays hibernated: its class constructs it on
+ * its next event (a socket adopted from another worker, as after hibernation). */
+struct object *registry_get_asleep(struct registry *reg, const struct duro_class *cls,
+                                   const char *name, size_t name_len);
+
+/* Forgets an object without sockets now (its sockets left for another worker), instead of
+ * after its idle time. Returns 0, or -1 when it still has sockets or a commit is due. */
+int object_forget_now(struct object *o);
 
 /* Calls `fn` for every object. `fn` must not free objects. */
 void registry_each_object(struct registry *reg, void (*fn)(struct object *o, void *arg),

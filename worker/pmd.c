@@ -480,6 +480,38 @@ void pmd_codec_trim(struct pmd_codec *c)
     c->msg_len = 0;
 }
 
+size_t pmd_codec_window(struct pmd_codec *c, int def, uint8_t *out)
+{
+    uInt len = 0;
+    if (def && c->def_ready) {
+        if (deflateGetDictionary(&c->def, out, &len) != Z_OK) {
+            return 0;
+        }
+    } else if (!def && c->inf_ready) {
+        if (inflateGetDictionary(&c->inf, out, &len) != Z_OK) {
+            return 0;
+        }
+    }
+    return len;
+}
+
+int pmd_codec_restore(struct pmd_codec *c, const struct pmd_params *p, const struct pmd_level *lv,
+                      const uint8_t *def_win, size_t def_len, const uint8_t *inf_win,
+                      size_t inf_len)
+{
+    /* Raw streams take a dictionary at any point before their first byte: it becomes the
+     * window, which is exactly what the peer's side of the stream holds. */
+    if (def_len > 0 && (def_ready(c, p, lv) != 0 ||
+                        deflateSetDictionary(&c->def, def_win, (uInt)def_len) != Z_OK)) {
+        return -1;
+    }
+    if (inf_len > 0 && (inf_ready(c, p) != 0 ||
+                        inflateSetDictionary(&c->inf, inf_win, (uInt)inf_len) != Z_OK)) {
+        return -1;
+    }
+    return 0;
+}
+
 void pmd_codec_free(struct pmd_codec *c)
 {
     if (c->def_ready) {

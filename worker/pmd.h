@@ -103,6 +103,18 @@ void pmd_inflate_done(struct pmd_codec *c, int reset);
  * between messages. The next pmd_deflate or pmd_inflate_feed allocates them again. */
 void pmd_codec_trim(struct pmd_codec *c);
 
+/* The sliding windows of a takeover codec, for a hand-over (worker/handover.h): the last bytes
+ * compressed (`def` 1) or inflated (`def` 0), at most 32 KiB, copied into `out`. Returns their
+ * length, 0 when that stream was never used. Only between messages. */
+size_t pmd_codec_window(struct pmd_codec *c, int def, uint8_t *out);
+
+/* A fresh codec that continues where another left off: its streams start with these windows
+ * (either may be empty), so the next message compresses and inflates as if it had been the
+ * same codec (both peers' windows hold the same bytes). Returns 0 or -1 (no memory). */
+int pmd_codec_restore(struct pmd_codec *c, const struct pmd_params *p, const struct pmd_level *lv,
+                      const uint8_t *def_win, size_t def_len, const uint8_t *inf_win,
+                      size_t inf_len);
+
 /* Frees everything the codec holds; it is zeroed again afterwards. */
 void pmd_codec_free(struct pmd_codec *c);
 

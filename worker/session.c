@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/netaddr.h"
 #include "worker/liveness.h"
+#include "worker/migrate.h"
 #include "worker/object.h"
 #include "worker/tx.h"
 
@@ -210,6 +211,14 @@ void session_opened(struct session *s)
     liveness_add(s);
 }
 
+void session_adopted(struct session *s, uint64_t age_ms)
+{
+    uint64_t now = uv_now(s->w->loop);
+    session_opened(s);
+    s->w->metrics.v[M_WS_ACCEPTED]--; /* accepted once, by the worker it came from */
+    s->opened_ms = age_ms < now ? now - age_ms : 0;
+}
+
 static void unpause(struct session *s);
 
 static void on_closed(uv_handle_t *h)
@@ -222,8 +231,12 @@ static void on_closed(uv_handle_t *h)
         ws_rx_drop_input(&s->act->rx);
         act_release(s);
     }
-    if (s->obj != NULL) {
-        object_remove_socket(s->obj, s);
+    struct object *o = s->obj;
+    if (o != NULL) {
+        object_remove_socket(o, s);
+        if (o->leaving) {
+            migrate_object_check(o); /* it may have been the last socket it waited for */
+        }
     }
     free(s->attachment);
     free(s->protocol);
@@ -338,6 +351,28 @@ void session_destroy(struct session *s)
     uv_close((uv_handle_t *)&s->tcp, on_closed);
 }
 
+void session_detach(struct session *s)
+{
+    s->state = SESSION_DESTROYED;
+    session_uncount(s);
+    if (s->act != NULL) {
+        timeout_disarm(s->act);
+    }
+    unpause(s);
+    tx_unqueue(s);
+    liveness_remove(s);
+    uv_read_stop((uv_stream_t *)&s->tcp);
+    if (s->accepted) {
+        s->w->metrics.v[M_WS_OPEN]--;
+    }
+    object_remove_socket(s->obj, s);
+}
+
+void session_free_detached(struct session *s)
+{
+    uv_close((uv_handle_t *)&s->tcp, on_closed);
+}
+
 /* ---- the close handshake ---- */
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -352,6 +387,9 @@ void session_drained(struct session *s)
     case SESSION_HANDSHAKE:
     case SESSION_OPEN:
         maybe_release(s);
+        if (s->migrating) {
+            migrate_socket_check(s); /* its output is out: it may be at its clean point */
+        }
         return;
     case SESSION_CLOSE_SENT:
         return; /* waiting for the client's close frame, bounded by the close timer */
@@ -671,6 +709,9 @@ void session_feed(struct session *s, const uint8_t *p, size_t len)
     drain_events(s);
     s->w->current = NULL;
     tx_flush(s);
+    if (s->migrating) {
+        migrate_socket_check(s);
+    }
 }
 
 /* ---- input ---- */
@@ -725,7 +766,8 @@ static void on_read_check(uv_check_t *h)
     for (size_t i = 0; i < w->npaused; i++) {
         struct session *s = w->paused[i];
         s->read_paused = 0;
-        if (reading(s) && uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read) != 0) {
+        if (reading(s) && !s->held &&
+            uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read) != 0) {
             session_destroy(s);
         }
     }
@@ -788,5 +830,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 int session_read_start(struct session *s)
 {
+    if (s->held) {
+        return 0;
+    }
     return uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read) == 0 ? 0 : -1;
 }

@@ -103,6 +103,8 @@ struct session {
                                     * life (NULL in stateless mode) */
     unsigned read_paused : 1;    /* in the worker's paused list until the check phase */
     unsigned rate_started : 1;   /* the rate bucket was filled */
+    unsigned migrating : 1;      /* to be handed over to another worker (worker/migrate.h) */
+    unsigned held : 1;           /* ... and at a message boundary: reads stay stopped */
     char *protocol;              /* chosen subprotocol, only during the handshake */
     char *client;                /* the PROXY protocol's client "ip:port", NULL without one (the
                                   * TCP peer is asked again when a log line needs it) */
@@ -127,11 +129,21 @@ void session_worker_close(struct worker *w);
  * with session_destroy() (the close callback frees it). */
 struct session *session_new(struct worker *w, uint64_t conn_id);
 
-/* Starts reading. Returns 0 or -1. */
+/* Starts reading (not while `held` for a hand-over). Returns 0 or -1. */
 int session_read_start(struct session *s);
 
 /* Marks an accepted session open: state OPEN, counted in its object and in the gauge. */
 void session_opened(struct session *s);
+
+/* An adopted session (worker/migrate.c) is open, as if accepted `age_ms` ago: counted in its
+ * object and in the gauge (not as a new accept), filed for pings. */
+void session_adopted(struct session *s, uint64_t age_ms);
+
+/* The session's connection was handed to another worker: it leaves its object and the gauge
+ * now, without on_close or a close frame, and does nothing more (DESTROYED). Its handle stays
+ * open until session_free_detached(), once the descriptor has been sent. */
+void session_detach(struct session *s);
+void session_free_detached(struct session *s);
 
 /* Decodes `len` bytes that arrived with the hand-off, as if read. */
 void session_feed(struct session *s, const uint8_t *p, size_t len);

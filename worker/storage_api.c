@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "duro/class.h"
 #include "worker/alarm.h"
+#include "worker/migrate.h"
 #include "worker/session.h"
 #include "worker/storage.h"
 #include "worker/tx.h"
@@ -302,6 +303,9 @@ static void commit_done(uv_work_t *req, int status)
         gate_reads(o, 1);
         for (struct session *s = o->sockets; s != NULL; s = s->onext) {
             tx_flush_soon(s);
+        }
+        if (o->leaving) {
+            migrate_object_check(o); /* a hand-over waits for its commit */
         }
         return;
     }

@@ -22,6 +22,7 @@ struct duro_class;
 struct requests;
 struct alarm_index;
 struct alarms;
+struct migration;
 
 /* A growable byte buffer; all-zero is empty. */
 struct obuf {
@@ -68,6 +69,7 @@ struct worker {
     struct conf conf;
     struct registry *reg;
     struct requests *requests; /* HTTP requests into objects, their pending responses */
+    struct migration *mig;     /* a MSG_MIGRATE in progress (worker/migrate.h), or NULL */
     int stopping;
 
     /* One read buffer for every session of the loop: wslay consumes it synchronously, so idle
