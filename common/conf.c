@@ -45,6 +45,8 @@ const struct conf_key conf_keys[] = {
     ADDR("server", "admin", CONF_BIND_OFF, admin_host, admin_port, DURO_ADMIN_DEFAULT),
     U32("server", "drain_timeout_ms", drain_timeout_ms, DURO_TIMEOUT_MS_MIN, DURO_TIMEOUT_MS_MAX,
         DURO_DRAIN_TIMEOUT_MS_DEFAULT),
+    U32("server", "upgrade_timeout_ms", upgrade_timeout_ms, DURO_TIMEOUT_MS_MIN,
+        DURO_TIMEOUT_MS_MAX, DURO_UPGRADE_TIMEOUT_MS_DEFAULT),
     U32("server", "heartbeat_timeout_ms", heartbeat_timeout_ms, DURO_HEARTBEAT_TIMEOUT_MS_MIN,
         DURO_TIMEOUT_MS_MAX, DURO_HEARTBEAT_TIMEOUT_MS_DEFAULT),
     U32("server", "ready_workers_down_max_percent", ready_workers_down_max_percent, 0,

@@ -69,6 +69,7 @@ struct conf {
     char admin_host[DURO_HOST_MAX_BYTES + 1]; /* "" when the admin listener is off */
     uint16_t admin_port;
     uint32_t drain_timeout_ms;
+    uint32_t upgrade_timeout_ms; /* hand-over: a socket not at a clean point by then gets 1012 */
     uint32_t heartbeat_timeout_ms;
     uint32_t ready_workers_down_max_percent; /* /readyz: 200 while at most this share is down */
     int log_level;             /* enum log_level */

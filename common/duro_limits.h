@@ -130,6 +130,7 @@
 #define DURO_RESTART_BACKOFF_MAX_MS        10000u   /* doubling stops here */
 #define DURO_RESTART_STABLE_MS             10000u   /* alive this long: backoff resets */
 #define DURO_DRAIN_TIMEOUT_MS_DEFAULT     10000u   /* SIGTERM: time for close handshakes */
+#define DURO_UPGRADE_TIMEOUT_MS_DEFAULT   10000u   /* hand-over: clean point or 1012 */
 #define DURO_HEARTBEAT_INTERVAL_MS         1000u   /* gateway asks each worker this often */
 #define DURO_HEARTBEAT_TIMEOUT_MS_DEFAULT  5000u   /* no answer this long: hung, killed */
 #define DURO_READY_WORKERS_DOWN_MAX_PERCENT_DEFAULT 50u /* /readyz: half the pool may be down */

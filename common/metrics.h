@@ -110,6 +110,8 @@
       "WebSockets handed over live to another worker (resize, class reload, upgrade)")          \
     X(M_HANDOVER_ADOPTED, "duro_handover_adopted_total", "counter", "",                         \
       "WebSockets a worker adopted from another one, without a new handshake")                  \
+    X(M_HANDOVER_SWITCHES, "duro_handover_switches_total", "counter", "",                       \
+      "Worker hand-overs finished (MSG_MIGRATED: a resize step or a worker replaced)")          \
     X(M_HANDOVER_CLOSED, "duro_handover_closed_total", "counter", "",                           \
       "WebSockets closed with 1012 because they could not be handed over in time")
 

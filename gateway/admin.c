@@ -261,9 +261,9 @@ static void start_query(struct admin_conn *c, enum query_kind kind)
     c->query = kind;
     c->seq = ++c->ad->next_seq;
     c->waiting = 0;
-    c->answered = calloc(n ? n : 1, 1);
+    c->answered = calloc(DURO_WORKERS_MAX_COUNT, 1); /* a resize may come meanwhile */
     free(c->per);
-    c->per = calloc(n ? n : 1, sizeof *c->per);
+    c->per = calloc(DURO_WORKERS_MAX_COUNT, sizeof *c->per);
     if (c->answered == NULL || c->per == NULL) {
         conn_close(c);
         return;
@@ -404,7 +404,7 @@ static void admin_close(struct admin_conn *c, const char *path, size_t pl, const
     c->query = Q_CLOSE;
     c->seq = q.seq;
     c->closed = 0;
-    c->answered = calloc(gw->nworkers ? gw->nworkers : 1, 1);
+    c->answered = calloc(DURO_WORKERS_MAX_COUNT, 1);
     if (c->answered == NULL || n == 0 || ch == NULL || chan_send(ch, buf, n, NULL, NULL, NULL) < 0) {
         c->query = Q_NONE;
         respond_text(c, 503, "the object's worker is unavailable, retry\n");

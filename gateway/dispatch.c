@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/chan.h"
+#include "common/hash.h"
 #include "common/log.h"
 #include "common/msg.h"
 #include "gateway/conn.h"
@@ -100,4 +101,56 @@ int dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len,
     log_debug("dispatch", "conn=%llu event=handoff obj=%s/%s worker=%u",
              (unsigned long long)c->id, cls, c->route.name, c->worker);
     return 0;
+}
+
+/* ---- hand-over: sockets moving between workers ---- */
+
+void dispatch_free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void on_adopt_sent(int status, void *arg)
+{
+    uv_tcp_t *t = arg;
+    if (status < 0) {
+        log_error("dispatch", "event=handover_lost err=%s", uv_err_name(status));
+    }
+    uv_close((uv_handle_t *)t, dispatch_free_handle); /* the worker has its own copy */
+}
+
+/* No worker can take it: a server close frame 1012 (unmasked, RFC 6455 7.4.1), then TCP close.
+ * The frame is tiny and the socket's output was flushed at its clean point: one try_write. */
+static void close_1012(struct gateway *gw, uv_tcp_t *t, uint64_t conn_id, const char *why)
+{
+    static const char frame[] = { (char)0x88, 0x02, 0x03, (char)0xf4 };
+    uv_buf_t b = uv_buf_init((char *)frame, sizeof frame);
+    (void)uv_try_write((uv_stream_t *)t, &b, 1);
+    gw->metrics.v[M_HANDOVER_CLOSED]++;
+    log_warn("dispatch", "conn=%llu event=handover_closed code=1012 reason=\"%s\"",
+             (unsigned long long)conn_id, why);
+    uv_close((uv_handle_t *)t, dispatch_free_handle);
+}
+
+void gw_route_emigrant(struct gateway *gw, const struct msg_emigrant *e, uv_tcp_t *t)
+{
+    uint64_t key = hash_object_key(e->cls.ptr, e->cls.len, e->name.ptr, e->name.len);
+    unsigned slot = hash_pick_slot(key, gw->nworkers);
+    struct chan *ch = gw->stopping ? NULL : supervisor_chan(gw->sup, slot);
+    if (ch == NULL) {
+        close_1012(gw, t, e->conn_id, "no worker to adopt it");
+        return;
+    }
+    size_t cap = msg_emigrant_size(e);
+    uint8_t *buf = cap > 0 ? malloc(cap) : NULL;
+    size_t n = buf != NULL ? msg_encode_emigrant(buf, cap, MSG_ADOPT, e) : 0;
+    int rc = n > 0 ? chan_send(ch, buf, n, (uv_stream_t *)t, on_adopt_sent, t) : UV_ENOMEM;
+    free(buf);
+    if (rc < 0) {
+        close_1012(gw, t, e->conn_id, "adopt not sent");
+        return;
+    }
+    log_debug("dispatch", "conn=%llu obj=%.*s/%.*s event=handover action=route worker=%u",
+              (unsigned long long)e->conn_id, (int)e->cls.len, e->cls.ptr, (int)e->name.len,
+              e->name.ptr, slot);
 }

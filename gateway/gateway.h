@@ -36,6 +36,9 @@ struct gateway {
     /* Classes named by any config since start: workers load each once and keep it. */
     struct conf_class classes_seen[DURO_CLASSES_MAX_COUNT];
     unsigned nclasses_seen;
+    /* Each one's file as last loaded (device, inode, size, mtime in ns): a SIGHUP that finds
+     * it changed replaces the workers, which load it again (docs/design.md, "Hand-over"). */
+    uint64_t class_stamps[DURO_CLASSES_MAX_COUNT][4];
     uv_tcp_t spare;          /* takes a connection we cannot afford, to close it */
     int spare_busy;
     int spare_wanted;        /* a connection waits for the spare: accept it once it is closed */

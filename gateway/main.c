@@ -88,24 +88,45 @@ static int storage_dir_check(const char *dir)
     return 0;
 }
 
-/* Adds c's classes to those seen since start. Workers load a class once and keep its code, so
- * a reload may not name more than DURO_CLASSES_MAX_COUNT classes over the process's life, and
- * a changed path takes effect at the next start only. Returns 0, or -1 (logged) to refuse. */
-static int remember_classes(struct gateway *gw, const struct conf *c)
+/* The file of a [class] as it is on disk now; all-zero when it cannot be read. */
+static void class_stamp(const char *path, uint64_t out[4])
+{
+    struct stat st;
+    memset(out, 0, 4 * sizeof out[0]);
+    if (stat(path, &st) == 0) {
+        out[0] = (uint64_t)st.st_dev;
+        out[1] = (uint64_t)st.st_ino;
+        out[2] = (uint64_t)st.st_size;
+        out[3] = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+    }
+}
+
+/* Adds c's classes to those seen since start. A worker loads a class once and keeps its code,
+ * so new code (the file replaced, or another path) needs new workers: `*changed` is set, and
+ * the caller replaces them. At most DURO_CLASSES_MAX_COUNT class names over the process's
+ * life. Returns 0, or -1 (logged) to refuse. */
+static int remember_classes(struct gateway *gw, const struct conf *c, int *changed)
 {
     struct conf_class seen[DURO_CLASSES_MAX_COUNT];
+    uint64_t stamps[DURO_CLASSES_MAX_COUNT][4];
     unsigned n = gw->nclasses_seen;
     memcpy(seen, gw->classes_seen, sizeof seen);
+    memcpy(stamps, gw->class_stamps, sizeof stamps);
     for (unsigned i = 0; i < c->nclasses; i++) {
         unsigned j = 0;
         while (j < n && strcmp(seen[j].name, c->classes[i].name) != 0) {
             j++;
         }
+        uint64_t now[4];
+        class_stamp(c->classes[i].path, now);
         if (j < n) {
-            if (strcmp(seen[j].path, c->classes[i].path) != 0) {
-                log_warn("main", "event=reload_kept key=class.%s.path reason=\"a loaded class "
-                                 "keeps its code until a restart\"",
-                         c->classes[i].name);
+            if (strcmp(seen[j].path, c->classes[i].path) != 0 ||
+                memcmp(stamps[j], now, sizeof now) != 0) {
+                log_info("main", "event=class_changed class=%s path=%s action=replace_workers",
+                         c->classes[i].name, c->classes[i].path);
+                seen[j] = c->classes[i];
+                memcpy(stamps[j], now, sizeof now);
+                *changed = 1;
             }
             continue;
         }
@@ -115,11 +136,23 @@ static int remember_classes(struct gateway *gw, const struct conf *c)
                       DURO_CLASSES_MAX_COUNT);
             return -1;
         }
+        memcpy(stamps[n], now, sizeof now);
         seen[n++] = c->classes[i];
     }
     memcpy(gw->classes_seen, seen, sizeof seen);
+    memcpy(gw->class_stamps, stamps, sizeof stamps);
     gw->nclasses_seen = n;
     return 0;
+}
+
+/* [server] workers as a pool size: 0 is one per CPU. */
+static unsigned pool_size(unsigned workers)
+{
+    if (workers != 0) {
+        return workers;
+    }
+    unsigned cpus = uv_available_parallelism();
+    return cpus < 1 ? 1 : cpus > DURO_WORKERS_MAX_COUNT ? DURO_WORKERS_MAX_COUNT : cpus;
 }
 
 static void on_stopped(struct gateway *gw)
@@ -163,11 +196,12 @@ static void reload_done(struct gateway *gw)
  * and workers get the new text; open sockets stay. What cannot change live is logged and kept. */
 static void apply(struct gateway *gw, struct conf *next, char *text)
 {
-    if (remember_classes(gw, next) != 0) {
+    int classes_changed = 0;
+    if (remember_classes(gw, next, &classes_changed) != 0) {
         free(text);
         return;
     }
-    /* Kept for the next start: the listening sockets and the pool size. A flag given on the
+    /* Kept for the next start: the listening sockets. A flag given on the
      * command line wins over the file, so a difference there is not news. */
     if (!gw->listen_from_flag && (strcmp(next->listen_host, gw->conf.listen_host) != 0 ||
                                   next->listen_port != gw->conf.listen_port)) {
@@ -177,14 +211,18 @@ static void apply(struct gateway *gw, struct conf *next, char *text)
                                  next->admin_port != gw->conf.admin_port)) {
         log_warn("main", "event=reload_kept key=admin reason=\"needs a restart\"");
     }
+    /* The pool size changes live: only the objects whose rendezvous slot changes move. */
+    unsigned resize_to = 0;
     if (!gw->workers_from_flag && next->workers != gw->conf_workers_configured) {
-        log_warn("main", "event=reload_kept key=workers reason=\"needs a restart\"");
+        resize_to = pool_size(next->workers);
+        gw->conf_workers_configured = next->workers;
+    } else {
+        next->workers = gw->conf.workers;
     }
     memcpy(next->listen_host, gw->conf.listen_host, sizeof next->listen_host);
     next->listen_port = gw->conf.listen_port;
     memcpy(next->admin_host, gw->conf.admin_host, sizeof next->admin_host);
     next->admin_port = gw->conf.admin_port;
-    next->workers = gw->conf.workers;
     gw->conf = *next;
     conf_apply_log(&gw->conf);
     if (gw->conf_text != conf_default_text) {
@@ -192,7 +230,14 @@ static void apply(struct gateway *gw, struct conf *next, char *text)
     }
     gw->conf_text = text;
     supervisor_reconfigure(gw->sup);
-    log_info("main", "event=reloaded config=%s routes=%u", gw->config_path, gw->conf.nroutes);
+    if (resize_to != 0 && resize_to != gw->nworkers && supervisor_resize(gw->sup, resize_to) != 0) {
+        log_error("main", "event=resize_failed workers=%u", resize_to);
+    }
+    if (classes_changed) {
+        supervisor_replace_all(gw->sup);
+    }
+    log_info("main", "event=reloaded config=%s routes=%u workers=%u", gw->config_path,
+             gw->conf.nroutes, gw->nworkers);
 }
 
 static void on_check_closed(uv_handle_t *h)
@@ -491,7 +536,8 @@ int main(int argc, char **argv)
     gw.listen_from_flag = listen != NULL;
     gw.admin_from_flag = admin != NULL;
     gw.workers_from_flag = workers != NULL;
-    (void)remember_classes(&gw, &gw.conf); /* at most DURO_CLASSES_MAX_COUNT by the parser */
+    int unused;
+    (void)remember_classes(&gw, &gw.conf, &unused); /* <= DURO_CLASSES_MAX_COUNT by the parser */
     if (workers != NULL) {
         char *end;
         long n = strtol(workers, &end, 10);
@@ -519,11 +565,7 @@ int main(int argc, char **argv)
         printf("config ok\n");
         return 0;
     }
-    gw.nworkers = gw.conf.workers;
-    if (gw.nworkers == 0) {
-        unsigned cpus = uv_available_parallelism();
-        gw.nworkers = cpus < 1 ? 1 : cpus > DURO_WORKERS_MAX_COUNT ? DURO_WORKERS_MAX_COUNT : cpus;
-    }
+    gw.nworkers = pool_size(gw.conf.workers);
     gw.hdr_scratch = calloc(DURO_HTTP_HEADERS_MAX_COUNT_MAX, sizeof gw.hdr_scratch[0]);
     if (gw.hdr_scratch == NULL) {
         return 1;

@@ -8,10 +8,17 @@
 #include "common/log.h"
 #include "common/msg.h"
 #include "gateway/conn.h"
+#include "gateway/dispatch.h"
 
+/* One worker process. `index` is its slot in the pool (its rendezvous slot); a slot's worker
+ * may be replaced while the old one hands its sockets over (it is then `retiring`, in the
+ * supervisor's list of retirees, and exits once they have all left). */
 struct slot {
     struct supervisor *sup;
+    struct slot *next_retiree;
     unsigned index;
+    int retiring;     /* told MIGRATE_ALL: not restarted, not routed to */
+    uint64_t migrate_ms; /* when it was told */
     uv_process_t proc;
     uv_timer_t restart;
     struct chan *ch;
@@ -22,13 +29,15 @@ struct slot {
     uint64_t started_ms;
     uint64_t last_answer_ms; /* loop time of the worker's last message */
     struct metrics last;     /* the worker's metrics as of its last MSG_STATS */
-    struct metrics retired;  /* counters of this slot's earlier workers, for per-worker series */
     int64_t fd_headroom;     /* descriptors it can still open: reported, minus hand-offs since */
 };
 
 struct supervisor {
     struct gateway *gw;
-    unsigned n;
+    unsigned n;             /* pool size: slots 0..n-1 route */
+    struct slot *retirees;  /* workers handing over before they exit */
+    int rolling;            /* a class reload: the next slot to replace, or -1 */
+    uint64_t next_seq;      /* MSG_MIGRATE numbers */
     int stopping;
     unsigned open_handles;  /* the restart timers, the stop timer and the heartbeat timer */
     uv_timer_t stop_timer;
@@ -37,7 +46,8 @@ struct supervisor {
     supervisor_answer_fn *answer; /* the admin listener's, when it runs */
     void *answer_arg;
     struct metrics retired; /* counters of workers that exited, as last reported */
-    struct slot slots[];
+    struct metrics slot_retired[DURO_WORKERS_MAX_COUNT]; /* the same, per slot */
+    struct slot *slots[DURO_WORKERS_MAX_COUNT];          /* slot i's current worker, or NULL */
 };
 
 static void spawn(struct slot *sl);
@@ -54,8 +64,27 @@ static void on_stop_timer_closed(uv_handle_t *h)
 static void on_restart_closed(uv_handle_t *h)
 {
     struct slot *sl = h->data;
-    sl->sup->open_handles--;
-    maybe_finish(sl->sup);
+    struct supervisor *s = sl->sup;
+    s->open_handles--;
+    if (sl->retiring) {
+        free(sl); /* a retiree is gone for good; the pool's slots are freed with the pool */
+    }
+    maybe_finish(s);
+}
+
+static struct slot *slot_new(struct supervisor *s, unsigned index)
+{
+    struct slot *sl = calloc(1, sizeof *sl);
+    if (sl == NULL) {
+        return NULL;
+    }
+    sl->sup = s;
+    sl->index = index;
+    sl->fd_headroom = -1;
+    uv_timer_init(s->gw->loop, &sl->restart);
+    sl->restart.data = sl;
+    s->open_handles++;
+    return sl;
 }
 
 static void maybe_finish(struct supervisor *s)
@@ -63,14 +92,19 @@ static void maybe_finish(struct supervisor *s)
     if (!s->stopping) {
         return;
     }
-    for (unsigned i = 0; i < s->n; i++) {
-        if (s->slots[i].running) {
+    for (unsigned i = 0; i < DURO_WORKERS_MAX_COUNT; i++) {
+        if (s->slots[i] != NULL && s->slots[i]->running) {
             return;
         }
     }
+    if (s->retirees != NULL) {
+        return;
+    }
     if (!uv_is_closing((uv_handle_t *)&s->stop_timer)) {
-        for (unsigned i = 0; i < s->n; i++) {
-            uv_close((uv_handle_t *)&s->slots[i].restart, on_restart_closed);
+        for (unsigned i = 0; i < DURO_WORKERS_MAX_COUNT; i++) {
+            if (s->slots[i] != NULL) {
+                uv_close((uv_handle_t *)&s->slots[i]->restart, on_restart_closed);
+            }
         }
         uv_close((uv_handle_t *)&s->stop_timer, on_stop_timer_closed);
         uv_close((uv_handle_t *)&s->heartbeat, on_stop_timer_closed);
@@ -79,17 +113,58 @@ static void maybe_finish(struct supervisor *s)
     if (s->open_handles == 0) {
         struct gateway *gw = s->gw;
         supervisor_stopped_fn *done = s->done;
+        for (unsigned i = 0; i < DURO_WORKERS_MAX_COUNT; i++) {
+            free(s->slots[i]);
+        }
         free(s);
         done(gw);
     }
 }
 
+/* A socket a worker handed over: the gateway takes the descriptor and routes it. */
+static void take_emigrant(struct slot *sl, struct chan *ch, const struct msg_emigrant *e)
+{
+    struct gateway *gw = sl->sup->gw;
+    uv_tcp_t *t = malloc(sizeof *t);
+    if (t == NULL || uv_tcp_init(gw->loop, t) != 0) {
+        free(t);
+        log_error("supervisor", "worker=%u event=oom what=emigrant", sl->index);
+        return; /* the chan closes the unclaimed descriptor */
+    }
+    if (chan_accept(ch, (uv_stream_t *)t) != 0) {
+        log_error("supervisor", "worker=%u conn=%llu event=emigrant_accept_failed", sl->index,
+                  (unsigned long long)e->conn_id);
+        uv_close((uv_handle_t *)t, dispatch_free_handle);
+        return;
+    }
+    gw_route_emigrant(gw, e, t);
+}
+
+static void on_migrated(struct slot *sl, const struct msg_migrated *m)
+{
+    struct gateway *gw = sl->sup->gw;
+    gw->metrics.v[M_HANDOVER_SWITCHES]++;
+    log_info("supervisor", "event=handover action=worker_migrated worker=%u worker_pid=%d "
+             "mode=%s moved=%u closed=%u remaining=%u switch_ms=%llu", sl->index, sl->pid,
+             sl->retiring ? "all" : "resize", m->moved, m->closed, m->remaining,
+             (unsigned long long)(m->elapsed_us / 1000u));
+}
+
 static void on_chan_msg(struct chan *ch, const struct msg *m, void *arg)
 {
     struct slot *sl = arg;
-    (void)ch;
     if (m->type == MSG_RESPONSE) {
         conn_response(sl->sup->gw, sl->index, &m->u.response);
+        return;
+    }
+    if (m->type == MSG_EMIGRATE) {
+        sl->last_answer_ms = uv_now(sl->sup->gw->loop);
+        take_emigrant(sl, ch, &m->u.emigrant);
+        return;
+    }
+    if (m->type == MSG_MIGRATED) {
+        sl->last_answer_ms = uv_now(sl->sup->gw->loop);
+        on_migrated(sl, &m->u.migrated);
         return;
     }
     if (m->type != MSG_STATS && m->type != MSG_OBJECTS && m->type != MSG_CLOSED) {
@@ -111,7 +186,7 @@ static void on_chan_msg(struct chan *ch, const struct msg *m, void *arg)
     uint64_t seq = m->type == MSG_STATS     ? m->u.stats.seq
                    : m->type == MSG_OBJECTS ? m->u.objects.seq
                                             : m->u.closed.seq;
-    if (seq != 0) { /* 0 is the heartbeat */
+    if (seq != 0 && !sl->retiring) { /* 0 is the heartbeat */
         if (sl->sup->answer != NULL) {
             sl->sup->answer(sl->sup->answer_arg, sl->index, m);
         }
@@ -134,13 +209,15 @@ static void on_chan_closed(struct chan *ch, int status, void *arg)
         chan_close(sl->ch);
         sl->ch = NULL;
     }
-    conn_worker_down(sl->sup->gw, sl->index); /* its requests will not be answered */
+    if (!sl->retiring) {
+        conn_worker_down(sl->sup->gw, sl->index); /* its requests will not be answered */
+    }
 }
 
 static void on_restart_timer(uv_timer_t *t)
 {
     struct slot *sl = t->data;
-    if (!sl->sup->stopping) {
+    if (!sl->sup->stopping && !sl->retiring) {
         spawn(sl);
     }
 }
@@ -158,11 +235,29 @@ static void schedule_restart(struct slot *sl)
     uv_timer_start(&sl->restart, on_restart_timer, sl->backoff_ms, 0);
 }
 
+static void roll_next(struct supervisor *s);
+
 static void on_proc_closed(uv_handle_t *h)
 {
     struct slot *sl = h->data;
     sl->running = 0;
     struct supervisor *s = sl->sup;
+    if (sl->retiring) {
+        struct slot **pp = &s->retirees;
+        while (*pp != NULL && *pp != sl) {
+            pp = &(*pp)->next_retiree;
+        }
+        if (*pp == sl) {
+            *pp = sl->next_retiree;
+        }
+        unsigned index = sl->index;
+        uv_close((uv_handle_t *)&sl->restart, on_restart_closed); /* frees it */
+        if (s->rolling >= 0 && (unsigned)s->rolling == index && !s->stopping) {
+            s->rolling++;
+            roll_next(s);
+        }
+        return;
+    }
     if (s->stopping) {
         maybe_finish(s);
     }
@@ -179,10 +274,14 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
     }
     /* Its counters as last seen stay in the pool's totals: Prometheus counters never go back. */
     metrics_add_counters(&s->retired, &sl->last);
-    metrics_add_counters(&sl->retired, &sl->last);
+    metrics_add_counters(&s->slot_retired[sl->index], &sl->last);
     memset(&sl->last, 0, sizeof sl->last);
     sl->fd_headroom = -1;
-    if (s->stopping) {
+    if (sl->retiring) {
+        log_info("supervisor", "event=worker_retired worker=%u worker_pid=%d status=%lld "
+                 "signal=%d handover_ms=%llu", sl->index, sl->pid, (long long)status, signal,
+                 (unsigned long long)(uv_now(s->gw->loop) - sl->migrate_ms));
+    } else if (s->stopping) {
         log_info("supervisor", "event=worker_stopped worker=%u worker_pid=%d status=%lld signal=%d",
                  sl->index, sl->pid, (long long)status, signal);
     } else {
@@ -271,6 +370,32 @@ static int send_query(struct slot *sl, uint64_t seq, uint32_t what)
     return sl->ch == NULL ? UV_EAGAIN : chan_send(sl->ch, buf, n, NULL, NULL, NULL);
 }
 
+static void heartbeat_one(struct supervisor *s, struct slot *sl, uint64_t now)
+{
+    if (sl == NULL || sl->ch == NULL || !sl->running || sl->killed_hung) {
+        return;
+    }
+    if (now - sl->last_answer_ms > s->gw->conf.heartbeat_timeout_ms) {
+        log_warn("supervisor", "event=worker_hung worker=%u worker_pid=%d silent_ms=%llu",
+                 sl->index, sl->pid, (unsigned long long)(now - sl->last_answer_ms));
+        sl->killed_hung = 1;
+        uv_process_kill(&sl->proc, SIGKILL);
+        return;
+    }
+    /* A retiree closes what it could not hand over within the timeout, then waits at most
+     * for those close handshakes: past that it is stuck. */
+    uint64_t limit = (uint64_t)s->gw->conf.upgrade_timeout_ms + s->gw->conf.drain_timeout_ms +
+                     s->gw->conf.heartbeat_timeout_ms;
+    if (sl->retiring && now - sl->migrate_ms > limit) {
+        log_warn("supervisor", "event=worker_kill worker=%u worker_pid=%d reason=handover_stuck "
+                 "after_ms=%llu", sl->index, sl->pid, (unsigned long long)(now - sl->migrate_ms));
+        sl->killed_hung = 1;
+        uv_process_kill(&sl->proc, SIGKILL);
+        return;
+    }
+    (void)send_query(sl, 0, QUERY_STATS);
+}
+
 /* Every worker answers a heartbeat with its metrics. One that has not answered anything for
  * heartbeat_timeout_ms is hung (stopped, or stuck in a class): it is killed, and on_worker_exit
  * restarts it like any dead worker. */
@@ -279,29 +404,21 @@ static void on_heartbeat(uv_timer_t *t)
     struct supervisor *s = t->data;
     uint64_t now = uv_now(s->gw->loop);
     for (unsigned i = 0; i < s->n; i++) {
-        struct slot *sl = &s->slots[i];
-        if (sl->ch == NULL || !sl->running || sl->killed_hung) {
-            continue;
-        }
-        if (now - sl->last_answer_ms > s->gw->conf.heartbeat_timeout_ms) {
-            log_warn("supervisor", "event=worker_hung worker=%u worker_pid=%d silent_ms=%llu",
-                     sl->index, sl->pid, (unsigned long long)(now - sl->last_answer_ms));
-            sl->killed_hung = 1;
-            uv_process_kill(&sl->proc, SIGKILL);
-            continue;
-        }
-        (void)send_query(sl, 0, QUERY_STATS);
+        heartbeat_one(s, s->slots[i], now);
+    }
+    for (struct slot *sl = s->retirees; sl != NULL; sl = sl->next_retiree) {
+        heartbeat_one(s, sl, now);
     }
 }
 
 int supervisor_query(struct supervisor *s, unsigned slot, uint64_t seq, uint32_t what)
 {
-    return slot < s->n ? send_query(&s->slots[slot], seq, what) : UV_EINVAL;
+    return slot < s->n ? send_query(s->slots[slot], seq, what) : UV_EINVAL;
 }
 
 int supervisor_admit(struct supervisor *s, unsigned slot)
 {
-    struct slot *sl = &s->slots[slot];
+    struct slot *sl = s->slots[slot];
     if (sl->fd_headroom < 0) {
         return 0; /* not reported yet */
     }
@@ -316,7 +433,10 @@ void supervisor_metrics(const struct supervisor *s, struct metrics *out)
 {
     metrics_add(out, &s->retired);
     for (unsigned i = 0; i < s->n; i++) {
-        metrics_add(out, &s->slots[i].last);
+        metrics_add(out, &s->slots[i]->last);
+    }
+    for (const struct slot *sl = s->retirees; sl != NULL; sl = sl->next_retiree) {
+        metrics_add(out, &sl->last);
     }
 }
 
@@ -324,8 +444,13 @@ void supervisor_slot_metrics(const struct supervisor *s, unsigned slot, struct m
 {
     memset(out, 0, sizeof *out);
     if (slot < s->n) {
-        *out = s->slots[slot].last;
-        metrics_add_counters(out, &s->slots[slot].retired);
+        *out = s->slots[slot]->last;
+        metrics_add_counters(out, &s->slot_retired[slot]);
+        for (const struct slot *sl = s->retirees; sl != NULL; sl = sl->next_retiree) {
+            if (sl->index == slot) {
+                metrics_add_counters(out, &sl->last);
+            }
+        }
     }
 }
 
@@ -342,41 +467,174 @@ unsigned supervisor_size(const struct supervisor *s)
 
 int supervisor_pid(const struct supervisor *s, unsigned slot)
 {
-    return slot < s->n && s->slots[slot].ch != NULL ? s->slots[slot].pid : 0;
+    return slot < s->n && s->slots[slot]->ch != NULL ? s->slots[slot]->pid : 0;
+}
+
+static void send_config(struct slot *sl)
+{
+    struct gateway *gw = sl->sup->gw;
+    struct msg_config mc = {
+        .slot = sl->index,
+        .nslots = sl->sup->n,
+        .path = { gw->conf_origin, strlen(gw->conf_origin) },
+        .text = { gw->conf_text, strlen(gw->conf_text) },
+    };
+    size_t need = msg_config_size(&mc);
+    uint8_t *buf = need ? malloc(need) : NULL;
+    size_t n = buf ? msg_encode_config(buf, need, &mc) : 0;
+    if (n == 0 || chan_send(sl->ch, buf, n, NULL, NULL, NULL) != 0) {
+        log_error("supervisor", "worker=%u event=reconfigure_failed", sl->index);
+    }
+    free(buf);
 }
 
 void supervisor_reconfigure(struct supervisor *s)
 {
-    struct gateway *gw = s->gw;
     for (unsigned i = 0; i < s->n; i++) {
-        struct slot *sl = &s->slots[i];
-        if (sl->ch == NULL) {
-            continue; /* it gets the new text when it is spawned */
+        if (s->slots[i]->ch != NULL) {
+            send_config(s->slots[i]); /* one that is down gets the new text when spawned */
         }
-        struct msg_config mc = {
-            .slot = sl->index,
-            .nslots = s->n,
-            .path = { gw->conf_origin, strlen(gw->conf_origin) },
-            .text = { gw->conf_text, strlen(gw->conf_text) },
-        };
-        size_t need = msg_config_size(&mc);
-        uint8_t *buf = need ? malloc(need) : NULL;
-        size_t n = buf ? msg_encode_config(buf, need, &mc) : 0;
-        if (n == 0 || chan_send(sl->ch, buf, n, NULL, NULL, NULL) != 0) {
-            log_error("supervisor", "worker=%u event=reconfigure_failed", sl->index);
-        }
-        free(buf);
     }
+}
+
+/* ---- hand-over: resize and replacement (docs/design.md, "Hand-over") ---- */
+
+static void send_migrate(struct slot *sl, uint32_t mode)
+{
+    struct supervisor *s = sl->sup;
+    struct msg_migrate m = {
+        .seq = ++s->next_seq,
+        .mode = mode,
+        .slot = mode == MIGRATE_ALL ? 0 : sl->index,
+        .nslots = s->n,
+        .timeout_ms = s->gw->conf.upgrade_timeout_ms,
+    };
+    uint8_t buf[DURO_MSG_HEADER_BYTES + 32];
+    size_t n = msg_encode_migrate(buf, sizeof buf, &m);
+    if (sl->ch == NULL || n == 0 || chan_send(sl->ch, buf, n, NULL, NULL, NULL) != 0) {
+        log_error("supervisor", "worker=%u worker_pid=%d event=migrate_send_failed", sl->index,
+                  sl->pid);
+        if (mode == MIGRATE_ALL && sl->running) {
+            uv_process_kill(&sl->proc, SIGTERM); /* it cannot hand over: it drains (1001) */
+        }
+    }
+}
+
+/* `sl` leaves the pool: it hands every socket over and exits. */
+static void retire(struct slot *sl)
+{
+    struct supervisor *s = sl->sup;
+    sl->retiring = 1;
+    sl->migrate_ms = uv_now(s->gw->loop);
+    uv_timer_stop(&sl->restart);
+    sl->next_retiree = s->retirees;
+    s->retirees = sl;
+    if (!sl->running) {
+        uv_close((uv_handle_t *)&sl->restart, on_restart_closed); /* was down: nothing to move */
+        s->retirees = sl->next_retiree;
+        return;
+    }
+    log_info("supervisor", "event=handover action=retire worker=%u worker_pid=%d", sl->index,
+             sl->pid);
+    send_migrate(sl, MIGRATE_ALL);
+}
+
+/* A new worker for `index`; the old one hands its sockets over to it through the gateway. */
+static int replace(struct supervisor *s, unsigned index)
+{
+    struct slot *old = s->slots[index];
+    struct slot *sl = slot_new(s, index);
+    if (sl == NULL) {
+        return -1;
+    }
+    s->slots[index] = sl;
+    spawn(sl);
+    if (old != NULL) {
+        retire(old);
+    }
+    return 0;
+}
+
+static void roll_next(struct supervisor *s)
+{
+    while (s->rolling >= 0 && (unsigned)s->rolling < s->n) {
+        unsigned i = (unsigned)s->rolling;
+        if (s->slots[i]->running && replace(s, i) == 0 && s->retirees != NULL &&
+            s->retirees->index == i) {
+            return; /* the next one when this retiree has exited */
+        }
+        s->rolling++; /* down (it loads the new code when it restarts) or not replaceable */
+    }
+    if (s->rolling >= 0) {
+        log_info("supervisor", "event=handover action=replaced_all workers=%u", s->n);
+    }
+    s->rolling = -1;
+}
+
+void supervisor_replace_all(struct supervisor *s)
+{
+    if (s->stopping) {
+        return;
+    }
+    if (s->rolling >= 0) {
+        log_info("supervisor", "event=handover action=replace_restart from_worker=%d",
+                 s->rolling);
+    }
+    log_info("supervisor", "event=handover action=replace_all workers=%u", s->n);
+    s->rolling = 0;
+    if (s->retirees == NULL || s->retirees->index != 0) {
+        roll_next(s);
+    }
+}
+
+int supervisor_resize(struct supervisor *s, unsigned n)
+{
+    if (n < 1 || n > DURO_WORKERS_MAX_COUNT || s->stopping) {
+        return -1;
+    }
+    unsigned old = s->n;
+    for (unsigned i = old; i < n; i++) {
+        if (s->slots[i] == NULL && (s->slots[i] = slot_new(s, i)) == NULL) {
+            return -1;
+        }
+    }
+    log_info("supervisor", "event=handover action=resize workers_from=%u workers_to=%u", old, n);
+    s->n = n;
+    s->gw->nworkers = n; /* new connections route over the new pool from now on */
+    if (s->rolling >= 0 && (unsigned)s->rolling >= n) {
+        s->rolling = -1;
+    }
+    for (unsigned i = old; i < n; i++) {
+        spawn(s->slots[i]);
+    }
+    for (unsigned i = n; i < old; i++) {
+        struct slot *sl = s->slots[i];
+        s->slots[i] = NULL;
+        retire(sl);
+    }
+    /* The workers that stay: their new slot count (alarms follow ownership), then every
+     * object whose owner changed leaves. */
+    for (unsigned i = 0; i < n && i < old; i++) {
+        struct slot *sl = s->slots[i];
+        if (sl->ch != NULL) {
+            send_config(sl);
+            if (n > old) {
+                send_migrate(sl, MIGRATE_RESIZE);
+            }
+        }
+    }
+    return 0;
 }
 
 struct supervisor *supervisor_start(struct gateway *gw)
 {
-    struct supervisor *s = calloc(1, sizeof *s + gw->nworkers * sizeof(struct slot));
+    struct supervisor *s = calloc(1, sizeof *s);
     if (s == NULL) {
         return NULL;
     }
     s->gw = gw;
     s->n = gw->nworkers;
+    s->rolling = -1;
     uv_timer_init(gw->loop, &s->stop_timer);
     s->stop_timer.data = s;
     uv_timer_init(gw->loop, &s->heartbeat);
@@ -385,35 +643,39 @@ struct supervisor *supervisor_start(struct gateway *gw)
     uv_timer_start(&s->heartbeat, on_heartbeat, DURO_HEARTBEAT_INTERVAL_MS,
                    DURO_HEARTBEAT_INTERVAL_MS);
     for (unsigned i = 0; i < s->n; i++) {
-        struct slot *sl = &s->slots[i];
-        sl->sup = s;
-        sl->index = i;
-        sl->fd_headroom = -1;
-        uv_timer_init(gw->loop, &sl->restart);
-        sl->restart.data = sl;
-        s->open_handles++;
+        s->slots[i] = slot_new(s, i);
+        if (s->slots[i] == NULL) {
+            return NULL;
+        }
     }
     for (unsigned i = 0; i < s->n; i++) {
-        spawn(&s->slots[i]);
+        spawn(s->slots[i]);
     }
     return s;
 }
 
 struct chan *supervisor_chan(struct supervisor *s, unsigned slot)
 {
-    return slot < s->n ? s->slots[slot].ch : NULL;
+    return slot < s->n ? s->slots[slot]->ch : NULL;
+}
+
+static void stop_timeout_one(struct slot *sl)
+{
+    if (sl != NULL && sl->running && !uv_is_closing((uv_handle_t *)&sl->proc)) {
+        log_warn("supervisor", "event=worker_kill worker=%u worker_pid=%d reason=stop_timeout",
+                 sl->index, sl->pid);
+        uv_process_kill(&sl->proc, SIGKILL);
+    }
 }
 
 static void on_stop_timeout(uv_timer_t *t)
 {
     struct supervisor *s = t->data;
-    for (unsigned i = 0; i < s->n; i++) {
-        struct slot *sl = &s->slots[i];
-        if (sl->running && !uv_is_closing((uv_handle_t *)&sl->proc)) {
-            log_warn("supervisor", "event=worker_kill worker=%u worker_pid=%d reason=stop_timeout",
-                     sl->index, sl->pid);
-            uv_process_kill(&sl->proc, SIGKILL);
-        }
+    for (unsigned i = 0; i < DURO_WORKERS_MAX_COUNT; i++) {
+        stop_timeout_one(s->slots[i]);
+    }
+    for (struct slot *sl = s->retirees; sl != NULL; sl = sl->next_retiree) {
+        stop_timeout_one(sl);
     }
 }
 
@@ -422,9 +684,17 @@ void supervisor_stop(struct supervisor *s, uint64_t grace_ms, supervisor_stopped
     s->stopping = 1;
     s->done = done;
     uv_timer_stop(&s->heartbeat);
-    for (unsigned i = 0; i < s->n; i++) {
-        struct slot *sl = &s->slots[i];
+    for (unsigned i = 0; i < DURO_WORKERS_MAX_COUNT; i++) {
+        struct slot *sl = s->slots[i];
+        if (sl == NULL) {
+            continue;
+        }
         uv_timer_stop(&sl->restart);
+        if (sl->running && !uv_is_closing((uv_handle_t *)&sl->proc)) {
+            uv_process_kill(&sl->proc, SIGTERM);
+        }
+    }
+    for (struct slot *sl = s->retirees; sl != NULL; sl = sl->next_retiree) {
         if (sl->running && !uv_is_closing((uv_handle_t *)&sl->proc)) {
             uv_process_kill(&sl->proc, SIGTERM);
         }

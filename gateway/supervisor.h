@@ -52,6 +52,18 @@ int supervisor_pid(const struct supervisor *s, unsigned slot);
 /* Sends the gateway's current config text to every running worker (SIGHUP reload). */
 void supervisor_reconfigure(struct supervisor *s);
 
+/* Resizes the pool live to `n` workers (SIGHUP with a new [server] workers): new slots are
+ * spawned, slots past `n` retire (MIGRATE_ALL: their sockets move to the objects' new owners),
+ * and when the pool grows every remaining worker sends away only the objects whose rendezvous
+ * slot changed (MIGRATE_RESIZE). gw->nworkers is set at once, so new connections route over
+ * the new pool. Returns 0, or -1 (`n` out of bounds, stopping, out of memory). */
+int supervisor_resize(struct supervisor *s, unsigned n);
+
+/* Replaces every worker in turn by a new process (a class reload): slot by slot, a new worker
+ * starts and the old one hands all its sockets over to it, then exits; the next slot follows
+ * once it has. A call while one runs starts again from slot 0. */
+void supervisor_replace_all(struct supervisor *s);
+
 /* Sends SIGTERM to every worker and, once all have exited (SIGKILL after `grace_ms`), closes
  * the supervisor's handles, frees it and calls `done`. */
 void supervisor_stop(struct supervisor *s, uint64_t grace_ms, supervisor_stopped_fn *done);
