@@ -4,7 +4,7 @@
 
 #include "duro/class.h"
 
-#define FIXED_BYTES (2 + 2 + 8 * 4 + 4 * 4)
+#define FIXED_BYTES (2 + 2 + 2 + 8 * 4 + 4 * 4)
 
 /* ---- writer ---- */
 
@@ -111,6 +111,7 @@ size_t handover_encode(uint8_t *dst, size_t cap, const struct handover_state *st
     struct wr w = { dst, dst + cap, 1 };
     put_be(&w, HANDOVER_VERSION, 2);
     put_be(&w, st->flags, 2);
+    put_be(&w, st->group_left, 2);
     put_be(&w, st->age_ms, 8);
     put_be(&w, st->last_auto_ms, 8);
     put_be(&w, st->bytes_in, 8);
@@ -193,6 +194,7 @@ int handover_decode(const uint8_t *buf, size_t len, struct handover_state *st)
         return -1;
     }
     st->flags = (uint16_t)get_be(&r, 2);
+    st->group_left = (uint16_t)get_be(&r, 2);
     st->age_ms = get_be(&r, 8);
     st->last_auto_ms = get_be(&r, 8);
     st->bytes_in = get_be(&r, 8);

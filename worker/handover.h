@@ -6,7 +6,7 @@
  * worker of the next release can adopt from this one: a decoder refuses a version it does not
  * know, and the sender then closes the socket with 1012 instead of losing it silently.
  *
- * Wire form (big-endian): u16 version, u16 flags, u64 age_ms, u64 last_auto_ms, u64 bytes_in,
+ * Wire form (big-endian): u16 version, u16 flags, u16 group_left, u64 age_ms, u64 last_auto_ms, u64 bytes_in,
  * u64 bytes_out, u32 msgs_in, u32 msgs_out, u32 silent_ms, u32 rate_milli, then the spans
  * protocol (u16), client (u16), attachment (u32), early (u32), pmd (5 x u8), deflate window (u16),
  * inflate window (u16), u8 tag count and the tags (u16 each), u8 rule count and the rules (u8
@@ -38,6 +38,9 @@ struct handover_rule {
 struct handover_state {
     uint16_t version;          /* set by the decoder; the encoder writes HANDOVER_VERSION */
     uint16_t flags;            /* enum handover_flags */
+    uint16_t group_left;       /* sockets of the same object sent after this one: the adopter
+                                * reads none of them until the last (0) has arrived, so that no
+                                * broadcast misses a socket still on its way */
     uint64_t age_ms;           /* since the socket opened */
     uint64_t last_auto_ms;     /* wall clock of the last auto-response, 0 if none */
     uint64_t bytes_in, bytes_out;

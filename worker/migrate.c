@@ -125,7 +125,7 @@ static void on_emigrant_sent(int status, void *arg)
 }
 
 /* The state of `s` (and, when `rules` is set, its object's auto-responses) into state_buf. */
-static size_t encode_state(struct session *s, int rules)
+static size_t encode_state(struct session *s, int rules, uint16_t group_left)
 {
     struct worker *w = s->w;
     struct object *o = s->obj;
@@ -133,6 +133,7 @@ static size_t encode_state(struct session *s, int rules)
     struct handover_state st = {
         .flags = (uint16_t)((s->ping_out ? HANDOVER_PING_OUT : 0) |
                             (s->rate_started ? HANDOVER_RATE_STARTED : 0)),
+        .group_left = group_left,
         .age_ms = now - s->opened_ms,
         .last_auto_ms = s->last_auto_ms,
         .bytes_in = s->bytes_in,
@@ -178,11 +179,11 @@ static size_t encode_state(struct session *s, int rules)
     return handover_encode(state_buf, sizeof state_buf, &st);
 }
 
-static void emigrate(struct migration *m, struct session *s, int rules)
+static void emigrate(struct migration *m, struct session *s, int rules, uint16_t group_left)
 {
     struct worker *w = m->w;
     struct object *o = s->obj;
-    size_t slen = encode_state(s, rules);
+    size_t slen = encode_state(s, rules, group_left);
     struct msg_emigrant e = {
         .seq = m->seq,
         .conn_id = s->conn_id,
@@ -232,12 +233,17 @@ static void depart(struct migration *m, struct object *o)
     object_reset(o); /* the class's destroy, the storage file closed */
     o->leaving = 0;
     m->objects--;
+    unsigned n = 0;
+    for (struct session *s = o->sockets; s != NULL; s = s->onext) {
+        n += s->state == SESSION_OPEN && s->migrating;
+    }
     int first = 1;
     struct session *s = o->sockets;
     while (s != NULL) {
         struct session *next = s->onext;
         if (s->state == SESSION_OPEN && s->migrating) {
-            emigrate(m, s, first);
+            n--;
+            emigrate(m, s, first, n > UINT16_MAX ? UINT16_MAX : (uint16_t)n);
             first = 0;
         }
         s = next;
@@ -451,6 +457,86 @@ static int restore(struct session *s, const struct handover_state *st)
     return 0;
 }
 
+/* Early bytes of a grouped socket, kept until its group is released (in the attachment's
+ * place would be wrong: kept beside it, in the session's `protocol` string slot, unused after
+ * a handshake). */
+static int keep_early(struct session *s, const struct handover_state *st)
+{
+    if (st->early.len == 0) {
+        return 0;
+    }
+    s->protocol = malloc(st->early.len + sizeof(uint32_t));
+    if (s->protocol == NULL) {
+        return -1;
+    }
+    uint32_t n = (uint32_t)st->early.len;
+    memcpy(s->protocol, &n, sizeof n);
+    memcpy(s->protocol + sizeof n, st->early.ptr, n);
+    return 0;
+}
+
+/* Starts an adopted socket: reads, its early bytes, and the migration it may join. */
+static void start(struct session *s, const uint8_t *early, size_t len)
+{
+    if (session_read_start(s) != 0) {
+        session_destroy(s);
+        return;
+    }
+    if (len > 0) {
+        session_feed(s, early, len);
+    }
+    migrate_joined(s);
+}
+
+/* The group of `o` is complete (or waited too long): its held sockets start. */
+static void release_group(struct object *o)
+{
+    struct session *s = o->sockets;
+    while (s != NULL) {
+        struct session *next = s->onext;
+        if (s->grouped && s->state == SESSION_OPEN) {
+            s->grouped = 0;
+            s->held = 0;
+            char *kept = s->protocol;
+            s->protocol = NULL;
+            uint32_t n = 0;
+            if (kept != NULL) {
+                memcpy(&n, kept, sizeof n);
+            }
+            start(s, kept != NULL ? (const uint8_t *)kept + sizeof n : NULL, n);
+            free(kept);
+        }
+        s = next;
+    }
+}
+
+static void release_one(struct object *o, void *arg)
+{
+    (void)arg;
+    release_group(o);
+}
+
+/* A group whose last socket never comes (lost on the way) does not wait forever. */
+static uv_timer_t group_timer;
+static int group_timer_ready;
+
+static void on_group_timer(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    registry_each_object(w->reg, release_one, NULL);
+}
+
+static void arm_group_timer(struct worker *w)
+{
+    if (!group_timer_ready) {
+        uv_timer_init(w->loop, &group_timer);
+        uv_unref((uv_handle_t *)&group_timer);
+        group_timer.data = w;
+        group_timer_ready = 1;
+    }
+    uv_timer_start(&group_timer, on_group_timer, w->conf.upgrade_timeout_ms, 0);
+}
+
 /* A socket that cannot be adopted is closed with 1012: its client reconnects. */
 static void refuse(struct session *s)
 {
@@ -506,12 +592,17 @@ void migrate_adopt(struct worker *w, struct chan *ch, const struct msg_emigrant 
     w->metrics.v[M_HANDOVER_ADOPTED]++;
     log_debug("handover", "conn=%llu obj=%s/%s event=handover action=adopt sockets=%u",
               (unsigned long long)s->conn_id, cls->name, o->name, o->nsockets);
-    if (session_read_start(s) != 0) {
-        session_destroy(s);
+    if (st.group_left > 0) {
+        /* More of its object's sockets are on their way: nobody of the group reads (no event,
+         * no broadcast) until the last has arrived. The early bytes wait too. */
+        s->grouped = 1;
+        s->held = 1;
+        if (keep_early(s, &st) != 0) {
+            refuse(s);
+        }
+        arm_group_timer(w);
         return;
     }
-    if (st.early.len > 0) {
-        session_feed(s, (const uint8_t *)st.early.ptr, st.early.len);
-    }
-    migrate_joined(s);
+    release_group(o);
+    start(s, (const uint8_t *)st.early.ptr, st.early.len);
 }

@@ -105,7 +105,10 @@ struct session {
     unsigned rate_started : 1;   /* the rate bucket was filled */
     unsigned migrating : 1;      /* to be handed over to another worker (worker/migrate.h) */
     unsigned held : 1;           /* ... and at a message boundary: reads stay stopped */
-    char *protocol;              /* chosen subprotocol, only during the handshake */
+    unsigned grouped : 1;        /* adopted, held until the rest of its object's sockets came */
+    char *protocol;              /* chosen subprotocol, only during the handshake; for a
+                                  * `grouped` adopted socket, its early bytes (u32 length, then
+                                  * the bytes) until its group is released (worker/migrate.c) */
     char *client;                /* the PROXY protocol's client "ip:port", NULL without one (the
                                   * TCP peer is asked again when a log line needs it) */
 };

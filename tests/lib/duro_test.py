@@ -271,7 +271,7 @@ class Gateway:
     """One duro-gateway process for one test. Always stopped by the test's cleanups."""
 
     def __init__(self, test, config=None, workers=1, wait_workers=True, args=(), worker_bin=None,
-                 nofile=None, gateway_bin=None, config_path=None, env=None):
+                 nofile=None, gateway_bin=None, config_path=None, env=None, workers_flag=True):
         _check_binaries()
         self.test = test
         self.lines = []             # stderr lines (str), gateway and workers interleaved
@@ -286,8 +286,12 @@ class Gateway:
         tmp = tempfile.TemporaryDirectory(prefix="duro-it-")
         test.addCleanup(tmp.cleanup)
         self.tmpdir = tmp.name
+        # workers_flag=False: the pool size comes from the config's [server] workers (`workers`
+        # must say the same), so that a SIGHUP may change it.
         argv = [gateway_bin or GATEWAY, "--listen", f"{HOST}:0", "--admin", f"{HOST}:0",
-                "--workers", str(workers), "--worker-bin", worker_bin or WORKER]
+                "--worker-bin", worker_bin or WORKER]
+        if workers_flag:
+            argv += ["--workers", str(workers)]
         self.config_path = None
         for script_var, cls in (("DURO_SEED_CLASS_SCRIPT", "seed"),
                                 ("DURO_CHAT_CLASS_SCRIPT", "chat")):

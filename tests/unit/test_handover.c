@@ -36,6 +36,7 @@ static struct handover_state sample(void)
     static const char early[] = "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
     struct handover_state st = {
         .flags = HANDOVER_PING_OUT | HANDOVER_RATE_STARTED,
+        .group_left = 513,
         .age_ms = 0x0102030405060708ull,
         .last_auto_ms = 1764633600123ull,
         .bytes_in = 1ull << 40,
@@ -63,6 +64,7 @@ static struct handover_state sample(void)
 static void check_equal(const struct handover_state *a, const struct handover_state *b)
 {
     assert_int_equal(a->flags, b->flags);
+    assert_int_equal(a->group_left, b->group_left);
     assert_true(a->age_ms == b->age_ms);
     assert_true(a->last_auto_ms == b->last_auto_ms);
     assert_true(a->bytes_in == b->bytes_in);
@@ -106,8 +108,8 @@ static void round_trip(void **state)
     assert_int_equal(handover_decode(buf, n, &got), 0);
     assert_int_equal(got.version, HANDOVER_VERSION);
     check_equal(&got, &st);
-    /* the layout's start is pinned: version 1, flags 3, then the age, big-endian */
-    static const uint8_t head[] = { 0, 1, 0, 3, 1, 2, 3, 4, 5, 6, 7, 8 };
+    /* the layout's start is pinned: version 1, flags 3, group_left 513, the age, big-endian */
+    static const uint8_t head[] = { 0, 1, 0, 3, 2, 1, 1, 2, 3, 4, 5, 6, 7, 8 };
     assert_memory_equal(buf, head, sizeof head);
 }
 
@@ -117,7 +119,7 @@ static void empty_state_round_trip(void **state)
     uint8_t buf[256];
     struct handover_state st = { 0 }, got;
     size_t n = handover_encode(buf, sizeof buf, &st);
-    assert_int_equal(n, 2 + 2 + 32 + 16 + 2 + 2 + 4 + 4 + 5 + 2 + 2 + 1 + 1);
+    assert_int_equal(n, 2 + 2 + 2 + 32 + 16 + 2 + 2 + 4 + 4 + 5 + 2 + 2 + 1 + 1);
     assert_int_equal(handover_decode(buf, n, &got), 0);
     check_equal(&got, &st);
 }
@@ -227,7 +229,7 @@ static void bounds_on_both_sides(void **state)
     buf[3] = 0x07;
     assert_int_equal(handover_decode(buf, n, &got), -1);
     n = handover_encode(buf, sizeof buf, &st);
-    size_t pmd_at = 52 + 2 + st.protocol.len + 2 + st.client.len + 4 + st.attachment.len + 4 +
+    size_t pmd_at = 54 + 2 + st.protocol.len + 2 + st.client.len + 4 + st.attachment.len + 4 +
                     st.early.len;
     assert_int_equal(buf[pmd_at], 1);
     assert_int_equal(buf[pmd_at + 3], 10);
