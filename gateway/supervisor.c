@@ -53,6 +53,7 @@ struct supervisor {
 static void spawn(struct slot *sl);
 
 static void maybe_finish(struct supervisor *s);
+static void retiree_done(struct slot *sl);
 
 static void on_stop_timer_closed(uv_handle_t *h)
 {
@@ -211,6 +212,8 @@ static void on_chan_closed(struct chan *ch, int status, void *arg)
     }
     if (!sl->retiring) {
         conn_worker_down(sl->sup->gw, sl->index); /* its requests will not be answered */
+    } else if (!sl->running) {
+        retiree_done(sl);
     }
 }
 
@@ -237,25 +240,37 @@ static void schedule_restart(struct slot *sl)
 
 static void roll_next(struct supervisor *s);
 
+/* A retiree is gone for good once its process has been reaped and its channel read to the
+ * end (its last MSG_EMIGRATEs may still be in the pipe when the exit is seen). */
+static void retiree_done(struct slot *sl)
+{
+    struct supervisor *s = sl->sup;
+    if (sl->running || sl->ch != NULL) {
+        return;
+    }
+    struct slot **pp = &s->retirees;
+    while (*pp != NULL && *pp != sl) {
+        pp = &(*pp)->next_retiree;
+    }
+    if (*pp != sl) {
+        return; /* already done */
+    }
+    *pp = sl->next_retiree;
+    unsigned index = sl->index;
+    uv_close((uv_handle_t *)&sl->restart, on_restart_closed); /* frees it */
+    if (s->rolling >= 0 && (unsigned)s->rolling == index && !s->stopping) {
+        s->rolling++;
+        roll_next(s);
+    }
+}
+
 static void on_proc_closed(uv_handle_t *h)
 {
     struct slot *sl = h->data;
     sl->running = 0;
     struct supervisor *s = sl->sup;
     if (sl->retiring) {
-        struct slot **pp = &s->retirees;
-        while (*pp != NULL && *pp != sl) {
-            pp = &(*pp)->next_retiree;
-        }
-        if (*pp == sl) {
-            *pp = sl->next_retiree;
-        }
-        unsigned index = sl->index;
-        uv_close((uv_handle_t *)&sl->restart, on_restart_closed); /* frees it */
-        if (s->rolling >= 0 && (unsigned)s->rolling == index && !s->stopping) {
-            s->rolling++;
-            roll_next(s);
-        }
+        retiree_done(sl);
         return;
     }
     if (s->stopping) {
@@ -268,8 +283,8 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int signal)
     struct slot *sl = p->data;
     struct supervisor *s = sl->sup;
 
-    if (sl->ch != NULL) {
-        chan_close(sl->ch);
+    if (sl->ch != NULL && !sl->retiring) {
+        chan_close(sl->ch); /* a retiree's is read to its end first: on_chan_closed */
         sl->ch = NULL;
     }
     /* Its counters as last seen stay in the pool's totals: Prometheus counters never go back. */

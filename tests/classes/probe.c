@@ -2,6 +2,8 @@
  * It exposes the class API through text commands so that tests can drive it over WebSocket:
  *
  *   gen                 -> "gen:G" where G counts constructions in this worker (a wake adds one)
+ *   version             -> "version:V", V = PROBE_VERSION it was built with (1 by default; the
+ *                          class reload test builds a second copy with 2)
  *   tags                -> the socket's tags, comma-separated
  *   count:TAG           -> how many open sockets carry TAG ("count:" for all)
  *   attach:VALUE        -> sets the attachment; "ok" or "error"
@@ -45,6 +47,9 @@
 #include "duro/class.h"
 
 #define REPLY_MAX_BYTES 20000
+#ifndef PROBE_VERSION
+#define PROBE_VERSION 1
+#endif
 #define LIST_MAX 64
 
 static unsigned generation; /* per worker process */
@@ -182,6 +187,8 @@ static void probe_message(struct duro_object *obj, void *state, struct duro_sock
     int n = 0;
     if (binary) {
         reply(ws, "binary", 6);
+    } else if (is(d, len, "version") && len == 7) {
+        n = snprintf(out, sizeof out, "version:%d", PROBE_VERSION);
     } else if (is(d, len, "gen") && len == 3) {
         n = snprintf(out, sizeof out, "gen:%u", st ? st->gen : 0);
     } else if (is(d, len, "tags") && len == 4) {

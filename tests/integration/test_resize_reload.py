@@ -20,15 +20,16 @@ import os
 import re
 import shutil
 import signal
-import subprocess
+import tempfile
 import unittest
 import urllib.request
 
 import websockets
 
-from harness import Gateway, run_async
+from harness import Gateway, pid_alive, run_async
 
 PROBE_SO = os.environ.get("DURO_PROBE_SO", "")
+PROBE_V2_SO = os.environ.get("DURO_PROBE_V2_SO", "")  # the same class built with version 2
 ROOMS = 16
 PER_ROOM = 2
 PROBES = 12
@@ -267,6 +268,63 @@ class HandoverTest(unittest.TestCase):
         closes = [l for l in gw.lines if "event=ws_closed" in l and "code_sent=1000" not in l
                   and "code_recv=1000" not in l]
         self.assertEqual(closes, [], "a socket closed during the hand-overs")
+
+    def test_class_reload_replaces_every_worker_without_closing(self):
+        tmp = tempfile.TemporaryDirectory(prefix="duro-reload-")
+        self.addCleanup(tmp.cleanup)
+        so = os.path.join(tmp.name, "probe.so")
+        shutil.copy(PROBE_SO, so)
+        gw = Gateway(self, config=config(2, "takeover", probe_path=so), workers=2,
+                     workers_flag=False)
+        old_pids = set(gw.worker_pids())
+        self.assertEqual(len(old_pids), 2)
+
+        async def versions(probes):
+            out = set()
+            for ws in probes:
+                await ws.send("version")
+                out.add(await ws.recv())
+            return out
+
+        async def run():
+            clients, probes = await self.open_all(gw)
+            readers = [asyncio.ensure_future(c.reader()) for c in clients]
+            await self.send_some(clients, STEP_MSGS)
+            self.assertEqual(await versions(probes), {"version:1"})
+            before = await asyncio.to_thread(placement, gw)
+
+            # The rebuilt class replaces the file as an install does (rename, never in place:
+            # the running workers have the old one mapped).
+            shutil.copy(PROBE_V2_SO, so + ".new")
+            os.replace(so + ".new", so)
+            mark = gw.mark()
+            gw.proc.send_signal(signal.SIGHUP)
+            sending = asyncio.ensure_future(self.send_some(clients, STEP_MSGS * 2))
+            await asyncio.to_thread(gw.wait_for_line, r"event=handover action=replaced_all",
+                                    30, mark)
+            await sending
+            await self.send_some(clients, 3)
+            await self.wait_delivered(clients)
+            self.check_rooms(clients)
+            await self.check_probes(probes)
+            self.assertEqual(await versions(probes), {"version:2"})
+            self.assertEqual(await asyncio.to_thread(placement, gw), before)
+            self.assertEqual(await asyncio.to_thread(metric, gw, "duro_handover_closed_total"), 0)
+            for c in clients:
+                await c.ws.close()
+            for ws in probes:
+                await ws.close()
+            await asyncio.gather(*readers)
+
+        run_async(run(), timeout=120)
+        retired = {int(m.group(1)) for m in
+                   (re.search(r"event=worker_retired worker=\d+ worker_pid=(\d+)", l)
+                    for l in gw.lines) if m}
+        self.assertEqual(retired, old_pids, "every old worker handed over and exited")
+        self.assertFalse(any(pid_alive(p) for p in old_pids))
+        self.assertEqual(len(set(gw.worker_pids()) - old_pids), 2)
+        closes = [l for l in gw.lines if "event=ws_closed" in l and "code_recv=1000" not in l]
+        self.assertEqual(closes, [], "a socket closed during the reload")
 
     def test_resize_2_3_2_stateless_deflate(self):
         self.resize("stateless")
