@@ -4,13 +4,14 @@
  * A pure codec, like common/msg: no I/O, no allocation, decoded spans point into the caller's
  * buffer. The format is versioned on its own (the gateway relays it without reading it), so a
  * worker of the next release can adopt from this one: a decoder refuses a version it does not
- * know, and the sender then closes the socket with 1012 instead of losing it silently.
+ * know, and the adopting worker then closes the socket with 1012 (its client reconnects)
+ * instead of guessing.
  *
- * Wire form (big-endian): u16 version, u16 flags, u16 group_left, u64 age_ms, u64 last_auto_ms, u64 bytes_in,
- * u64 bytes_out, u32 msgs_in, u32 msgs_out, u32 silent_ms, u32 rate_milli, then the spans
- * protocol (u16), client (u16), attachment (u32), early (u32), pmd (5 x u8), deflate window (u16),
- * inflate window (u16), u8 tag count and the tags (u16 each), u8 rule count and the rules (u8
- * req_kind, u8 resp_kind, u16 req, u16 resp). Nothing may follow. */
+ * Wire form (big-endian): u16 version, u16 flags, u16 group_left, u64 age_ms, u64 last_auto_ms,
+ * u64 bytes_in, u64 bytes_out, u32 msgs_in, u32 msgs_out, u32 silent_ms, u32 rate_milli, then
+ * the spans protocol (u16), client (u16), attachment (u32), early (u32), pmd (5 x u8), deflate
+ * window (u16), inflate window (u16), u8 tag count and the tags (u16 each), u8 rule count and the
+ * rules (u8 req_kind, u8 resp_kind, u16 req, u16 resp). Nothing may follow. */
 #ifndef DURO_HANDOVER_H
 #define DURO_HANDOVER_H
 
@@ -47,7 +48,7 @@ struct handover_state {
     uint32_t msgs_in, msgs_out;
     uint32_t silent_ms;        /* since the last bytes from the client (or the ping) */
     uint32_t rate_milli;       /* messages_per_second tokens left, in thousandths */
-    struct msg_span protocol;  /* chosen subprotocol, "" when none (<= DURO_WS_PROTOCOL_MAX_BYTES) */
+    struct msg_span protocol;  /* chosen subprotocol, "" if none (<= DURO_WS_PROTOCOL_MAX_BYTES) */
     struct msg_span client;    /* PROXY protocol's "ip:port", "" when none (<= 64) */
     struct msg_span attachment; /* <= DURO_ATTACHMENT_MAX_BYTES */
     struct msg_span early;     /* bytes read past the last complete message, to decode first */

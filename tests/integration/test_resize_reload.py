@@ -9,7 +9,8 @@ modes), only the objects whose rendezvous slot changed moved (the /objects worke
 against the gateway's own hash, computed here with libxxhash), tags, attachments and
 auto-responses intact, nothing closed with 1012.
 
-Run: DURO_GATEWAY=... DURO_WORKER=... DURO_PROBE_SO=... python3 tests/integration/test_resize_reload.py
+Run: DURO_GATEWAY=... DURO_WORKER=... DURO_PROBE_SO=... DURO_PROBE_V2_SO=... \
+     python3 tests/integration/test_resize_reload.py
 """
 
 import asyncio
