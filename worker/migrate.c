@@ -98,15 +98,17 @@ static void close_1012(struct migration *m, struct session *s)
 {
     static const char reason[] = "service restart";
     s->migrating = 0;
+    int was_held = s->held;
     s->held = 0;
-    if (session_read_start(s) != 0) { /* the client's answer to our close is read */
-        session_destroy(s);
-    } else {
-        session_send_close(s, DURO_CLOSE_RESTART, reason, sizeof reason - 1);
-        session_finish(s);
-    }
     m->closed++;
     m->w->metrics.v[M_HANDOVER_CLOSED]++;
+    /* The client's answer to our close is read (a socket still reading reads on). */
+    if (was_held && session_read_start(s) != 0) {
+        session_destroy(s);
+        return;
+    }
+    session_send_close(s, DURO_CLOSE_RESTART, reason, sizeof reason - 1);
+    session_finish(s);
 }
 
 static void on_emigrant_sent(int status, void *arg)

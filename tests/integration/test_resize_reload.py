@@ -27,7 +27,7 @@ import urllib.request
 
 import websockets
 
-from harness import Gateway, pid_alive, run_async
+from harness import OP_CLOSE, OP_TEXT, Gateway, frame, pid_alive, run_async
 
 PROBE_SO = os.environ.get("DURO_PROBE_SO", "")
 PROBE_V2_SO = os.environ.get("DURO_PROBE_V2_SO", "")  # the same class built with version 2
@@ -59,11 +59,11 @@ def owner(cls, name, nslots):
     return best
 
 
-def config(workers, deflate="stateless", probe_path=PROBE_SO):
+def config(workers, deflate="stateless", probe_path=PROBE_SO, timeout_ms=10000):
     return f"""
 [server]
 workers = {workers}
-upgrade_timeout_ms = 10000
+upgrade_timeout_ms = {timeout_ms}
 
 [objects]
 hibernate_after_ms = 60000
@@ -326,6 +326,41 @@ class HandoverTest(unittest.TestCase):
         self.assertEqual(len(set(gw.worker_pids()) - old_pids), 2)
         closes = [l for l in gw.lines if "event=ws_closed" in l and "code_recv=1000" not in l]
         self.assertEqual(closes, [], "a socket closed during the reload")
+
+    def test_socket_without_a_clean_point_gets_1012_others_move(self):
+        """A client that stops in the middle of a frame never reaches a clean point: after
+        upgrade_timeout_ms it is closed with 1012 (counted, logged), and nothing else is."""
+        moving = [f"r{i}" for i in range(200) if owner("chat", f"r{i}", 3) == 2][:2]
+        staying = next(f"r{i}" for i in range(200) if owner("chat", f"r{i}", 3) != 2)
+        gw = Gateway(self, config=config(2, timeout_ms=300), workers=2, workers_flag=False)
+        stuck = gw.ws_open(f"/rooms/{moving[0]}/websocket")
+        whole = frame(OP_TEXT, "half of me")
+        stuck.send(whole[:9])  # header, key and 3 of 10 payload bytes
+
+        async def run():
+            mover = await websockets.connect(gw.ws_url(f"/rooms/{moving[1]}/websocket"))
+            stayer = await websockets.connect(gw.ws_url(f"/rooms/{staying}/websocket"))
+            mark = gw.mark()
+            self.write_config(gw, config(3, timeout_ms=300))
+            gw.proc.send_signal(signal.SIGHUP)
+            f = await asyncio.to_thread(stuck.read_frame)
+            self.assertEqual((f.opcode, f.close_code, f.close_reason),
+                             (OP_CLOSE, 1012, b"service restart"))
+            await asyncio.to_thread(gw.wait_for_line, f"obj=chat/{moving[0]} event=handover_timeout ",
+                                    5, mark)
+            await asyncio.to_thread(gw.wait_for_lines,
+                                    r"event=handover action=worker_migrated .* closed=[01] ", 2,
+                                    10, mark)
+            for ws in (mover, stayer):
+                await ws.send("still here")
+                self.assertEqual(await ws.recv(), "still here")
+            where = await asyncio.to_thread(placement, gw)
+            self.assertEqual(where[("chat", moving[1])], 2)
+            self.assertEqual(await asyncio.to_thread(metric, gw, "duro_handover_closed_total"), 1)
+            await mover.close()
+            await stayer.close()
+
+        run_async(run(), timeout=60)
 
     def test_resize_2_3_2_stateless_deflate(self):
         self.resize("stateless")
