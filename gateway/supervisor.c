@@ -149,6 +149,12 @@ static void on_migrated(struct slot *sl, const struct msg_migrated *m)
              "mode=%s moved=%u closed=%u remaining=%u switch_ms=%llu", sl->index, sl->pid,
              sl->retiring ? "all" : "resize", m->moved, m->closed, m->remaining,
              (unsigned long long)(m->elapsed_us / 1000u));
+    if (sl->retiring && sl->ch != NULL) {
+        /* Every MSG_EMIGRATE came before this one: closing the channel is the retiree's signal
+         * to exit (it waits for it, so nothing it sent is lost with its end of the pipe). */
+        chan_close(sl->ch);
+        sl->ch = NULL;
+    }
 }
 
 static void on_chan_msg(struct chan *ch, const struct msg *m, void *arg)
@@ -203,7 +209,7 @@ static void on_chan_closed(struct chan *ch, int status, void *arg)
                   sl->pid, uv_err_name(status));
     }
     /* The process is gone or broken: make sure it is gone; on_worker_exit restarts it. */
-    if (sl->running) {
+    if (sl->running && !uv_is_closing((uv_handle_t *)&sl->proc)) {
         uv_process_kill(&sl->proc, SIGKILL);
     }
     if (sl->ch != NULL) {

@@ -47,14 +47,6 @@ static uint64_t elapsed_us(const struct migration *m)
 
 /* ---- the end ---- */
 
-static void on_migrated_sent(int status, void *arg)
-{
-    (void)status;
-    (void)arg;
-    log_flush();
-    exit(0); /* MIGRATE_ALL: every socket has left */
-}
-
 static void finish_check(struct worker *w)
 {
     struct migration *m = w->mig;
@@ -78,12 +70,18 @@ static void finish_check(struct worker *w)
                                  .remaining = (uint32_t)w->sessions_open, .elapsed_us = us };
     uint8_t buf[DURO_MSG_HEADER_BYTES + 32];
     size_t n = msg_encode_migrated(buf, sizeof buf, &done);
-    int all = m->mode == MIGRATE_ALL;
-    if (all) {
+    if (m->mode == MIGRATE_ALL) {
+        /* The gateway closes the channel once it has read this, and so every MSG_EMIGRATE
+         * before it: the channel's end (intake.c) is our exit, with status 0. Exiting here
+         * instead could lose what the gateway had not read yet. */
         w->stopping = 1;
     }
-    if (chan_send(w->ch, buf, n, NULL, all ? on_migrated_sent : NULL, NULL) != 0 && all) {
-        on_migrated_sent(0, NULL);
+    if (chan_send(w->ch, buf, n, NULL, NULL, NULL) != 0) {
+        log_error("handover", "event=migrated_send_failed");
+        if (m->mode == MIGRATE_ALL) {
+            log_flush();
+            exit(1);
+        }
     }
 }
 
