@@ -23,6 +23,7 @@ import shutil
 import signal
 import tempfile
 import unittest
+import urllib.parse
 import urllib.request
 
 import websockets
@@ -97,10 +98,24 @@ def admin_get(gw, path):
         return r.read().decode()
 
 
+def list_objects(gw):
+    """Every object from /objects, its pages followed; a partial page fails the test."""
+    objs, cursor = [], None
+    while True:
+        q = "/objects?limit=10000" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
+        doc = json.loads(admin_get(gw, q))
+        if doc["partial"]:
+            raise AssertionError(f"partial listing: {doc['missing_workers']}")
+        objs += doc["objects"]
+        cursor = doc["next"]
+        if cursor is None:
+            return objs
+
+
 def placement(gw):
     """{(class, name): worker} from /objects; fails on an object listed twice."""
     out = {}
-    for o in json.loads(admin_get(gw, "/objects")):
+    for o in list_objects(gw):
         k = (o["class"], o["name"])
         if k in out:
             raise AssertionError(f"{k} listed by two workers: {out[k]} and {o['worker']}")
