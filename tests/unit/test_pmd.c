@@ -184,6 +184,54 @@ static void codec_round_trips_both_modes(void **state)
     free(msg);
 }
 
+/* A hand-over (worker/handover.h): a codec restored from another's windows goes on exactly
+ * where that one stopped, in both directions. `a` talks to the peer `peer_rx`/`peer_tx` for a
+ * few messages, then `b` takes over with a's windows: the peer, which kept its own streams,
+ * inflates what b compresses and b inflates what the peer compresses (back-references into the
+ * window included), and b compresses as well as a would have. */
+static void restored_codec_continues_both_streams(void **state)
+{
+    (void)state;
+    const char *m = "{\"type\":\"chat\",\"room\":\"lobby\",\"text\":\"the same line again\"}";
+    size_t len = strlen(m);
+    struct pmd_params p = { .on = 1, .server_window_bits = 10, .client_window_bits = 10 };
+    struct pmd_codec a = { 0 }, b = { 0 }, peer_rx = { 0 }, peer_tx = { 0 };
+    for (int i = 0; i < 3; i++) {
+        roundtrip(&a, &peer_rx, &p, (const uint8_t *)m, len, 0);
+        roundtrip(&peer_tx, &a, &p, (const uint8_t *)m, len, 0);
+    }
+    static uint8_t dw[32768], iw[32768];
+    size_t dl = pmd_codec_window(&a, 1, dw);
+    size_t il = pmd_codec_window(&a, 0, iw);
+    assert_int_equal(dl, 3 * len);
+    assert_int_equal(il, 3 * len);
+    assert_memory_equal(dw + dl - len, m, len);
+    /* what a's next message would cost */
+    const void *base = m;
+    const uint8_t *out;
+    size_t a_next, b_next;
+    struct pmd_codec probe = { 0 };
+    assert_int_equal(pmd_codec_restore(&probe, &p, &LEVEL, dw, dl, NULL, 0), 0);
+    assert_int_equal(pmd_deflate(&a, &p, &LEVEL, &base, &len, 1, 0, &out, &a_next), PMD_OK);
+    assert_int_equal(pmd_deflate(&probe, &p, &LEVEL, &base, &len, 1, 0, &out, &b_next), PMD_OK);
+    assert_int_equal(b_next, a_next); /* the window is all there is to a deflate stream here */
+    pmd_codec_free(&probe);
+    pmd_codec_free(&a);
+    /* b takes over: the peer's streams are as they were after the three round trips */
+    assert_int_equal(pmd_codec_restore(&b, &p, &LEVEL, dw, dl, iw, il), 0);
+    for (int i = 0; i < 3; i++) {
+        roundtrip(&b, &peer_rx, &p, (const uint8_t *)m, len, 0);
+        roundtrip(&peer_tx, &b, &p, (const uint8_t *)m, len, 0);
+    }
+    /* never used streams have no window */
+    struct pmd_codec none = { 0 };
+    assert_int_equal(pmd_codec_window(&none, 1, dw), 0);
+    assert_int_equal(pmd_codec_window(&none, 0, iw), 0);
+    pmd_codec_free(&b);
+    pmd_codec_free(&peer_rx);
+    pmd_codec_free(&peer_tx);
+}
+
 static void takeover_compresses_repeats_better(void **state)
 {
     (void)state;
@@ -308,6 +356,7 @@ int main(void)
         cmocka_unit_test(takeover_keeps_windows_small),
         cmocka_unit_test(codec_round_trips_both_modes),
         cmocka_unit_test(takeover_compresses_repeats_better),
+        cmocka_unit_test(restored_codec_continues_both_streams),
         cmocka_unit_test(trim_keeps_the_windows),
         cmocka_unit_test(bomb_stops_at_the_limit),
         cmocka_unit_test(corrupt_stream_is_refused),
