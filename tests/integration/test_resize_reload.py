@@ -60,8 +60,19 @@ def owner(cls, name, nslots):
     return best
 
 
-def config(workers, deflate="stateless", probe_path=PROBE_SO, timeout_ms=10000):
-    return f"""
+def config(workers, deflate="stateless", probe_path=PROBE_SO, timeout_ms=10000, storage=None):
+    extra = ""
+    if storage is not None:
+        extra = f"""
+[storage]
+dir = {storage}
+
+[route counter]
+match = path /counter/{{name}}/websocket
+class = counter
+object = {{name}}
+"""
+    return extra + f"""
 [server]
 workers = {workers}
 upgrade_timeout_ms = {timeout_ms}
@@ -376,6 +387,65 @@ class HandoverTest(unittest.TestCase):
             await stayer.close()
 
         run_async(run(), timeout=60)
+
+    def test_stored_objects_move_with_their_storage(self):
+        """Counter objects (durable storage, the output gate) incremented without pause across
+        a resize: each incr's answer is the next integer, the old worker holds no file of an
+        object that left, and the new owner goes on from the durable value."""
+        tmp = tempfile.TemporaryDirectory(prefix="duro-handover-storage-")
+        self.addCleanup(tmp.cleanup)
+        names = [f"k{i}" for i in range(12)]
+        self.assertTrue(any(owner("counter", n, 3) == 2 for n in names))
+        gw = Gateway(self, config=config(2, storage=tmp.name), workers=2, workers_flag=False)
+
+        async def run():
+            socks = {n: await websockets.connect(gw.ws_url(f"/counter/{n}/websocket"))
+                     for n in names}
+            counts = {n: 0 for n in names}
+
+            async def incr(rounds):
+                for _ in range(rounds):
+                    for n, ws in socks.items():
+                        await ws.send("incr")
+                    for n, ws in socks.items():
+                        counts[n] += 1
+                        self.assertEqual(await ws.recv(), str(counts[n]), n)
+
+            await incr(5)
+            mark = gw.mark()
+            self.write_config(gw, config(3, storage=tmp.name))
+            gw.proc.send_signal(signal.SIGHUP)
+            going = asyncio.ensure_future(incr(20))
+            await asyncio.to_thread(gw.wait_for_lines, r"action=worker_migrated worker=[01] ",
+                                    2, 20, mark)
+            await going
+            await incr(5)
+            where = await asyncio.to_thread(placement, gw)
+            ids = {o["name"]: o["id"] for o in await asyncio.to_thread(list_objects, gw)
+                   if o["class"] == "counter"}
+            moved = [n for n in names if owner("counter", n, 3) == 2]
+            self.assertTrue(moved)
+            for n in names:
+                self.assertEqual(where[("counter", n)], owner("counter", n, 3), n)
+            # the files (named by object id) are open where the objects are, and only there
+            files = {}
+            for slot in (0, 1, 2):
+                pid = gw.workers[slot][-1]
+                files[slot] = [os.readlink(f"/proc/{pid}/fd/{fd}")
+                               for fd in os.listdir(f"/proc/{pid}/fd")]
+            for n in moved:
+                for slot in (0, 1):
+                    self.assertFalse([f for f in files[slot] if ids[n] in f], (slot, n))
+                self.assertTrue([f for f in files[2] if f.endswith(ids[n] + ".db")], n)
+            for ws in socks.values():
+                await ws.send("get")
+            for n, ws in socks.items():
+                self.assertEqual(await ws.recv(), str(counts[n]))
+                await ws.close()
+
+        run_async(run(), timeout=60)
+        closes = [l for l in gw.lines if "event=ws_closed" in l and "code_recv=1000" not in l]
+        self.assertEqual(closes, [])
 
     def test_resize_2_3_2_stateless_deflate(self):
         self.resize("stateless")
