@@ -109,6 +109,23 @@ static void close_1012(struct migration *m, struct session *s)
     session_finish(s);
 }
 
+/* The session's connection is being handed to another worker: it leaves its object and the
+ * gauge now, without on_close or a close frame, and does nothing more (DESTROYED: no read,
+ * timer or wheel touches it). It is clean, so no close timer is armed and nothing is queued;
+ * its handle stays open until the descriptor is sent (session_free_detached). */
+static void detach(struct session *s)
+{
+    s->state = SESSION_DESTROYED;
+    session_uncount(s);
+    tx_unqueue(s);
+    liveness_remove(s);
+    uv_read_stop((uv_stream_t *)&s->tcp);
+    if (s->accepted) {
+        s->w->metrics.v[M_WS_OPEN]--;
+    }
+    object_remove_socket(s->obj, s);
+}
+
 static void on_emigrant_sent(int status, void *arg)
 {
     struct session *s = arg;
@@ -205,7 +222,7 @@ static void emigrate(struct migration *m, struct session *s, int rules, uint16_t
     }
     log_debug("handover", "conn=%llu obj=%s/%s event=handover action=emigrate state_bytes=%zu",
               (unsigned long long)s->conn_id, o->cls->name, o->name, slen);
-    session_detach(s);
+    detach(s);
     m->sending++;
     m->moved++;
     w->metrics.v[M_HANDOVER_SOCKETS]++;
@@ -585,7 +602,10 @@ void migrate_adopt(struct worker *w, struct chan *ch, const struct msg_emigrant 
         refuse(s);
         return;
     }
-    session_adopted(s, st.age_ms);
+    session_opened(s);
+    w->metrics.v[M_WS_ACCEPTED]--; /* accepted once, by the worker it came from */
+    uint64_t now = uv_now(w->loop);
+    s->opened_ms = st.age_ms < now ? now - st.age_ms : 0;
     if (st.flags & HANDOVER_PING_OUT) {
         s->ping_out = 1; /* the pong it owes still counts; the timeout restarts here */
     }

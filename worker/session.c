@@ -211,14 +211,6 @@ void session_opened(struct session *s)
     liveness_add(s);
 }
 
-void session_adopted(struct session *s, uint64_t age_ms)
-{
-    uint64_t now = uv_now(s->w->loop);
-    session_opened(s);
-    s->w->metrics.v[M_WS_ACCEPTED]--; /* accepted once, by the worker it came from */
-    s->opened_ms = age_ms < now ? now - age_ms : 0;
-}
-
 static void unpause(struct session *s);
 
 static void on_closed(uv_handle_t *h)
@@ -349,23 +341,6 @@ void session_destroy(struct session *s)
                  (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
     }
     uv_close((uv_handle_t *)&s->tcp, on_closed);
-}
-
-void session_detach(struct session *s)
-{
-    s->state = SESSION_DESTROYED;
-    session_uncount(s);
-    if (s->act != NULL) {
-        timeout_disarm(s->act);
-    }
-    unpause(s);
-    tx_unqueue(s);
-    liveness_remove(s);
-    uv_read_stop((uv_stream_t *)&s->tcp);
-    if (s->accepted) {
-        s->w->metrics.v[M_WS_OPEN]--;
-    }
-    object_remove_socket(s->obj, s);
 }
 
 void session_free_detached(struct session *s)

@@ -138,14 +138,9 @@ int session_read_start(struct session *s);
 /* Marks an accepted session open: state OPEN, counted in its object and in the gauge. */
 void session_opened(struct session *s);
 
-/* An adopted session (worker/migrate.c) is open, as if accepted `age_ms` ago: counted in its
- * object and in the gauge (not as a new accept), filed for pings. */
-void session_adopted(struct session *s, uint64_t age_ms);
-
-/* The session's connection was handed to another worker: it leaves its object and the gauge
- * now, without on_close or a close frame, and does nothing more (DESTROYED). Its handle stays
- * open until session_free_detached(), once the descriptor has been sent. */
-void session_detach(struct session *s);
+/* Closes the handle of a session handed over to another worker (worker/migrate.c detached it:
+ * DESTROYED, out of its object, without on_close) once its descriptor has been sent, and frees
+ * it like any session. */
 void session_free_detached(struct session *s);
 
 /* Decodes `len` bytes that arrived with the hand-off, as if read. */
