@@ -11,7 +11,12 @@ the worker is replaced by a new one and every socket handed over. Reports the me
 - alive_ms: from the SIGHUP until every socket has answered a message through the new worker;
 and checks that no socket closed (each one answers, nothing closed with 1012).
 
-Usage: bench/handover.py [--rounds 3] [--sizes 1000,10000]
+With --echo: echo throughput and latency across a switch instead. `bench/duro-bench echo`
+(100 sockets, 1 message in flight each, 32 B, verified) runs for 8 s against /echo, twice per
+round: once quietly, once with the class reload (every worker replaced, every socket handed
+over) 3 s into it. Reports messages/s, p99 and max for both, medians over the rounds.
+
+Usage: bench/handover.py [--rounds 3] [--sizes 1000,10000] [--echo]
 Needs a build in build/ (DURO_GATEWAY, DURO_WORKER, DURO_PROBE_SO, DURO_PROBE_V2_SO override).
 Only 127.0.0.1; every process it starts is stopped (tests/lib's Gateway, its cleanups).
 """
@@ -55,7 +60,14 @@ symbol = probe_class
 match = path /probe/{{name}}
 class = probe
 object = {{name}}
+
+[route echo]
+match = exact /echo
+class = echo
+object = echo
 """
+
+BENCH = os.environ.get("DURO_BENCH", os.path.join(BUILD, "bench", "duro-bench"))
 
 
 def open_idle(gw, n):
@@ -135,11 +147,62 @@ def one_run(n):
         tc.doCleanups()
 
 
+def echo_run(switch):
+    """duro-bench echo for 8 s; with `switch`, the class reload 3 s in. Its JSON line."""
+    import json
+    import subprocess
+    tc = unittest.TestCase()
+    tmp = tempfile.TemporaryDirectory(prefix="duro-bench-handover-")
+    tc.addCleanup(tmp.cleanup)
+    so = os.path.join(tmp.name, "probe.so")
+    shutil.copy(PROBE, so)
+    try:
+        gw = Gateway(tc, config=CONFIG.format(so=so), workers=1, workers_flag=False)
+        cmd = [BENCH, "echo", "--url", f"ws://{gw.host}:{gw.port}/echo", "-c", "100", "-p", "1",
+               "-s", "32", "-d", "8", "-w", "0", "-e", "echo"]
+        bench = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        tc.addCleanup(lambda: bench.poll() is None and bench.kill())
+        if switch:
+            time.sleep(3.0)  # into the measured window: the load is running (not a sync)
+            shutil.copy(PROBE_V2, so + ".new")
+            os.replace(so + ".new", so)
+            mark = gw.mark()
+            gw.proc.send_signal(signal.SIGHUP)
+            gw.wait_for_line(r"event=handover action=replaced_all", 30, mark)
+        out, _ = bench.communicate(timeout=60)
+        if bench.returncode != 0:
+            raise AssertionError(f"duro-bench failed ({bench.returncode}):\n{out}")
+        return json.loads(out.strip().splitlines()[-1])
+    finally:
+        tc.doCleanups()
+
+
+def echo_main(rounds):
+    res = {False: [], True: []}
+    for r in range(rounds):
+        for switch in (False, True):
+            j = echo_run(switch)
+            res[switch].append(j)
+            print(f"round {r + 1} switch={switch}: msgs/s={j.get('msgs_per_s', j.get('rate'))} "
+                  f"p99={j['p99_us']} max={j['max_us']} errors={j.get('errors')}", flush=True)
+    key = next(k for k in res[False][0] if k.endswith("per_s") or k == "rate")
+    print(f"\n| echo c=100 p=1 32 B, 8 s | {key} | p99 (us) | max (us) |")
+    print("|---|---|---|---|")
+    for switch in (False, True):
+        med = lambda k: statistics.median(x[k] for x in res[switch])  # noqa: E731
+        label = "with a worker switch 3 s in" if switch else "no switch"
+        print(f"| {label} | {med(key):.0f} | {med('p99_us'):.0f} | {med('max_us'):.0f} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--sizes", default="1000,10000")
+    ap.add_argument("--echo", action="store_true")
     args = ap.parse_args()
+    if args.echo:
+        echo_main(args.rounds)
+        return
     sizes = [int(x) for x in args.sizes.split(",")]
     results = {n: [] for n in sizes}
     for r in range(args.rounds):
