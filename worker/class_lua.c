@@ -1,13 +1,17 @@
 #include "worker/class_lua.h"
 
+#include <errno.h>
 #include <luajit-2.1/lauxlib.h>
 #include <luajit-2.1/lua.h>
 #include <luajit-2.1/luajit.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "common/duro_limits.h"
@@ -40,15 +44,13 @@ struct lua_vm {
     size_t max;            /* [lua] memory_max_bytes */
     uint32_t event_max_ms; /* [lua] event_max_ms */
     int cb[CB_COUNT];      /* registry refs of the script's callbacks, LUA_NOREF when absent */
-    int msgh;              /* registry ref of the message handler (traceback) */
     int tramp;             /* registry ref of the event trampoline */
+    int maker;             /* registry ref of lua_api's dispatcher maker */
     unsigned depth;        /* protected calls in progress (a callback may cause another) */
-    uint64_t event_seq;    /* counts outermost calls */
-    uint64_t timed_seq;    /* the call the hook has timed since started_ns */
-    uint64_t started_ns;
-    int in_msgh;           /* the message handler runs: the hook lets it finish */
-    int timed_out;
+    volatile int in_msgh;  /* the message handler runs: the hook lets it finish */
+    volatile sig_atomic_t timed_out; /* set by the watchdog; the hook raises the error */
     int oom;               /* an allocation was refused */
+    struct lua_api_ev ev;  /* the message, for the dispatcher (FFI) */
     uint64_t hash;         /* XXH64 of the script's bytes */
     lua_Alloc inner;       /* LuaJIT's own allocator, which vm_alloc wraps */
     void *inner_ud;
@@ -61,6 +63,10 @@ struct lua_class {
     struct lua_vm *vm;
     struct lua_rec *recs;  /* live objects */
 };
+
+/* Fixed slots at the bottom of each state's stack (events push above them). */
+#define SLOT_MSGH 1 /* the message handler (traceback) */
+#define SLOT_MESSAGE 2 /* the message dispatcher (lua_api), or nil without on_message */
 
 /* One event, handed to the trampoline as light userdata. */
 struct ev {
@@ -121,35 +127,131 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
-/* Every DURO_LUA_HOOK_INSTRUCTIONS VM instructions: a callback past its time is stopped. The
- * JIT is off for these states, so every instruction is counted. The clock starts at the first
- * hook of an event, not at its start: the short event (the common one) never reads the clock,
- * and a long one is timed from at most DURO_LUA_HOOK_INSTRUCTIONS instructions in. */
+/* ---- the time limit ----
+ *
+ * The JIT is on, and compiled code never calls hooks; so the hook is not set while events run
+ * in time. A watchdog (a POSIX timer, its signal delivered to this thread) ticks 8 times per
+ * event_max_ms while Lua events keep coming, and stops after two idle ticks. The first tick
+ * that sees an event notes the time; a tick that finds the same event still running past
+ * event_max_ms sets the count hook (lua_sethook is async-signal-safe in LuaJIT), which raises
+ * the error at the next instruction the interpreter runs. That instruction comes soon: lua_api
+ * drops every trace that would not return to the interpreter (loops, recursion, links between
+ * traces) and interprets its function, so compiled code runs one bounded trace at a time. An
+ * event is stopped between event_max_ms and 1.125 x event_max_ms after it started. */
+static struct {
+    struct lua_vm *volatile vm; /* the VM whose outermost event runs, or NULL */
+    volatile uint64_t seq;      /* counts outermost events */
+    volatile sig_atomic_t armed;
+    uint64_t seen_seq;          /* the handler's own */
+    uint64_t started_ns;
+    int idle_ticks;
+    int created;
+    timer_t timer;
+} wd;
+
 static void hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     struct lua_vm *vm = vm_of(L);
-    if (vm->depth == 0 || vm->in_msgh) {
+    if (vm->in_msgh) {
         return;
     }
-    if (vm->timed_out) {
-        luaL_error(L, "callback ran past [lua] event_max_ms (%d ms)", (int)vm->event_max_ms);
-    }
-    uint64_t now = now_ns();
-    if (vm->timed_seq != vm->event_seq) {
-        vm->timed_seq = vm->event_seq;
-        vm->started_ns = now;
+    if (!vm->timed_out) {
+        lua_sethook(L, NULL, 0, 0); /* set late, by a tick racing the end of the event */
         return;
     }
-    if (now - vm->started_ns < (uint64_t)vm->event_max_ms * 1000000u) {
-        return;
-    }
-    /* From now on every instruction raises the error again: a script that catches it (pcall,
-     * a coroutine) is interrupted at the first instruction of its handler, so the error
-     * unwinds to duro however deep the catching goes. */
-    vm->timed_out = 1;
-    lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+    /* The hook stays set to every instruction: a script that catches the error (pcall, a
+     * coroutine) is interrupted at the first instruction of its handler, so the error unwinds
+     * to duro however deep the catching goes. */
     luaL_error(L, "callback ran past [lua] event_max_ms (%d ms)", (int)vm->event_max_ms);
+}
+
+static void wd_set(uint64_t interval_ns)
+{
+    struct itimerspec it = {
+        .it_interval = { (time_t)(interval_ns / 1000000000u), (long)(interval_ns % 1000000000u) },
+        .it_value = { (time_t)(interval_ns / 1000000000u), (long)(interval_ns % 1000000000u) },
+    };
+    (void)timer_settime(wd.timer, 0, &it, NULL);
+}
+
+static void wd_tick(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    struct lua_vm *vm = wd.vm;
+    if (vm == NULL) {
+        if (++wd.idle_ticks >= 2) {
+            wd_set(0);
+            wd.armed = 0;
+        }
+    } else {
+        wd.idle_ticks = 0;
+        uint64_t now = now_ns();
+        if (wd.seq != wd.seen_seq) {
+            wd.seen_seq = wd.seq;
+            wd.started_ns = now;
+        } else if (now - wd.started_ns >= (uint64_t)vm->event_max_ms * 1000000u) {
+            /* again at every later tick: a tick that interrupted LuaJIT updating its dispatch
+             * table for another reason is repaired by the next */
+            vm->timed_out = 1;
+            lua_sethook(vm->L, hook, LUA_MASKCOUNT, 1);
+        }
+    }
+    errno = saved;
+}
+
+/* Creates the timer once per process. Returns 0, or -1 (logged): events then run untimed. */
+static int wd_create(void)
+{
+    if (wd.created) {
+        return wd.created > 0 ? 0 : -1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = wd_tick;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGRTMIN;
+    sev._sigev_un._tid = (pid_t)syscall(SYS_gettid); /* sigev_notify_thread_id */
+    if (sigaction(SIGRTMIN, &sa, NULL) != 0 ||
+        timer_create(CLOCK_MONOTONIC, &sev, &wd.timer) != 0) {
+        log_error("lua", "event=watchdog_failed err=\"%s\" (callbacks run without a time limit)",
+                  strerror(errno));
+        wd.created = -1;
+        return -1;
+    }
+    wd.created = 1;
+    return 0;
+}
+
+/* An outermost event of `vm` starts: the watchdog times it. */
+static struct lua_vm *wd_enter(struct lua_vm *vm)
+{
+    struct lua_vm *prev = wd.vm;
+    vm->timed_out = 0;
+    vm->oom = 0;
+    wd.seq++;
+    wd.vm = vm;
+    if (!wd.armed && wd_create() == 0) {
+        uint64_t tick = (uint64_t)vm->event_max_ms * 1000000u / DURO_LUA_WATCHDOG_TICKS;
+        wd.idle_ticks = 0;
+        wd.armed = 1;
+        wd_set(tick > 1000000u ? tick : 1000000u);
+    }
+    return prev;
+}
+
+/* The event ended: no tick changes `vm` after this; a hook left set is removed. */
+static void wd_leave(struct lua_vm *vm, struct lua_vm *prev)
+{
+    wd.vm = prev;
+    if (vm->timed_out) {
+        lua_sethook(vm->L, NULL, 0, 0);
+    }
 }
 
 static int msgh(lua_State *L)
@@ -358,19 +460,30 @@ static int run(struct lua_rec *r, struct ev *e)
     struct lua_vm *vm = lc->vm;
     lua_State *L = vm->L;
     int top = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->msgh);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->tramp);
-    lua_pushlightuserdata(L, e);
+    struct lua_vm *prev = NULL;
     if (vm->depth++ == 0) {
-        vm->event_seq++;
-        vm->timed_out = 0;
-        vm->oom = 0;
+        prev = wd_enter(vm);
     }
-    int rc = lua_pcall(L, 1, 0, top + 1);
+    int rc;
+    if (e->kind == CB_MESSAGE && r->ref != LUA_NOREF) {
+        /* The hot path: the dispatcher (Lua, compiled) reads the message through the FFI.
+         * Nothing pushed here allocates, so nothing can fail outside the protected call. */
+        vm->ev.data = (const char *)e->data;
+        vm->ev.len = e->len;
+        lua_pushvalue(L, SLOT_MESSAGE);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, r->ref);
+        lua_pushlightuserdata(L, e->ws);
+        lua_pushboolean(L, e->binary);
+        rc = lua_pcall(L, 3, 0, SLOT_MSGH);
+    } else {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->tramp);
+        lua_pushlightuserdata(L, e);
+        rc = lua_pcall(L, 1, 0, SLOT_MSGH);
+    }
     vm->depth--;
     vm->in_msgh = 0;
-    if (vm->depth == 0 && vm->timed_out) {
-        lua_sethook(L, hook, LUA_MASKCOUNT, DURO_LUA_HOOK_INSTRUCTIONS);
+    if (vm->depth == 0) {
+        wd_leave(vm, prev);
     }
     if (e->temp != NULL) {
         e->temp->ws = NULL; /* still on the stack's unused part: not collected before this */
@@ -598,9 +711,7 @@ static int setup(lua_State *L)
 {
     struct load *ld = lua_touserdata(L, 1);
     struct lua_vm *vm = ld->vm;
-    lua_api_open(L);
-    lua_pushcfunction(L, msgh);
-    vm->msgh = luaL_ref(L, LUA_REGISTRYINDEX);
+    vm->maker = lua_api_open(L, &vm->ev);
     lua_pushcfunction(L, tramp);
     vm->tramp = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushfstring(L, "@%s", ld->path);
@@ -624,11 +735,25 @@ static int setup(lua_State *L)
                        luaL_typename(L, -1));
         }
     }
+    /* the fixed slots, above cpcall's argument: moved to the bottom by vm_new */
+    lua_pushcfunction(L, msgh);
+    if (vm->cb[CB_MESSAGE] != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->maker);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->cb[CB_MESSAGE]);
+        lua_call(L, 1, 1);
+    } else {
+        lua_pushnil(L);
+    }
+    lua_setfield(L, LUA_REGISTRYINDEX, "duro.message");
+    lua_setfield(L, LUA_REGISTRYINDEX, "duro.msgh");
     return 0;
 }
 
 static void vm_free(struct lua_vm *vm)
 {
+    if (wd.vm == vm) {
+        wd.vm = NULL;
+    }
     if (vm->L != NULL) {
         /* LuaJIT frees its whole arena at close only when its own allocator is installed */
         lua_setallocf(vm->L, vm->inner, vm->inner_ud);
@@ -674,20 +799,16 @@ static struct lua_vm *vm_new(const char *name, const char *path, const struct co
     vm->used = (size_t)lua_gc(vm->L, LUA_GCCOUNT, 0) * 1024u +
                (size_t)lua_gc(vm->L, LUA_GCCOUNTB, 0);
     lua_setallocf(vm->L, vm_alloc, vm);
-    luaJIT_setmode(vm->L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-    lua_sethook(vm->L, hook, LUA_MASKCOUNT, DURO_LUA_HOOK_INSTRUCTIONS);
     struct load ld = { .vm = vm, .text = text, .len = len, .path = path };
     vm->depth = 1; /* the script's main chunk has the same time limit as a callback */
-    vm->event_seq = 1;
+    struct lua_vm *prev = wd_enter(vm);
     int rc = lua_cpcall(vm->L, setup, &ld);
     vm->depth = 0;
     vm->in_msgh = 0;
-    if (vm->timed_out) {
-        if (rc == 0) {
-            rc = LUA_ERRRUN; /* the script caught the timeout and returned */
-            lua_pushstring(vm->L, "the script's main chunk ran past [lua] event_max_ms");
-        }
-        lua_sethook(vm->L, hook, LUA_MASKCOUNT, DURO_LUA_HOOK_INSTRUCTIONS);
+    wd_leave(vm, prev);
+    if (vm->timed_out && rc == 0) {
+        rc = LUA_ERRRUN; /* the script caught the timeout and returned */
+        lua_pushstring(vm->L, "the script's main chunk ran past [lua] event_max_ms");
     }
     free(text);
     if (rc != 0) {
@@ -698,6 +819,8 @@ static struct lua_vm *vm_new(const char *name, const char *path, const struct co
         return NULL;
     }
     lua_settop(vm->L, 0);
+    lua_getfield(vm->L, LUA_REGISTRYINDEX, "duro.msgh");     /* SLOT_MSGH */
+    lua_getfield(vm->L, LUA_REGISTRYINDEX, "duro.message");  /* SLOT_MESSAGE */
     return vm;
 }
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 import websockets
@@ -19,6 +20,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 FAULTY = os.path.join(HERE, "lua", "faulty.lua")
 CHAT = os.path.join(REPO, "examples", "lua", "chat.lua")
 RECV_TIMEOUT_S = 5.0
+WARM_MESSAGES = 500  # far past LuaJIT's hot counters: the callback is compiled
 
 ROOM_V1 = """local t = {}
 function t.construct(obj) duro.log("v1 construct " .. obj:name()) return { n = 0 } end
@@ -120,6 +122,36 @@ class LuaTest(unittest.TestCase):
                         self.assertEqual(await recv(neighbour), "n=2 binary")
         run_async(run())
         gw.wait_for_line(r"faulty.lua:\d+: boom on purpose \| stack traceback:")
+
+    def test_runaway_loops_in_compiled_callbacks_are_stopped(self):
+        """The JIT is on. A callback that has run often enough to be compiled, then loops for
+        ever (an endless loop, a loop counting to 1e12, tail recursion), is stopped at
+        event_max_ms (300 ms here) like an interpreted one: LuaJIT compiles the loop, duro drops
+        that trace (compiled code never calls the hook) and the watchdog's hook stops the
+        interpreted loop. Each kind on a fresh gateway, so that no earlier drop helps it."""
+        for kind, link in (("loop", "loop"), ("sum", "loop"), ("tail", "tail-recursion")):
+            with self.subTest(kind=kind):
+                gw = self.gateway()
+
+                async def run():
+                    async with connect(gw.ws_url("/f/calm")) as calm, \
+                            connect(gw.ws_url("/f/hot")) as ws:
+                        for _ in range(WARM_MESSAGES):
+                            await ws.send("warm")
+                        for i in range(1, WARM_MESSAGES + 1):
+                            self.assertEqual(await recv(ws), f"n={i}")
+                        start = time.monotonic()
+                        await ws.send(kind)
+                        self.assertEqual(await closed_with(ws), 1011)
+                        took = time.monotonic() - start
+                        self.assertGreaterEqual(took, 0.25)
+                        self.assertLess(took, 3.0)
+                        await calm.send("still there")
+                        self.assertEqual(await recv(calm), "n=1")
+                run_async(run())
+                gw.wait_for_line(r"mod=lua event=lua_error class=faulty obj=faulty/hot "
+                                 r"callback=on_message why=timeout\b")
+                gw.wait_for_line(rf"event=lua_trace_dropped link={link} where=\S*faulty\.lua:\d+")
 
     def test_stale_socket_handle_errors_instead_of_crashing(self):
         gw = self.gateway()
