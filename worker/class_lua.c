@@ -46,6 +46,8 @@ struct lua_vm {
     int cb[CB_COUNT];      /* registry refs of the script's callbacks, LUA_NOREF when absent */
     int tramp;             /* registry ref of the event trampoline */
     int maker;             /* registry ref of lua_api's dispatcher maker */
+    int msgh;              /* registry refs of the message handler (traceback) */
+    int message;           /* and of the message dispatcher (nil without on_message) */
     unsigned depth;        /* protected calls in progress (a callback may cause another) */
     volatile int in_msgh;  /* the message handler runs: the hook lets it finish */
     volatile sig_atomic_t timed_out; /* set by the watchdog; the hook raises the error */
@@ -64,7 +66,9 @@ struct lua_class {
     struct lua_rec *recs;  /* live objects */
 };
 
-/* Fixed slots at the bottom of each state's stack (events push above them). */
+/* Fixed slots at the bottom of each state's stack (events push above them), for the outermost
+ * event: a nested one (a callback that a C method caused) runs above a C function's frame, whose
+ * index 1 is that function's own, and takes the registry's. */
 #define SLOT_MSGH 1 /* the message handler (traceback) */
 #define SLOT_MESSAGE 2 /* the message dispatcher (lua_api), or nil without on_message */
 
@@ -464,21 +468,29 @@ static int run(struct lua_rec *r, struct ev *e)
     if (vm->depth++ == 0) {
         prev = wd_enter(vm);
     }
-    int rc;
+    int rc, h = SLOT_MSGH;
+    if (vm->depth > 1) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->msgh);
+        h = lua_gettop(L);
+    }
     if (e->kind == CB_MESSAGE && r->ref != LUA_NOREF) {
         /* The hot path: the dispatcher (Lua, compiled) reads the message through the FFI.
          * Nothing pushed here allocates, so nothing can fail outside the protected call. */
         vm->ev.data = (const char *)e->data;
         vm->ev.len = e->len;
-        lua_pushvalue(L, SLOT_MESSAGE);
+        if (vm->depth > 1) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, vm->message);
+        } else {
+            lua_pushvalue(L, SLOT_MESSAGE);
+        }
         lua_rawgeti(L, LUA_REGISTRYINDEX, r->ref);
         lua_pushlightuserdata(L, e->ws);
         lua_pushboolean(L, e->binary);
-        rc = lua_pcall(L, 3, 0, SLOT_MSGH);
+        rc = lua_pcall(L, 3, 0, h);
     } else {
         lua_rawgeti(L, LUA_REGISTRYINDEX, vm->tramp);
         lua_pushlightuserdata(L, e);
-        rc = lua_pcall(L, 1, 0, SLOT_MSGH);
+        rc = lua_pcall(L, 1, 0, h);
     }
     vm->depth--;
     vm->in_msgh = 0;
@@ -735,7 +747,7 @@ static int setup(lua_State *L)
                        luaL_typename(L, -1));
         }
     }
-    /* the fixed slots, above cpcall's argument: moved to the bottom by vm_new */
+    /* the fixed slots: vm_new puts them at the bottom of the stack */
     lua_pushcfunction(L, msgh);
     if (vm->cb[CB_MESSAGE] != LUA_NOREF) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, vm->maker);
@@ -744,8 +756,8 @@ static int setup(lua_State *L)
     } else {
         lua_pushnil(L);
     }
-    lua_setfield(L, LUA_REGISTRYINDEX, "duro.message");
-    lua_setfield(L, LUA_REGISTRYINDEX, "duro.msgh");
+    vm->message = luaL_ref(L, LUA_REGISTRYINDEX);
+    vm->msgh = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 }
 
@@ -819,8 +831,8 @@ static struct lua_vm *vm_new(const char *name, const char *path, const struct co
         return NULL;
     }
     lua_settop(vm->L, 0);
-    lua_getfield(vm->L, LUA_REGISTRYINDEX, "duro.msgh");     /* SLOT_MSGH */
-    lua_getfield(vm->L, LUA_REGISTRYINDEX, "duro.message");  /* SLOT_MESSAGE */
+    lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->msgh);    /* SLOT_MSGH */
+    lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->message); /* SLOT_MESSAGE */
     return vm;
 }
 

@@ -18,6 +18,7 @@ from harness import GATEWAY, WORKER, Gateway, run_async
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 FAULTY = os.path.join(HERE, "lua", "faulty.lua")
+NESTED = os.path.join(HERE, "lua", "nested.lua")
 CHAT = os.path.join(REPO, "examples", "lua", "chat.lua")
 RECV_TIMEOUT_S = 5.0
 WARM_MESSAGES = 500  # far past LuaJIT's hot counters: the callback is compiled
@@ -152,6 +153,28 @@ class LuaTest(unittest.TestCase):
                 gw.wait_for_line(r"mod=lua event=lua_error class=faulty obj=faulty/hot "
                                  r"callback=on_message why=timeout\b")
                 gw.wait_for_line(rf"event=lua_trace_dropped link={link} where=\S*faulty\.lua:\d+")
+
+    def test_error_in_a_nested_callback_is_reported_with_its_traceback(self):
+        """A send that makes duro fail a slow consumer runs that socket's on_error inside the
+        current callback; its error is logged with its own traceback, and the worker carries
+        on."""
+        gw = self.gateway({"faulty": FAULTY, "nested": NESTED},
+                          extra="[route nested]\nmatch = path /n/{name}\nclass = nested\n"
+                                "object = {name}\n\n[websocket]\noutbound_max_bytes = 65536\n")
+
+        async def run():
+            async with connect(gw.ws_url("/n/x")) as victim, connect(gw.ws_url("/n/x")) as ws:
+                await victim.send("victim")
+                self.assertEqual(await recv(victim), "kept")
+                await ws.send("flood")
+                self.assertEqual(await closed_with(victim), 1008)
+            async with connect(gw.ws_url("/n/y")) as other:
+                await other.send("hi")
+                self.assertEqual(await recv(other), "echo hi")
+        run_async(run())
+        gw.wait_for_line(r"event=lua_error class=nested obj=nested/x callback=on_error why=error "
+                         r".*nested\.lua:\d+: on_error raised on purpose, code 1008 "
+                         r"\| stack traceback:")
 
     def test_stale_socket_handle_errors_instead_of_crashing(self):
         gw = self.gateway()
