@@ -1,22 +1,18 @@
 #include "worker/class_lua.h"
 
-#include <errno.h>
 #include <luajit-2.1/lauxlib.h>
 #include <luajit-2.1/lua.h>
 #include <luajit-2.1/luajit.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 #include <xxhash.h>
 
 #include "common/duro_limits.h"
 #include "common/log.h"
 #include "worker/lua_api.h"
+#include "worker/lua_watchdog.h"
 #include "worker/object.h"
 
 enum cb {
@@ -42,7 +38,6 @@ struct lua_vm {
     lua_State *L;
     size_t used;           /* bytes the state holds */
     size_t max;            /* [lua] memory_max_bytes */
-    uint32_t event_max_ms; /* [lua] event_max_ms */
     int cb[CB_COUNT];      /* registry refs of the script's callbacks, LUA_NOREF when absent */
     int tramp;             /* registry ref of the event trampoline */
     int maker;             /* registry ref of lua_api's dispatcher maker */
@@ -50,7 +45,7 @@ struct lua_vm {
     int message;           /* and of the message dispatcher (nil without on_message) */
     unsigned depth;        /* protected calls in progress (a callback may cause another) */
     volatile int in_msgh;  /* the message handler runs: the hook lets it finish */
-    volatile sig_atomic_t timed_out; /* set by the watchdog; the hook raises the error */
+    struct lua_watch watch; /* [lua] event_max_ms, and whether the event ran past it */
     int oom;               /* an allocation was refused */
     struct lua_api_ev ev;  /* the message, for the dispatcher (FFI) */
     uint64_t hash;         /* XXH64 of the script's bytes */
@@ -90,13 +85,6 @@ struct ev {
     struct lua_sock_ud *temp;   /* on_connect's socket handle */
 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static struct lua_vm *vm_of(lua_State *L)
 {
     void *ud;
@@ -131,27 +119,7 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
-/* ---- the time limit ----
- *
- * The JIT is on, and compiled code never calls hooks; so the hook is not set while events run
- * in time. A watchdog (a POSIX timer, its signal delivered to this thread) ticks 8 times per
- * event_max_ms while Lua events keep coming, and stops after two idle ticks. The first tick
- * that sees an event notes the time; a tick that finds the same event still running past
- * event_max_ms sets the count hook (lua_sethook is async-signal-safe in LuaJIT), which raises
- * the error at the next instruction the interpreter runs. That instruction comes soon: lua_api
- * drops every trace that would not return to the interpreter (loops, recursion, links between
- * traces) and interprets its function, so compiled code runs one bounded trace at a time. An
- * event is stopped between event_max_ms and 1.125 x event_max_ms after it started. */
-static struct {
-    struct lua_vm *volatile vm; /* the VM whose outermost event runs, or NULL */
-    volatile uint64_t seq;      /* counts outermost events */
-    volatile sig_atomic_t armed;
-    uint64_t seen_seq;          /* the handler's own */
-    uint64_t started_ns;
-    int idle_ticks;
-    int created;
-    timer_t timer;
-} wd;
+/* ---- the time limit (lua_watchdog.h): the hook the watchdog sets ---- */
 
 static void hook(lua_State *L, lua_Debug *ar)
 {
@@ -160,102 +128,21 @@ static void hook(lua_State *L, lua_Debug *ar)
     if (vm->in_msgh) {
         return;
     }
-    if (!vm->timed_out) {
+    if (!vm->watch.timed_out) {
         lua_sethook(L, NULL, 0, 0); /* set late, by a tick racing the end of the event */
         return;
     }
     /* The hook stays set to every instruction: a script that catches the error (pcall, a
      * coroutine) is interrupted at the first instruction of its handler, so the error unwinds
      * to duro however deep the catching goes. */
-    luaL_error(L, "callback ran past [lua] event_max_ms (%d ms)", (int)vm->event_max_ms);
-}
-
-static void wd_set(uint64_t interval_ns)
-{
-    struct itimerspec it = {
-        .it_interval = { (time_t)(interval_ns / 1000000000u), (long)(interval_ns % 1000000000u) },
-        .it_value = { (time_t)(interval_ns / 1000000000u), (long)(interval_ns % 1000000000u) },
-    };
-    (void)timer_settime(wd.timer, 0, &it, NULL);
-}
-
-static void wd_tick(int sig)
-{
-    (void)sig;
-    int saved = errno;
-    struct lua_vm *vm = wd.vm;
-    if (vm == NULL) {
-        if (++wd.idle_ticks >= 2) {
-            wd_set(0);
-            wd.armed = 0;
-        }
-    } else {
-        wd.idle_ticks = 0;
-        uint64_t now = now_ns();
-        if (wd.seq != wd.seen_seq) {
-            wd.seen_seq = wd.seq;
-            wd.started_ns = now;
-        } else if (now - wd.started_ns >= (uint64_t)vm->event_max_ms * 1000000u) {
-            /* again at every later tick: a tick that interrupted LuaJIT updating its dispatch
-             * table for another reason is repaired by the next */
-            vm->timed_out = 1;
-            lua_sethook(vm->L, hook, LUA_MASKCOUNT, 1);
-        }
-    }
-    errno = saved;
-}
-
-/* Creates the timer once per process. Returns 0, or -1 (logged): events then run untimed. */
-static int wd_create(void)
-{
-    if (wd.created) {
-        return wd.created > 0 ? 0 : -1;
-    }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = wd_tick;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    struct sigevent sev;
-    memset(&sev, 0, sizeof sev);
-    sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = SIGRTMIN;
-    sev._sigev_un._tid = (pid_t)syscall(SYS_gettid); /* sigev_notify_thread_id */
-    if (sigaction(SIGRTMIN, &sa, NULL) != 0 ||
-        timer_create(CLOCK_MONOTONIC, &sev, &wd.timer) != 0) {
-        log_error("lua", "event=watchdog_failed err=\"%s\" (callbacks run without a time limit)",
-                  strerror(errno));
-        wd.created = -1;
-        return -1;
-    }
-    wd.created = 1;
-    return 0;
+    luaL_error(L, "callback ran past [lua] event_max_ms (%d ms)", (int)vm->watch.max_ms);
 }
 
 /* An outermost event of `vm` starts: the watchdog times it. */
-static struct lua_vm *wd_enter(struct lua_vm *vm)
+static struct lua_watch *wd_enter(struct lua_vm *vm)
 {
-    struct lua_vm *prev = wd.vm;
-    vm->timed_out = 0;
     vm->oom = 0;
-    wd.seq++;
-    wd.vm = vm;
-    if (!wd.armed && wd_create() == 0) {
-        uint64_t tick = (uint64_t)vm->event_max_ms * 1000000u / DURO_LUA_WATCHDOG_TICKS;
-        wd.idle_ticks = 0;
-        wd.armed = 1;
-        wd_set(tick > 1000000u ? tick : 1000000u);
-    }
-    return prev;
-}
-
-/* The event ended: no tick changes `vm` after this; a hook left set is removed. */
-static void wd_leave(struct lua_vm *vm, struct lua_vm *prev)
-{
-    wd.vm = prev;
-    if (vm->timed_out) {
-        lua_sethook(vm->L, NULL, 0, 0);
-    }
+    return lua_watchdog_enter(&vm->watch);
 }
 
 static int msgh(lua_State *L)
@@ -449,7 +336,7 @@ static void report(struct lua_class *lc, struct lua_rec *r, const struct ev *e, 
     flat[n] = '\0';
     size_t name_len;
     const char *name = duro_object_name(r->obj, &name_len);
-    const char *why = vm->timed_out                   ? "timeout"
+    const char *why = vm->watch.timed_out                   ? "timeout"
                       : rc == LUA_ERRMEM || vm->oom ? "memory"
                                                     : "error";
     log_error("lua", "event=lua_error class=%s obj=%s/%.*s callback=%s why=%s heap_bytes=%zu "
@@ -464,7 +351,7 @@ static int run(struct lua_rec *r, struct ev *e)
     struct lua_vm *vm = lc->vm;
     lua_State *L = vm->L;
     int top = lua_gettop(L);
-    struct lua_vm *prev = NULL;
+    struct lua_watch *prev = NULL;
     if (vm->depth++ == 0) {
         prev = wd_enter(vm);
     }
@@ -495,7 +382,7 @@ static int run(struct lua_rec *r, struct ev *e)
     vm->depth--;
     vm->in_msgh = 0;
     if (vm->depth == 0) {
-        wd_leave(vm, prev);
+        lua_watchdog_leave(&vm->watch, prev);
     }
     if (e->temp != NULL) {
         e->temp->ws = NULL; /* still on the stack's unused part: not collected before this */
@@ -763,9 +650,7 @@ static int setup(lua_State *L)
 
 static void vm_free(struct lua_vm *vm)
 {
-    if (wd.vm == vm) {
-        wd.vm = NULL;
-    }
+    lua_watchdog_forget(&vm->watch);
     if (vm->L != NULL) {
         /* LuaJIT frees its whole arena at close only when its own allocator is installed */
         lua_setallocf(vm->L, vm->inner, vm->inner_ud);
@@ -795,7 +680,7 @@ static struct lua_vm *vm_new(const char *name, const char *path, const struct co
         vm->cb[i] = LUA_NOREF;
     }
     vm->max = c->lua_memory_max_bytes;
-    vm->event_max_ms = c->lua_event_max_ms;
+    vm->watch.max_ms = c->lua_event_max_ms;
     vm->hash = XXH64(text, len, 0);
     /* luaL_newstate, then our allocator around LuaJIT's own: lua_newstate(vm_alloc) works
      * too (GC64), but would put every allocation on malloc. What the state holds already is
@@ -808,17 +693,19 @@ static struct lua_vm *vm_new(const char *name, const char *path, const struct co
         return NULL;
     }
     vm->inner = lua_getallocf(vm->L, &vm->inner_ud);
+    vm->watch.L = vm->L;
+    vm->watch.hook = hook;
     vm->used = (size_t)lua_gc(vm->L, LUA_GCCOUNT, 0) * 1024u +
                (size_t)lua_gc(vm->L, LUA_GCCOUNTB, 0);
     lua_setallocf(vm->L, vm_alloc, vm);
     struct load ld = { .vm = vm, .text = text, .len = len, .path = path };
     vm->depth = 1; /* the script's main chunk has the same time limit as a callback */
-    struct lua_vm *prev = wd_enter(vm);
+    struct lua_watch *prev = wd_enter(vm);
     int rc = lua_cpcall(vm->L, setup, &ld);
     vm->depth = 0;
     vm->in_msgh = 0;
-    wd_leave(vm, prev);
-    if (vm->timed_out && rc == 0) {
+    lua_watchdog_leave(&vm->watch, prev);
+    if (vm->watch.timed_out && rc == 0) {
         rc = LUA_ERRRUN; /* the script caught the timeout and returned */
         lua_pushstring(vm->L, "the script's main chunk ran past [lua] event_max_ms");
     }
@@ -881,7 +768,7 @@ int class_lua_reload(struct duro_class *cls, const struct conf_class *k, const s
     struct lua_class *lc = (struct lua_class *)(void *)cls;
     struct lua_vm *old = lc->vm;
     old->max = c->lua_memory_max_bytes > old->used ? c->lua_memory_max_bytes : old->max;
-    old->event_max_ms = c->lua_event_max_ms;
+    old->watch.max_ms = c->lua_event_max_ms;
     if (strcmp(k->script, lc->path) == 0) {
         char why[256];
         char *text = conf_read_file(k->script, why, sizeof why);

@@ -30,7 +30,11 @@ struct lua_rec {
     struct lua_rec *prev, *next; /* the class's live objects */
 };
 
-/* Slots of a record table. */
+/* The handles' metatables (registry names). */
+#define MT_SOCKET "duro.socket"
+#define MT_OBJECT "duro.object"
+
+/* Slots of a record table (lua_fast's dispatcher reads 1 to 3 too). */
 #define LUA_REC_OBJ 1   /* the object handle */
 #define LUA_REC_STATE 2 /* what construct returned */
 #define LUA_REC_SOCKS 3 /* light userdata (struct duro_socket *) -> its socket handle */
