@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # bench/lua.sh: the seed in Lua (examples/lua/seed.lua) beside the seed in C, in the same run:
-# two gateways (2 workers each, log level warn) on loopback, interleaved rounds of echo c=100
-# p=1, echo c=100 p=16 and handshakes/s against each, then bytes per idle socket of each. Prints
-# medians and the Lua/C ratio. Builds duro in release mode (build-bench/); stops what it starts.
+# two gateways (2 workers each, log level warn) on loopback, rounds of echo c=100 p=1, echo
+# c=100 p=16 and handshakes/s, each measure run against both gateways back to back (which goes
+# first alternates between rounds), then bytes per idle socket of each. Prints medians, the
+# Lua/C ratio, and the workers' CPU time per message at p=16 (user + system, from /proc: what a
+# message costs the worker, whatever else the machine runs). Builds duro in release mode
+# (build-bench/); stops what it starts.
 #
 #   bench/lua.sh [ROUNDS] [SECONDS]     defaults: 3 rounds of 3 s (plus 1 s warm-up)
 set -euo pipefail
@@ -82,22 +85,46 @@ measure() { # KIND MODE ARGS...: prints the rate
 
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-declare -A res
-for _ in $(seq "$rounds"); do
-    for k in c lua; do
-        res[$k,p1]+="$(measure "$k" echo -c 100 -p 1) "
-        res[$k,p16]+="$(measure "$k" echo -c 100 -p 16) "
-        res[$k,hs]+="$(measure "$k" connect -c 32) "
+cpu_ticks() { # PID: user + system clock ticks of the gateway's workers
+    local total=0 w
+    for w in $(pgrep -P "$1" duro-worker); do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$w/stat")))
     done
+    echo "$total"
+}
+
+hz=$(getconf CLK_TCK)
+declare -A res
+order="c lua"
+for _ in $(seq "$rounds"); do
+    for m in p1 p16 hs; do
+        for k in $order; do
+            case $m in
+                p1) res[$k,p1]+="$(measure "$k" echo -c 100 -p 1) " ;;
+                p16)
+                    t0=$(cpu_ticks "${pid[$k]}")
+                    rate=$(measure "$k" echo -c 100 -p 16)
+                    t1=$(cpu_ticks "${pid[$k]}")
+                    res[$k,p16]+="$rate "
+                    # the ticks cover the warm-up second too, at about the same rate
+                    res[$k,ns]+="$(awk -v t=$((t1 - t0)) -v r="$rate" -v d="$duration" -v hz="$hz" \
+                        'BEGIN {printf "%.0f", t / hz * 1e9 / (r * (d + 1))}') "
+                    ;;
+                hs) res[$k,hs]+="$(measure "$k" connect -c 32) " ;;
+            esac
+        done
+    done
+    order=$([ "$order" = "c lua" ] && echo "lua c" || echo "c lua")
 done
 
 printf '| measure | C seed | Lua seed | Lua / C |\n|---|---:|---:|---:|\n'
-for m in p1 p16 hs; do
+for m in p1 p16 hs ns; do
     c=$(tr ' ' '\n' <<<"${res[c,$m]}" | grep . | median)
     l=$(tr ' ' '\n' <<<"${res[lua,$m]}" | grep . | median)
     name=$m
     case $m in p1) name="echo c=100 p=1 (msgs/s)" ;; p16) name="echo c=100 p=16 (msgs/s)" ;;
-        hs) name="handshakes/s (c=32)" ;; esac
+        hs) name="handshakes/s (c=32)" ;;
+        ns) name="worker CPU ns per message, p=16" ;; esac
     printf '| %s | %s | %s | %s |\n' "$name" "$c" "$l" \
         "$(awk -v a="$l" -v b="$c" 'BEGIN {printf "%.2f", a / b}')"
 done

@@ -114,7 +114,7 @@
 #define DURO_LUA_MEMORY_MAX_BYTES_DEFAULT (64u << 20) /* per Lua state: one per class per worker */
 #define DURO_LUA_MEMORY_MIN_BYTES          (1u << 20)
 #define DURO_LUA_MEMORY_MAX_BYTES_MAX      (1u << 30)
-#define DURO_LUA_HOOK_INSTRUCTIONS          1000u   /* VM instructions between clock checks */
+#define DURO_LUA_WATCHDOG_TICKS                8u   /* watchdog ticks per event_max_ms */
 #define DURO_LUA_SCRIPT_MAX_BYTES          (1u << 20)
 #define DURO_LUA_SENDV_MAX_PARTS              16u   /* ws:sendv(binary, part, ...) */
 

@@ -47,6 +47,23 @@ int duro_sendv(struct duro_socket *ws, int binary, const struct duro_iov *iov, s
     return 0;
 }
 
+int class_api_sendv_quiet(struct duro_socket *ws, int binary, const struct duro_iov *iov,
+                          size_t n)
+{
+    struct session *s = sess(ws);
+    if (!session_can_send(s)) {
+        return DURO_ESTATE;
+    }
+    if (!tx_flush_defers(s) ||
+        tx_frame(s, binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, iov, n, 0) != 0) {
+        return 1; /* nothing done: duro_sendv, from where a callback may run, fails the socket */
+    }
+    s->msgs_out++;
+    s->w->metrics.v[M_MSGS_OUT]++;
+    tx_flush_soon(s);
+    return 0;
+}
+
 int duro_send(struct duro_socket *ws, int binary, const void *data, size_t len)
 {
     struct duro_iov iov = { data, len };

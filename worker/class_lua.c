@@ -7,12 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <xxhash.h>
 
 #include "common/duro_limits.h"
 #include "common/log.h"
 #include "worker/lua_api.h"
+#include "worker/lua_watchdog.h"
 #include "worker/object.h"
 
 enum cb {
@@ -38,17 +38,16 @@ struct lua_vm {
     lua_State *L;
     size_t used;           /* bytes the state holds */
     size_t max;            /* [lua] memory_max_bytes */
-    uint32_t event_max_ms; /* [lua] event_max_ms */
     int cb[CB_COUNT];      /* registry refs of the script's callbacks, LUA_NOREF when absent */
-    int msgh;              /* registry ref of the message handler (traceback) */
     int tramp;             /* registry ref of the event trampoline */
+    int maker;             /* registry ref of lua_api's dispatcher maker */
+    int msgh;              /* registry refs of the message handler (traceback) */
+    int message;           /* and of the message dispatcher (nil without on_message) */
     unsigned depth;        /* protected calls in progress (a callback may cause another) */
-    uint64_t event_seq;    /* counts outermost calls */
-    uint64_t timed_seq;    /* the call the hook has timed since started_ns */
-    uint64_t started_ns;
-    int in_msgh;           /* the message handler runs: the hook lets it finish */
-    int timed_out;
+    volatile int in_msgh;  /* the message handler runs: the hook lets it finish */
+    struct lua_watch watch; /* [lua] event_max_ms, and whether the event ran past it */
     int oom;               /* an allocation was refused */
+    struct lua_api_ev ev;  /* the message, for the dispatcher (FFI) */
     uint64_t hash;         /* XXH64 of the script's bytes */
     lua_Alloc inner;       /* LuaJIT's own allocator, which vm_alloc wraps */
     void *inner_ud;
@@ -61,6 +60,12 @@ struct lua_class {
     struct lua_vm *vm;
     struct lua_rec *recs;  /* live objects */
 };
+
+/* Fixed slots at the bottom of each state's stack (events push above them), for the outermost
+ * event: a nested one (a callback that a C method caused) runs above a C function's frame, whose
+ * index 1 is that function's own, and takes the registry's. */
+#define SLOT_MSGH 1 /* the message handler (traceback) */
+#define SLOT_MESSAGE 2 /* the message dispatcher (lua_api), or nil without on_message */
 
 /* One event, handed to the trampoline as light userdata. */
 struct ev {
@@ -79,13 +84,6 @@ struct ev {
     int ret;                    /* on_connect's status, on_alarm's result */
     struct lua_sock_ud *temp;   /* on_connect's socket handle */
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static struct lua_vm *vm_of(lua_State *L)
 {
@@ -121,35 +119,30 @@ static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
-/* Every DURO_LUA_HOOK_INSTRUCTIONS VM instructions: a callback past its time is stopped. The
- * JIT is off for these states, so every instruction is counted. The clock starts at the first
- * hook of an event, not at its start: the short event (the common one) never reads the clock,
- * and a long one is timed from at most DURO_LUA_HOOK_INSTRUCTIONS instructions in. */
+/* ---- the time limit (lua_watchdog.h): the hook the watchdog sets ---- */
+
 static void hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     struct lua_vm *vm = vm_of(L);
-    if (vm->depth == 0 || vm->in_msgh) {
+    if (vm->in_msgh) {
         return;
     }
-    if (vm->timed_out) {
-        luaL_error(L, "callback ran past [lua] event_max_ms (%d ms)", (int)vm->event_max_ms);
-    }
-    uint64_t now = now_ns();
-    if (vm->timed_seq != vm->event_seq) {
-        vm->timed_seq = vm->event_seq;
-        vm->started_ns = now;
+    if (!vm->watch.timed_out) {
+        lua_sethook(L, NULL, 0, 0); /* set late, by a tick racing the end of the event */
         return;
     }
-    if (now - vm->started_ns < (uint64_t)vm->event_max_ms * 1000000u) {
-        return;
-    }
-    /* From now on every instruction raises the error again: a script that catches it (pcall,
-     * a coroutine) is interrupted at the first instruction of its handler, so the error
-     * unwinds to duro however deep the catching goes. */
-    vm->timed_out = 1;
-    lua_sethook(L, hook, LUA_MASKCOUNT, 1);
-    luaL_error(L, "callback ran past [lua] event_max_ms (%d ms)", (int)vm->event_max_ms);
+    /* The hook stays set to every instruction: a script that catches the error (pcall, a
+     * coroutine) is interrupted at the first instruction of its handler, so the error unwinds
+     * to duro however deep the catching goes. */
+    luaL_error(L, "callback ran past [lua] event_max_ms (%d ms)", (int)vm->watch.max_ms);
+}
+
+/* An outermost event of `vm` starts: the watchdog times it. */
+static struct lua_watch *wd_enter(struct lua_vm *vm)
+{
+    vm->oom = 0;
+    return lua_watchdog_enter(&vm->watch);
 }
 
 static int msgh(lua_State *L)
@@ -343,7 +336,7 @@ static void report(struct lua_class *lc, struct lua_rec *r, const struct ev *e, 
     flat[n] = '\0';
     size_t name_len;
     const char *name = duro_object_name(r->obj, &name_len);
-    const char *why = vm->timed_out                   ? "timeout"
+    const char *why = vm->watch.timed_out                   ? "timeout"
                       : rc == LUA_ERRMEM || vm->oom ? "memory"
                                                     : "error";
     log_error("lua", "event=lua_error class=%s obj=%s/%.*s callback=%s why=%s heap_bytes=%zu "
@@ -358,19 +351,38 @@ static int run(struct lua_rec *r, struct ev *e)
     struct lua_vm *vm = lc->vm;
     lua_State *L = vm->L;
     int top = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->msgh);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->tramp);
-    lua_pushlightuserdata(L, e);
+    struct lua_watch *prev = NULL;
     if (vm->depth++ == 0) {
-        vm->event_seq++;
-        vm->timed_out = 0;
-        vm->oom = 0;
+        prev = wd_enter(vm);
     }
-    int rc = lua_pcall(L, 1, 0, top + 1);
+    int rc, h = SLOT_MSGH;
+    if (vm->depth > 1) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->msgh);
+        h = lua_gettop(L);
+    }
+    if (e->kind == CB_MESSAGE && r->ref != LUA_NOREF) {
+        /* The hot path: the dispatcher (Lua, compiled) reads the message through the FFI.
+         * Nothing pushed here allocates, so nothing can fail outside the protected call. */
+        vm->ev.data = (const char *)e->data;
+        vm->ev.len = e->len;
+        if (vm->depth > 1) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, vm->message);
+        } else {
+            lua_pushvalue(L, SLOT_MESSAGE);
+        }
+        lua_rawgeti(L, LUA_REGISTRYINDEX, r->ref);
+        lua_pushlightuserdata(L, e->ws);
+        lua_pushboolean(L, e->binary);
+        rc = lua_pcall(L, 3, 0, h);
+    } else {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->tramp);
+        lua_pushlightuserdata(L, e);
+        rc = lua_pcall(L, 1, 0, h);
+    }
     vm->depth--;
     vm->in_msgh = 0;
-    if (vm->depth == 0 && vm->timed_out) {
-        lua_sethook(L, hook, LUA_MASKCOUNT, DURO_LUA_HOOK_INSTRUCTIONS);
+    if (vm->depth == 0) {
+        lua_watchdog_leave(&vm->watch, prev);
     }
     if (e->temp != NULL) {
         e->temp->ws = NULL; /* still on the stack's unused part: not collected before this */
@@ -598,9 +610,7 @@ static int setup(lua_State *L)
 {
     struct load *ld = lua_touserdata(L, 1);
     struct lua_vm *vm = ld->vm;
-    lua_api_open(L);
-    lua_pushcfunction(L, msgh);
-    vm->msgh = luaL_ref(L, LUA_REGISTRYINDEX);
+    vm->maker = lua_api_open(L, &vm->ev);
     lua_pushcfunction(L, tramp);
     vm->tramp = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushfstring(L, "@%s", ld->path);
@@ -624,11 +634,23 @@ static int setup(lua_State *L)
                        luaL_typename(L, -1));
         }
     }
+    /* the fixed slots: vm_new puts them at the bottom of the stack */
+    lua_pushcfunction(L, msgh);
+    if (vm->cb[CB_MESSAGE] != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->maker);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->cb[CB_MESSAGE]);
+        lua_call(L, 1, 1);
+    } else {
+        lua_pushnil(L);
+    }
+    vm->message = luaL_ref(L, LUA_REGISTRYINDEX);
+    vm->msgh = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 }
 
 static void vm_free(struct lua_vm *vm)
 {
+    lua_watchdog_forget(&vm->watch);
     if (vm->L != NULL) {
         /* LuaJIT frees its whole arena at close only when its own allocator is installed */
         lua_setallocf(vm->L, vm->inner, vm->inner_ud);
@@ -658,7 +680,7 @@ static struct lua_vm *vm_new(const char *name, const char *path, const struct co
         vm->cb[i] = LUA_NOREF;
     }
     vm->max = c->lua_memory_max_bytes;
-    vm->event_max_ms = c->lua_event_max_ms;
+    vm->watch.max_ms = c->lua_event_max_ms;
     vm->hash = XXH64(text, len, 0);
     /* luaL_newstate, then our allocator around LuaJIT's own: lua_newstate(vm_alloc) works
      * too (GC64), but would put every allocation on malloc. What the state holds already is
@@ -671,23 +693,21 @@ static struct lua_vm *vm_new(const char *name, const char *path, const struct co
         return NULL;
     }
     vm->inner = lua_getallocf(vm->L, &vm->inner_ud);
+    vm->watch.L = vm->L;
+    vm->watch.hook = hook;
     vm->used = (size_t)lua_gc(vm->L, LUA_GCCOUNT, 0) * 1024u +
                (size_t)lua_gc(vm->L, LUA_GCCOUNTB, 0);
     lua_setallocf(vm->L, vm_alloc, vm);
-    luaJIT_setmode(vm->L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
-    lua_sethook(vm->L, hook, LUA_MASKCOUNT, DURO_LUA_HOOK_INSTRUCTIONS);
     struct load ld = { .vm = vm, .text = text, .len = len, .path = path };
     vm->depth = 1; /* the script's main chunk has the same time limit as a callback */
-    vm->event_seq = 1;
+    struct lua_watch *prev = wd_enter(vm);
     int rc = lua_cpcall(vm->L, setup, &ld);
     vm->depth = 0;
     vm->in_msgh = 0;
-    if (vm->timed_out) {
-        if (rc == 0) {
-            rc = LUA_ERRRUN; /* the script caught the timeout and returned */
-            lua_pushstring(vm->L, "the script's main chunk ran past [lua] event_max_ms");
-        }
-        lua_sethook(vm->L, hook, LUA_MASKCOUNT, DURO_LUA_HOOK_INSTRUCTIONS);
+    lua_watchdog_leave(&vm->watch, prev);
+    if (vm->watch.timed_out && rc == 0) {
+        rc = LUA_ERRRUN; /* the script caught the timeout and returned */
+        lua_pushstring(vm->L, "the script's main chunk ran past [lua] event_max_ms");
     }
     free(text);
     if (rc != 0) {
@@ -698,6 +718,8 @@ static struct lua_vm *vm_new(const char *name, const char *path, const struct co
         return NULL;
     }
     lua_settop(vm->L, 0);
+    lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->msgh);    /* SLOT_MSGH */
+    lua_rawgeti(vm->L, LUA_REGISTRYINDEX, vm->message); /* SLOT_MESSAGE */
     return vm;
 }
 
@@ -746,7 +768,7 @@ int class_lua_reload(struct duro_class *cls, const struct conf_class *k, const s
     struct lua_class *lc = (struct lua_class *)(void *)cls;
     struct lua_vm *old = lc->vm;
     old->max = c->lua_memory_max_bytes > old->used ? c->lua_memory_max_bytes : old->max;
-    old->event_max_ms = c->lua_event_max_ms;
+    old->watch.max_ms = c->lua_event_max_ms;
     if (strcmp(k->script, lc->path) == 0) {
         char why[256];
         char *text = conf_read_file(k->script, why, sizeof why);

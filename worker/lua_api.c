@@ -7,9 +7,8 @@
 #include "common/duro_limits.h"
 #include "common/log.h"
 #include "common/utf8.h"
+#include "worker/lua_fast.h"
 
-#define MT_SOCKET "duro.socket"
-#define MT_OBJECT "duro.object"
 #define MT_RESPONSE "duro.response"
 
 const char *lua_api_err_name(int code)
@@ -836,8 +835,11 @@ static void new_mt(lua_State *L, const char *name, const luaL_Reg *methods,
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, tostring);
     lua_setfield(L, -2, "__tostring");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable"); /* scripts cannot reach or change the metatable */
+    /* Scripts cannot reach or change the metatable: getmetatable gives a token, which the
+     * methods written in Lua compare (a script can give the token to a table, not to a
+     * userdata, and the methods check both). */
+    lua_newtable(L);
+    lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
 }
 
@@ -856,7 +858,7 @@ static void drop_field(lua_State *L, const char *table, const char *field)
     lua_pop(L, 1);
 }
 
-int lua_api_open(lua_State *L)
+int lua_api_open(lua_State *L, struct lua_api_ev *ev)
 {
     open_lib(L, "", luaopen_base);
     open_lib(L, LUA_TABLIBNAME, luaopen_table);
@@ -908,5 +910,5 @@ int lua_api_open(lua_State *L)
     lua_pushcfunction(L, l_valid_utf8);
     lua_setfield(L, -2, "valid_utf8");
     lua_setglobal(L, "duro");
-    return 0;
+    return lua_fast_open(L, ev);
 }

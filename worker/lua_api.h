@@ -30,7 +30,11 @@ struct lua_rec {
     struct lua_rec *prev, *next; /* the class's live objects */
 };
 
-/* Slots of a record table. */
+/* The handles' metatables (registry names). */
+#define MT_SOCKET "duro.socket"
+#define MT_OBJECT "duro.object"
+
+/* Slots of a record table (lua_fast's dispatcher reads 1 to 3 too). */
 #define LUA_REC_OBJ 1   /* the object handle */
 #define LUA_REC_STATE 2 /* what construct returned */
 #define LUA_REC_SOCKS 3 /* light userdata (struct duro_socket *) -> its socket handle */
@@ -49,11 +53,22 @@ struct lua_res_ud {
     struct duro_response *res; /* NULL once cleared */
 };
 
+/* What the message dispatcher reads through the FFI: the message of the event (C fills it
+ * before calling the dispatcher). */
+struct lua_api_ev {
+    const char *data;
+    size_t len;
+};
+
 /* Opens the sandboxed libraries (base without load/loadstring/dofile/loadfile/print/newproxy,
- * string, table, math, bit, os.time/clock/date; no io, debug, jit, ffi or package), the handle
- * metatables and the global `duro` (close codes, duro.log, duro.valid_utf8). Call once per
- * state, protected. */
-int lua_api_open(lua_State *L);
+ * string, table, math, bit, os.time/clock/date; no io, debug, jit, ffi or package: the jit and
+ * ffi libraries are opened for duro's own Lua code only), the handle metatables and the global
+ * `duro` (close codes, duro.log, duro.valid_utf8), turns the JIT compiler on with the rule that
+ * keeps compiled code interruptible (a trace that would not return to the interpreter is
+ * dropped and its function interpreted). Call once per state, protected. Returns the registry
+ * ref of a function that, given the script's on_message, returns the message dispatcher:
+ * dispatcher(record, light userdata ws, binary) with the message in `ev`. */
+int lua_api_open(lua_State *L, struct lua_api_ev *ev);
 
 /* Pushes a new object handle for `r`. */
 void lua_api_push_object(lua_State *L, struct lua_rec *r);

@@ -146,6 +146,12 @@ void session_free_detached(struct session *s);
 /* Decodes `len` bytes that arrived with the hand-off, as if read. */
 void session_feed(struct session *s, const uint8_t *p, size_t len);
 
+/* duro_sendv for a caller that must not re-enter the class (a Lua class's JIT-compiled code):
+ * returns 0 or DURO_ESTATE as duro_sendv does, or 1 having done nothing where duro_sendv
+ * would fail the socket (and run its on_error): the caller then calls duro_sendv. */
+int class_api_sendv_quiet(struct duro_socket *ws, int binary, const struct duro_iov *iov,
+                          size_t n);
+
 /* ---- for tx, class_api and object ---- */
 
 /* The session's act, taken from the pool when it has none. NULL when memory ran out. */

@@ -692,6 +692,13 @@ void tx_flush(struct session *s)
     wt_add(a);
 }
 
+int tx_flush_defers(const struct session *s)
+{
+    const struct worker *w = s->w;
+    return w->current == s || s->flush_queued || s->state == SESSION_DESTROYED ||
+           w->flush_n < w->flush_cap;
+}
+
 void tx_flush_soon(struct session *s)
 {
     struct worker *w = s->w;

@@ -109,6 +109,10 @@ void tx_flush(struct session *s);
  * iteration produced for this socket. The session being read is flushed when its read ends. */
 void tx_flush_soon(struct session *s);
 
+/* True when tx_flush_soon(s) would only queue the flush (never write, so never fail the
+ * session from where it is called). */
+int tx_flush_defers(const struct session *s);
+
 /* Takes the session out of the flush queue (it is being freed). */
 void tx_unqueue(struct session *s);
 

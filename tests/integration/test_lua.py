@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import time
 import unittest
 
 import websockets
@@ -17,8 +18,10 @@ from harness import GATEWAY, WORKER, Gateway, run_async
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 FAULTY = os.path.join(HERE, "lua", "faulty.lua")
+NESTED = os.path.join(HERE, "lua", "nested.lua")
 CHAT = os.path.join(REPO, "examples", "lua", "chat.lua")
 RECV_TIMEOUT_S = 5.0
+WARM_MESSAGES = 500  # far past LuaJIT's hot counters: the callback is compiled
 
 ROOM_V1 = """local t = {}
 function t.construct(obj) duro.log("v1 construct " .. obj:name()) return { n = 0 } end
@@ -120,6 +123,58 @@ class LuaTest(unittest.TestCase):
                         self.assertEqual(await recv(neighbour), "n=2 binary")
         run_async(run())
         gw.wait_for_line(r"faulty.lua:\d+: boom on purpose \| stack traceback:")
+
+    def test_runaway_loops_in_compiled_callbacks_are_stopped(self):
+        """The JIT is on. A callback that has run often enough to be compiled, then loops for
+        ever (an endless loop, a loop counting to 1e12, tail recursion), is stopped at
+        event_max_ms (300 ms here) like an interpreted one: LuaJIT compiles the loop, duro drops
+        that trace (compiled code never calls the hook) and the watchdog's hook stops the
+        interpreted loop. Each kind on a fresh gateway, so that no earlier drop helps it."""
+        for kind, link in (("loop", "loop"), ("sum", "loop"), ("tail", "tail-recursion")):
+            with self.subTest(kind=kind):
+                gw = self.gateway()
+
+                async def run():
+                    async with connect(gw.ws_url("/f/calm")) as calm, \
+                            connect(gw.ws_url("/f/hot")) as ws:
+                        for _ in range(WARM_MESSAGES):
+                            await ws.send("warm")
+                        for i in range(1, WARM_MESSAGES + 1):
+                            self.assertEqual(await recv(ws), f"n={i}")
+                        start = time.monotonic()
+                        await ws.send(kind)
+                        self.assertEqual(await closed_with(ws), 1011)
+                        took = time.monotonic() - start
+                        self.assertGreaterEqual(took, 0.25)
+                        self.assertLess(took, 3.0)
+                        await calm.send("still there")
+                        self.assertEqual(await recv(calm), "n=1")
+                run_async(run())
+                gw.wait_for_line(r"mod=lua event=lua_error class=faulty obj=faulty/hot "
+                                 r"callback=on_message why=timeout\b")
+                gw.wait_for_line(rf"event=lua_trace_dropped link={link} where=\S*faulty\.lua:\d+")
+
+    def test_error_in_a_nested_callback_is_reported_with_its_traceback(self):
+        """A send that makes duro fail a slow consumer runs that socket's on_error inside the
+        current callback; its error is logged with its own traceback, and the worker carries
+        on."""
+        gw = self.gateway({"faulty": FAULTY, "nested": NESTED},
+                          extra="[route nested]\nmatch = path /n/{name}\nclass = nested\n"
+                                "object = {name}\n\n[websocket]\noutbound_max_bytes = 65536\n")
+
+        async def run():
+            async with connect(gw.ws_url("/n/x")) as victim, connect(gw.ws_url("/n/x")) as ws:
+                await victim.send("victim")
+                self.assertEqual(await recv(victim), "kept")
+                await ws.send("flood")
+                self.assertEqual(await closed_with(victim), 1008)
+            async with connect(gw.ws_url("/n/y")) as other:
+                await other.send("hi")
+                self.assertEqual(await recv(other), "echo hi")
+        run_async(run())
+        gw.wait_for_line(r"event=lua_error class=nested obj=nested/x callback=on_error why=error "
+                         r".*nested\.lua:\d+: on_error raised on purpose, code 1008 "
+                         r"\| stack traceback:")
 
     def test_stale_socket_handle_errors_instead_of_crashing(self):
         gw = self.gateway()

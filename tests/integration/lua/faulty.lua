@@ -1,5 +1,6 @@
 -- tests/integration/lua/faulty.lua: a Lua class that fails on demand (test_lua.py).
--- "error" raises, "loop" never returns ("catch" too, catching every error), "hog" allocates without end, "keep" stores the socket
+-- "error" raises, "loop" never returns ("catch" too, catching every error; "sum" counts to
+-- 1e12; "tail" tail-calls itself for ever), "hog" allocates without end, "keep" stores the socket
 -- handle in a global and "stale" uses the stored one; anything else gets "n=N" (N counts the
 -- messages since construct).
 local t = {}
@@ -18,12 +19,24 @@ local function explode()
     error("boom on purpose")
 end
 
+local function tail(n)
+    return tail(n + 1)
+end
+
 function t.on_message(obj, state, ws, data, binary)
     state.n = state.n + 1
     if data == "error" then
         explode()
     elseif data == "loop" then
         while true do end
+    elseif data == "sum" then
+        local x = 0
+        for i = 1, 1e12 do
+            x = x + i
+        end
+        ws:send(tostring(x))
+    elseif data == "tail" then
+        tail(0)
     elseif data == "catch" then
         -- an endless loop that catches every error, the time limit's included
         while true do
