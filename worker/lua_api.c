@@ -2,12 +2,12 @@
 
 #include <luajit-2.1/lauxlib.h>
 #include <luajit-2.1/lualib.h>
-#include <string.h>
 
 #include "common/duro_limits.h"
 #include "common/log.h"
 #include "common/utf8.h"
 #include "worker/lua_fast.h"
+#include "worker/lua_storage.h"
 
 #define MT_RESPONSE "duro.response"
 
@@ -23,18 +23,17 @@ const char *lua_api_err_name(int code)
     return names[-code];
 }
 
-/* nil, "ENAME" for a negative code; `ok` values otherwise (already pushed by the caller). */
-static int fail(lua_State *L, int code)
+int lua_api_fail(lua_State *L, int code)
 {
     lua_pushnil(L);
     lua_pushstring(L, lua_api_err_name(code));
     return 2;
 }
 
-static int result(lua_State *L, int rc)
+int lua_api_result(lua_State *L, int rc)
 {
     if (rc < 0) {
-        return fail(L, rc);
+        return lua_api_fail(L, rc);
     }
     lua_pushboolean(L, 1);
     return 1;
@@ -72,7 +71,7 @@ static struct lua_obj_ud *objud(lua_State *L)
     return u;
 }
 
-static struct duro_object *obj(lua_State *L)
+struct duro_object *lua_api_obj(lua_State *L)
 {
     return objud(L)->obj;
 }
@@ -216,7 +215,7 @@ static int s_send(lua_State *L)
     struct duro_socket *ws = sock(L);
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
-    return result(L, duro_send(ws, lua_toboolean(L, 3) ? DURO_BINARY : DURO_TEXT, data, len));
+    return lua_api_result(L, duro_send(ws, lua_toboolean(L, 3) ? DURO_BINARY : DURO_TEXT, data, len));
 }
 
 /* ws:sendv(binary, part, ...): one message made of the parts (strings or numbers), framed once
@@ -233,7 +232,7 @@ static int s_sendv(lua_State *L)
     for (int i = 0; i < n; i++) {
         iov[i].base = luaL_checklstring(L, 3 + i, &iov[i].len);
     }
-    return result(L, duro_sendv(ws, binary, iov, (size_t)n));
+    return lua_api_result(L, duro_sendv(ws, binary, iov, (size_t)n));
 }
 
 static int s_close(lua_State *L)
@@ -243,9 +242,9 @@ static int s_close(lua_State *L)
     size_t len;
     const char *reason = luaL_optlstring(L, 3, "", &len);
     if (code < 0 || code > 65535) {
-        return fail(L, DURO_EINVAL);
+        return lua_api_fail(L, DURO_EINVAL);
     }
-    return result(L, duro_close(ws, (uint16_t)code, reason, len));
+    return lua_api_result(L, duro_close(ws, (uint16_t)code, reason, len));
 }
 
 static int s_add_tag(lua_State *L)
@@ -253,7 +252,7 @@ static int s_add_tag(lua_State *L)
     struct duro_socket *ws = sock(L);
     size_t len;
     const char *tag = luaL_checklstring(L, 2, &len);
-    return result(L, duro_socket_add_tag(ws, tag, len));
+    return lua_api_result(L, duro_socket_add_tag(ws, tag, len));
 }
 
 static int s_remove_tag(lua_State *L)
@@ -261,7 +260,7 @@ static int s_remove_tag(lua_State *L)
     struct duro_socket *ws = sock(L);
     size_t len;
     const char *tag = luaL_checklstring(L, 2, &len);
-    return result(L, duro_socket_remove_tag(ws, tag, len));
+    return lua_api_result(L, duro_socket_remove_tag(ws, tag, len));
 }
 
 static int s_tags(lua_State *L)
@@ -283,7 +282,7 @@ static int s_set_protocol(lua_State *L)
     struct duro_socket *ws = sock(L);
     size_t len;
     const char *p = luaL_checklstring(L, 2, &len);
-    return result(L, duro_socket_set_protocol(ws, p, len));
+    return lua_api_result(L, duro_socket_set_protocol(ws, p, len));
 }
 
 static int s_attachment(lua_State *L)
@@ -304,7 +303,7 @@ static int s_set_attachment(lua_State *L)
     struct duro_socket *ws = sock(L);
     size_t len;
     const char *p = opt_lstring(L, 2, &len);
-    return result(L, duro_socket_set_attachment(ws, p, len));
+    return lua_api_result(L, duro_socket_set_attachment(ws, p, len));
 }
 
 static int s_buffered(lua_State *L)
@@ -345,7 +344,7 @@ static const luaL_Reg socket_methods[] = {
 
 static int o_open_count(lua_State *L)
 {
-    lua_pushinteger(L, (lua_Integer)duro_object_open_count(obj(L)));
+    lua_pushinteger(L, (lua_Integer)duro_object_open_count(lua_api_obj(L)));
     return 1;
 }
 
@@ -369,7 +368,7 @@ static int o_sockets(lua_State *L)
 
 static int o_broadcast(lua_State *L)
 {
-    struct duro_object *o = obj(L);
+    struct duro_object *o = lua_api_obj(L);
     size_t len, tlen;
     const char *data = luaL_checklstring(L, 2, &len);
     int binary = lua_toboolean(L, 3) ? DURO_BINARY : DURO_TEXT;
@@ -380,47 +379,47 @@ static int o_broadcast(lua_State *L)
 
 static int o_set_auto_response(lua_State *L)
 {
-    struct duro_object *o = obj(L);
+    struct duro_object *o = lua_api_obj(L);
     size_t qlen, rlen;
     const char *q = opt_lstring(L, 2, &qlen);
     const char *r = q != NULL ? luaL_checklstring(L, 3, &rlen) : NULL;
     if (r == NULL) {
         rlen = 0;
     }
-    return result(L, duro_object_set_auto_response(o, q, qlen, r, rlen));
+    return lua_api_result(L, duro_object_set_auto_response(o, q, qlen, r, rlen));
 }
 
 static int o_add_auto_response(lua_State *L)
 {
-    struct duro_object *o = obj(L);
+    struct duro_object *o = lua_api_obj(L);
     size_t qlen, rlen;
     const char *q = luaL_checklstring(L, 2, &qlen);
     const char *r = luaL_checklstring(L, 3, &rlen);
     int qk = lua_toboolean(L, 4) ? DURO_BINARY : DURO_TEXT;
     int rk = lua_toboolean(L, 5) ? DURO_BINARY : DURO_TEXT;
-    return result(L, duro_object_add_auto_response(o, qk, q, qlen, rk, r, rlen));
+    return lua_api_result(L, duro_object_add_auto_response(o, qk, q, qlen, rk, r, rlen));
 }
 
 static int o_remove_auto_response(lua_State *L)
 {
-    struct duro_object *o = obj(L);
+    struct duro_object *o = lua_api_obj(L);
     size_t qlen;
     const char *q = luaL_checklstring(L, 2, &qlen);
     int qk = lua_toboolean(L, 3) ? DURO_BINARY : DURO_TEXT;
-    return result(L, duro_object_remove_auto_response(o, qk, q, qlen));
+    return lua_api_result(L, duro_object_remove_auto_response(o, qk, q, qlen));
 }
 
 static int o_name(lua_State *L)
 {
     size_t len;
-    const char *n = duro_object_name(obj(L), &len);
+    const char *n = duro_object_name(lua_api_obj(L), &len);
     lua_pushlstring(L, n, len);
     return 1;
 }
 
 static int o_id(lua_State *L)
 {
-    lua_pushstring(L, duro_object_id(obj(L)));
+    lua_pushstring(L, duro_object_id(lua_api_obj(L)));
     return 1;
 }
 
@@ -430,297 +429,11 @@ static int o_response(lua_State *L)
     lua_Number id = luaL_checknumber(L, 2);
     struct duro_response *res = duro_object_response(u->obj, (uint64_t)id);
     if (res == NULL) {
-        return fail(L, DURO_ENOTFOUND);
+        return lua_api_fail(L, DURO_ENOTFOUND);
     }
     push_record(L, u);
     lua_api_push_response(L, u->r, lua_gettop(L), res);
     return 1;
-}
-
-/* ---- storage and alarms ---- */
-
-static int o_get(lua_State *L)
-{
-    struct duro_object *o = obj(L);
-    size_t klen, vlen;
-    const char *k = luaL_checklstring(L, 2, &klen);
-    const void *v;
-    int rc = duro_storage_get(o, k, klen, &v, &vlen);
-    if (rc < 0) {
-        return fail(L, rc);
-    }
-    lua_pushlstring(L, v, vlen);
-    return 1;
-}
-
-static int o_put(lua_State *L)
-{
-    struct duro_object *o = obj(L);
-    size_t klen, vlen;
-    const char *k = luaL_checklstring(L, 2, &klen);
-    const char *v = luaL_checklstring(L, 3, &vlen);
-    return result(L, duro_storage_put(o, k, klen, v, vlen));
-}
-
-static int o_delete(lua_State *L)
-{
-    struct duro_object *o = obj(L);
-    size_t klen;
-    const char *k = luaL_checklstring(L, 2, &klen);
-    int rc = duro_storage_delete(o, k, klen);
-    if (rc < 0) {
-        return fail(L, rc);
-    }
-    lua_pushboolean(L, rc == 1);
-    return 1;
-}
-
-static int o_delete_all(lua_State *L)
-{
-    return result(L, duro_storage_delete_all(obj(L)));
-}
-
-static int o_storage_size(lua_State *L)
-{
-    lua_pushnumber(L, (lua_Number)duro_storage_size(obj(L)));
-    return 1;
-}
-
-/* Rows reach Lua from inside a C iteration (storage list, SQL): each one is added by a
- * protected call, so a Lua error (memory) never unwinds through the storage engine's frames.
- * The error is kept and raised once the iteration has returned. */
-struct collect {
-    lua_State *L;
-    int out;       /* stack index of the result table */
-    int failed;
-    const void *k;
-    size_t klen;
-    const void *v;
-    size_t vlen;
-    const struct duro_sql_value *cols;
-    const char *const *names;
-    size_t ncols;
-};
-
-static void push_sql_value(lua_State *L, const struct duro_sql_value *v)
-{
-    switch (v->type) {
-    case DURO_SQL_INTEGER:
-        lua_pushnumber(L, (lua_Number)v->i);
-        break;
-    case DURO_SQL_REAL:
-        lua_pushnumber(L, v->r);
-        break;
-    case DURO_SQL_TEXT:
-    case DURO_SQL_BLOB:
-        lua_pushlstring(L, v->p, v->len);
-        break;
-    default:
-        lua_pushboolean(L, 0); /* SQL NULL: false, so that the row keeps the column */
-        break;
-    }
-}
-
-static int add_row(lua_State *L)
-{
-    struct collect *c = lua_touserdata(L, 1);
-    lua_createtable(L, 0, c->cols != NULL ? (int)c->ncols : 2);
-    if (c->cols != NULL) {
-        for (size_t i = 0; i < c->ncols; i++) {
-            push_sql_value(L, &c->cols[i]);
-            lua_setfield(L, -2, c->names[i]);
-        }
-    } else {
-        lua_pushlstring(L, c->k, c->klen);
-        lua_setfield(L, -2, "key");
-        lua_pushlstring(L, c->v, c->vlen);
-        lua_setfield(L, -2, "value");
-    }
-    lua_rawseti(L, c->out, (int)lua_objlen(L, c->out) + 1);
-    return 0;
-}
-
-static int collect_row(struct collect *c)
-{
-    lua_State *L = c->L;
-    lua_pushcfunction(L, add_row);
-    lua_pushlightuserdata(L, c);
-    if (lua_pcall(L, 1, 0, 0) != 0) {
-        c->failed = lua_gettop(L); /* the error message stays on the stack */
-        return 1;
-    }
-    return 0;
-}
-
-static int on_kv(void *arg, const void *key, size_t key_len, const void *val, size_t val_len)
-{
-    struct collect *c = arg;
-    c->k = key;
-    c->klen = key_len;
-    c->v = val;
-    c->vlen = val_len;
-    return collect_row(c);
-}
-
-static int on_row(void *arg, const struct duro_sql_value *cols, const char *const *names,
-                  size_t ncols)
-{
-    struct collect *c = arg;
-    c->cols = cols;
-    c->names = names;
-    c->ncols = ncols;
-    return collect_row(c);
-}
-
-static const char *opt_field(lua_State *L, int t, const char *name, size_t *len)
-{
-    lua_getfield(L, t, name);
-    const char *s = lua_isnil(L, -1) ? NULL : luaL_checklstring(L, -1, len);
-    if (s == NULL) {
-        *len = 0;
-    }
-    lua_pop(L, 1); /* the string stays referenced by the table */
-    return s;
-}
-
-static int o_list(lua_State *L)
-{
-    struct duro_object *o = obj(L);
-    struct duro_list_opts opts = { 0 };
-    if (lua_istable(L, 2)) {
-        opts.prefix = opt_field(L, 2, "prefix", &opts.prefix_len);
-        opts.start = opt_field(L, 2, "start", &opts.start_len);
-        opts.end = opt_field(L, 2, "end", &opts.end_len);
-        lua_getfield(L, 2, "start_after");
-        opts.start_after = lua_toboolean(L, -1);
-        lua_getfield(L, 2, "reverse");
-        opts.reverse = lua_toboolean(L, -1);
-        lua_getfield(L, 2, "limit");
-        opts.limit = (size_t)luaL_optinteger(L, -1, 0);
-        lua_pop(L, 3);
-    }
-    lua_newtable(L);
-    struct collect c = { .L = L, .out = lua_gettop(L) };
-    int rc = duro_storage_list(o, &opts, on_kv, &c);
-    if (c.failed) {
-        lua_pushvalue(L, c.failed);
-        lua_error(L);
-    }
-    if (rc < 0) {
-        return fail(L, rc);
-    }
-    lua_settop(L, c.out);
-    return 1;
-}
-
-/* obj:sql(query, ...): the rows (tables keyed by column name; SQL NULL is false) and the
- * number of rows changed. */
-static int o_sql(lua_State *L)
-{
-    struct duro_object *o = obj(L);
-    size_t qlen;
-    const char *q = luaL_checklstring(L, 2, &qlen);
-    int np = lua_gettop(L) - 2;
-    struct duro_sql_value *params = lua_newuserdata(L, (np > 0 ? (size_t)np : 1) * sizeof *params);
-    for (int i = 0; i < np; i++) {
-        struct duro_sql_value *v = &params[i];
-        memset(v, 0, sizeof *v);
-        int t = lua_type(L, 3 + i);
-        if (t == LUA_TNUMBER) {
-            lua_Number d = lua_tonumber(L, 3 + i);
-            if (d == (lua_Number)(int64_t)d) {
-                v->type = DURO_SQL_INTEGER;
-                v->i = (int64_t)d;
-            } else {
-                v->type = DURO_SQL_REAL;
-                v->r = d;
-            }
-        } else if (t == LUA_TSTRING) {
-            v->type = DURO_SQL_TEXT;
-            v->p = lua_tolstring(L, 3 + i, &v->len);
-        } else if (t == LUA_TBOOLEAN) {
-            v->type = DURO_SQL_INTEGER;
-            v->i = lua_toboolean(L, 3 + i);
-        } else if (t != LUA_TNIL) {
-            return luaL_argerror(L, 3 + i, "SQL parameters are numbers, strings, booleans or nil");
-        }
-    }
-    lua_newtable(L);
-    struct collect c = { .L = L, .out = lua_gettop(L) };
-    int rc = duro_sql_exec(o, q, qlen, params, (size_t)np, on_row, &c);
-    if (c.failed) {
-        lua_pushvalue(L, c.failed);
-        lua_error(L);
-    }
-    if (rc < 0) {
-        return fail(L, rc);
-    }
-    lua_settop(L, c.out);
-    lua_pushinteger(L, rc);
-    return 2;
-}
-
-struct txn {
-    lua_State *L;
-    int fn;
-    int failed; /* stack index of the error, or 0 */
-};
-
-static int run_txn(struct duro_object *o, void *arg)
-{
-    (void)o;
-    struct txn *t = arg;
-    lua_State *L = t->L;
-    lua_pushvalue(L, t->fn);
-    lua_pushvalue(L, 1);
-    if (lua_pcall(L, 1, 1, 0) != 0) {
-        t->failed = lua_gettop(L);
-        return 1;
-    }
-    int keep = !(lua_isboolean(L, -1) && !lua_toboolean(L, -1));
-    lua_pop(L, 1);
-    return keep ? 0 : 1;
-}
-
-/* obj:transaction(fn): fn(obj) runs in a nested transaction; it is rolled back when fn raises
- * an error (raised again afterwards) or returns false. */
-static int o_transaction(lua_State *L)
-{
-    struct duro_object *o = obj(L);
-    luaL_checktype(L, 2, LUA_TFUNCTION);
-    struct txn t = { .L = L, .fn = 2 };
-    int rc = duro_storage_transaction(o, run_txn, &t);
-    if (t.failed) {
-        lua_pushvalue(L, t.failed);
-        lua_error(L);
-    }
-    if (rc < 0) {
-        return fail(L, rc);
-    }
-    lua_pushboolean(L, rc == 0);
-    return 1;
-}
-
-static int o_set_alarm(lua_State *L)
-{
-    struct duro_object *o = obj(L);
-    return result(L, duro_alarm_set(o, (int64_t)luaL_checknumber(L, 2)));
-}
-
-static int o_get_alarm(lua_State *L)
-{
-    int64_t t = duro_alarm_get(obj(L));
-    if (t == 0) {
-        lua_pushnil(L);
-    } else {
-        lua_pushnumber(L, (lua_Number)t);
-    }
-    return 1;
-}
-
-static int o_delete_alarm(lua_State *L)
-{
-    return result(L, duro_alarm_delete(obj(L)));
 }
 
 static int o_tostring(lua_State *L)
@@ -746,17 +459,6 @@ static const luaL_Reg object_methods[] = {
     { "name", o_name },
     { "id", o_id },
     { "response", o_response },
-    { "get", o_get },
-    { "put", o_put },
-    { "delete", o_delete },
-    { "delete_all", o_delete_all },
-    { "list", o_list },
-    { "sql", o_sql },
-    { "transaction", o_transaction },
-    { "storage_size", o_storage_size },
-    { "set_alarm", o_set_alarm },
-    { "get_alarm", o_get_alarm },
-    { "delete_alarm", o_delete_alarm },
     { NULL, NULL },
 };
 
@@ -768,7 +470,7 @@ static int r_header(lua_State *L)
     size_t nlen, vlen;
     const char *n = luaL_checklstring(L, 2, &nlen);
     const char *v = luaL_checklstring(L, 3, &vlen);
-    return result(L, duro_response_header(res, n, nlen, v, vlen));
+    return lua_api_result(L, duro_response_header(res, n, nlen, v, vlen));
 }
 
 static int r_send(lua_State *L)
@@ -778,13 +480,13 @@ static int r_send(lua_State *L)
     size_t len;
     const char *body = luaL_optlstring(L, 3, "", &len);
     if (status < 0 || status > 65535) {
-        return fail(L, DURO_EINVAL);
+        return lua_api_fail(L, DURO_EINVAL);
     }
     int rc = duro_response_send(res, (uint16_t)status, body, len);
     if (rc == 0) {
         ((struct lua_res_ud *)lua_touserdata(L, 1))->res = NULL; /* invalid once sent */
     }
-    return result(L, rc);
+    return lua_api_result(L, rc);
 }
 
 static int r_id(lua_State *L)
@@ -826,12 +528,16 @@ static int l_valid_utf8(lua_State *L)
 }
 
 static void new_mt(lua_State *L, const char *name, const luaL_Reg *methods,
-                   lua_CFunction tostring)
+                   const luaL_Reg *more, lua_CFunction tostring)
 {
     luaL_newmetatable(L, name);
     lua_newtable(L);
     lua_pushvalue(L, -2);
     luaL_setfuncs(L, methods, 1);
+    if (more != NULL) {
+        lua_pushvalue(L, -2);
+        luaL_setfuncs(L, more, 1);
+    }
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, tostring);
     lua_setfield(L, -2, "__tostring");
@@ -880,9 +586,9 @@ int lua_api_open(lua_State *L, struct lua_api_ev *ev)
     for (size_t i = 0; i < sizeof os_out / sizeof os_out[0]; i++) {
         drop_field(L, LUA_OSLIBNAME, os_out[i]);
     }
-    new_mt(L, MT_SOCKET, socket_methods, s_tostring);
-    new_mt(L, MT_OBJECT, object_methods, o_tostring);
-    new_mt(L, MT_RESPONSE, response_methods, r_tostring);
+    new_mt(L, MT_SOCKET, socket_methods, NULL, s_tostring);
+    new_mt(L, MT_OBJECT, object_methods, lua_storage_methods, o_tostring);
+    new_mt(L, MT_RESPONSE, response_methods, NULL, r_tostring);
 
     lua_newtable(L);
     static const struct {

@@ -95,4 +95,12 @@ void lua_api_clear_temp(lua_State *L, int rec);
 /* The name of a DURO_E* code ("EINVAL"), or "EUNKNOWN". */
 const char *lua_api_err_name(int code);
 
+/* For the methods of lua_api and lua_storage. lua_api_fail pushes nil and the name of the
+ * negative DURO_E* `code` and returns 2; lua_api_result returns lua_api_fail(rc) for a
+ * negative rc, else pushes true and returns 1. lua_api_obj returns the object of the handle
+ * at index 1, raising a Lua error for a wrong or cleared handle (never NULL). */
+int lua_api_fail(lua_State *L, int code);
+int lua_api_result(lua_State *L, int rc);
+struct duro_object *lua_api_obj(lua_State *L);
+
 #endif
