@@ -18,6 +18,12 @@
 int admin_start(struct gateway *gw, const char *host, uint16_t port)
     __attribute__((warn_unused_result));
 
+/* The same on the listening socket inherited on `fd` (an upgrade's successor). */
+int admin_start_fd(struct gateway *gw, int fd) __attribute__((warn_unused_result));
+
+/* The listening socket's descriptor, to pass to an upgrade's successor; -1 when off. */
+int admin_fd(const struct gateway *gw);
+
 /* The address actually bound ("127.0.0.1:9787"), for the readiness line. */
 const char *admin_address(const struct gateway *gw);
 
