@@ -205,6 +205,7 @@ static void relay_handoff(struct upgrade *u, const struct msg_handoff *h)
 
 static void fail(struct upgrade *u, const char *why);
 static void retire(struct upgrade *u, const struct msg_upgrade *ready);
+static void on_ready_timeout(uv_timer_t *t);
 
 static void on_link_msg(struct chan *ch, const struct msg *m, void *arg)
 {
@@ -236,7 +237,9 @@ static void on_link_closed(struct chan *ch, int status, void *arg)
     chan_close(ch);
     u->link = NULL;
     if (u->state == UP_STARTING) {
-        fail(u, "the new gateway closed the upgrade link before it was ready");
+        /* It is exiting, most likely: its status says more than the link's end. If it does not
+         * exit, the timer fails the upgrade and kills it. */
+        uv_timer_start(&u->timer, on_ready_timeout, DURO_UPGRADE_STOP_GRACE_MS, 0);
     } else if (u->state == UP_RETIRING) {
         log_error("upgrade", "event=upgrade_link_lost err=%s successor_pid=%d "
                              "action=\"hand-offs are answered by our own workers\"",
@@ -445,7 +448,8 @@ static void on_ready_timeout(uv_timer_t *t)
 {
     struct upgrade *u = t->data;
     if (u->state == UP_STARTING) {
-        fail(u, "the new gateway did not report ready in time");
+        fail(u, u->link == NULL ? "the new gateway closed the upgrade link before it was ready"
+                                : "the new gateway did not report ready in time");
     }
 }
 

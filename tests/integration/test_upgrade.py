@@ -1,0 +1,302 @@
+"""tests/integration/test_upgrade.py: upgrade in place with SIGUSR2 (docs/design.md, "Hand-over",
+gateway/upgrade.c).
+
+Each test runs copies of the binaries from a temporary bin/ directory, as an installation does,
+and deploys by replacing those files (a rename, as a package manager does) with the "+next"
+build of the same code, which reports version 0.1.0+next: the test can tell the old processes
+from the new ones by --version and by the `version=` of their log lines.
+
+Run: DURO_GATEWAY=... DURO_WORKER=... DURO_GATEWAY_NEXT=... DURO_WORKER_NEXT=...
+     python3 tests/integration/test_upgrade.py -v
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import unittest
+
+import harness
+from harness import OP_TEXT, Conn, Gateway, frame, pid_alive, ws_request
+
+GATEWAY_NEXT = os.environ.get("DURO_GATEWAY_NEXT",
+                              os.path.join(harness.REPO, "build", "tests", "duro-gateway-next"))
+WORKER_NEXT = os.environ.get("DURO_WORKER_NEXT",
+                             os.path.join(harness.REPO, "build", "tests", "duro-worker-next"))
+
+SWITCH_TIMEOUT_S = 30.0   # SIGUSR2 to the old gateway's exit, under sanitizers on a busy machine
+CONNECT_DELAY_MAX_S = 1.0 # a connect + upgrade during the switch, at most
+
+CONFIG = """\
+[route echo]
+match = exact /echo
+class = echo
+object = echo
+
+[route rooms]
+match = path /rooms/{name}/websocket
+class = chat
+object = {name}
+
+[route seed]
+match = suffix /websocket
+class = seed
+object = foo
+"""
+
+
+def version_of(path):
+    out = subprocess.run([path, "--version"], capture_output=True, timeout=10, check=True)
+    return out.stdout.decode().split()[1]
+
+
+class UpgradingGateway(Gateway):
+    """A Gateway whose process may hand over to a successor: the log goes on (the successor
+    inherits stderr) while the successor lives, and stop() stops every successor too."""
+
+    SUCCESSOR_RE = re.compile(r"event=upgrade phase=ready successor_pid=(\d+)")
+
+    def successors(self):
+        with self._cond:
+            return [int(m.group(1)) for m in map(self.SUCCESSOR_RE.search, self.lines) if m]
+
+    def _exited_long_ago(self, now):
+        if any(pid_alive(p) for p in self.successors()):
+            return False
+        return super()._exited_long_ago(now)
+
+    def stop(self):
+        for pid in self.successors():
+            if pid_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+                deadline = time.monotonic() + harness.STOP_TIMEOUT_S * 2
+                while pid_alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if pid_alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+        super().stop()
+        harness.assert_pids_gone(self.successors())
+
+
+class Connector(threading.Thread):
+    """Connects in a loop: TCP connect, WebSocket upgrade to /echo, 101 read, close. Records
+    every failure (refused, reset, no 101) and the slowest attempt."""
+
+    def __init__(self, addr):
+        super().__init__(daemon=True)
+        self.addr = addr
+        self.halt = threading.Event()
+        self.failures = []
+        self.slowest = 0.0
+        self.attempts = 0
+
+    def run(self):
+        while not self.halt.is_set():
+            t0 = time.monotonic()
+            c = None
+            try:
+                c = Conn(self.addr, timeout=CONNECT_DELAY_MAX_S * 3)
+                c.send(ws_request("/echo"))
+                r = c.read_response()
+                if r.code != 101:
+                    self.failures.append(f"answered {r.code}")
+            except (OSError, AssertionError) as e:
+                self.failures.append(repr(e))
+            finally:
+                if c is not None:
+                    c.close()
+            self.slowest = max(self.slowest, time.monotonic() - t0)
+            self.attempts += 1
+
+    def finish(self):
+        self.halt.set()
+        self.join(CONNECT_DELAY_MAX_S * 5)
+
+
+class UpgradeTest(unittest.TestCase):
+
+    def setUp(self):
+        for path in (GATEWAY_NEXT, WORKER_NEXT):
+            if not os.access(path, os.X_OK):
+                self.fail(f"{path} is not built (tests/meson.build builds the +next binaries)")
+        self.old_version = version_of(harness.GATEWAY)
+        self.assertEqual(version_of(GATEWAY_NEXT), self.old_version + "+next")
+        self.assertEqual(version_of(WORKER_NEXT), self.old_version + "+next")
+
+    def start(self, config=CONFIG, workers=2):
+        """Copies today's binaries into bin/ of the gateway's temporary directory, starts them
+        from there and returns the gateway."""
+        import tempfile
+        tmp = tempfile.TemporaryDirectory(prefix="duro-upgrade-")
+        self.addCleanup(tmp.cleanup)
+        self.bin = os.path.join(tmp.name, "bin")
+        os.mkdir(self.bin)
+        self.gw_path = os.path.join(self.bin, "duro-gateway")
+        self.worker_path = os.path.join(self.bin, "duro-worker")
+        shutil.copy2(harness.GATEWAY, self.gw_path)
+        shutil.copy2(harness.WORKER, self.worker_path)
+        gw = UpgradingGateway(self, config=config, workers=workers, gateway_bin=self.gw_path,
+                              worker_bin=self.worker_path)
+        return gw
+
+    def install(self, gateway_src=None, worker_src=None, gateway_script=None,
+                worker_script=None):
+        """Replaces bin/'s files as a package manager does (write aside, rename over)."""
+        for dst, src, script in ((self.gw_path, gateway_src, gateway_script),
+                                 (self.worker_path, worker_src, worker_script)):
+            if src is None and script is None:
+                continue
+            tmp = dst + ".new"
+            if script is not None:
+                with open(tmp, "w", encoding="ascii") as f:
+                    f.write(script)
+                os.chmod(tmp, 0o755)
+            else:
+                shutil.copy2(src, tmp)
+            os.replace(tmp, dst)
+
+    def admin_metric(self, gw, name):
+        text = harness.curl("-s", f"http://{gw.admin[0]}:{gw.admin[1]}/metrics").decode()
+        m = re.search(rf"^{re.escape(name)} (\d+)$", text, re.M)
+        self.assertIsNotNone(m, f"{name} not in /metrics")
+        return int(m.group(1))
+
+    def assert_echoes(self, c, text):
+        c.send(frame(OP_TEXT, text))
+        f = c.read_frame()
+        self.assertEqual((f.opcode, f.payload), (OP_TEXT, text.encode()))
+
+    # ---- the switch: listeners, HTTP connections, versions, processes ----
+
+    def test_switch_refuses_no_connection_and_ends_keep_alive_politely(self):
+        gw = self.start()
+        old_workers = set(gw.worker_pids())
+        self.assertEqual(len(old_workers), 2)
+        # Three connections the old gateway holds when the successor takes over: one that
+        # has said nothing yet (its upgrade arrives after the switch), one idle between two
+        # keep-alive requests, one with half a request head sent. Accepted in this order,
+        # so the answer on the second proves the first was accepted by the old gateway.
+        silent = gw.connect()
+        idle = gw.connect()
+        idle.send(harness.http_request("GET", "/nothing"))
+        r = idle.read_response()
+        self.assertEqual((r.code, r.header("Connection")), (400, []))
+        half = gw.connect()
+        half.send(b"GET /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+
+        self.install(GATEWAY_NEXT, WORKER_NEXT)
+        loop = Connector(gw.addr)
+        loop.start()
+        self.addCleanup(loop.finish)
+        deadline = time.monotonic() + 5.0
+        while loop.attempts < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)    # polling the loop's own counter: it runs before the switch
+        mark = gw.mark()
+        gw.proc.send_signal(signal.SIGUSR2)
+        switch = gw.wait_for_line(r"event=upgrade phase=switch\b", SWITCH_TIMEOUT_S, mark)
+
+        # The old gateway's connections: the idle one is closed, the half one's answer
+        # says Connection: close, the silent one's upgrade goes over the link to the new
+        # gateway's worker.
+        idle.read_eof()
+        half.send(b"\r\n")
+        r = half.read_response()
+        self.assertEqual((r.code, r.header("Connection")), (400, ["close"]))
+        half.read_eof()
+        silent.send(ws_request("/echo"))
+        self.assertEqual(silent.read_response().code, 101)
+        self.assert_echoes(silent, "relayed")
+
+        gw.wait_for_line(r"event=upgrade phase=retired\b", SWITCH_TIMEOUT_S, mark)
+        gw.wait_for_line(r"event=upgrade phase=done\b", SWITCH_TIMEOUT_S, mark)
+        after = loop.attempts
+        deadline = time.monotonic() + 5.0
+        while loop.attempts < after + 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        loop.finish()
+        self.assertEqual(loop.failures, [], "a connection failed during the switch")
+        self.assertLess(loop.slowest, CONNECT_DELAY_MAX_S)
+        self.assertGreater(loop.attempts, after)
+
+        # The old gateway exited 0; the versions and every process changed.
+        self.assertEqual(gw.proc.wait(SWITCH_TIMEOUT_S), 0)
+        new = self.old_version + "+next"
+        self.assertIn(f" version={self.old_version} new_version={new} "
+                      f"new_worker_version={new} ", switch.string)
+        successor = gw.successors()
+        self.assertEqual(len(successor), 1)
+        spawned = gw.wait_for_lines(rf"pid={successor[0]} .*event=worker_spawned\b.* "
+                                    rf"worker_pid=(\d+)", 2, start=mark)
+        new_workers = {int(m.group(1)) for m in spawned}
+        self.assertEqual(len(new_workers), 2)
+        self.assertFalse(new_workers & old_workers)
+        for pid in new_workers:
+            gw.wait_for_line(rf"proc=worker pid={pid} .*event=started version={re.escape(new)}$",
+                             start=mark)
+        harness.assert_pids_gone(sorted(old_workers))
+        # The new gateway serves, on the same port and the same admin listener.
+        c = gw.connect()
+        c.send(harness.http_request("GET", "/nothing"))
+        self.assertEqual(c.read_response().code, 400)
+        self.assertEqual(self.admin_metric(gw, "duro_upgrades_total"), 1)
+        self.assertEqual(self.admin_metric(gw, "duro_upgrade_relayed_total"), 1)
+        self.assertEqual(self.admin_metric(gw, "duro_workers_up"), 2)
+
+    # ---- a broken new binary is not switched to ----
+
+    def test_broken_binary_leaves_the_old_one_serving(self):
+        gw = self.start()
+        workers = sorted(gw.worker_pids())
+        held = gw.ws_open("/echo")
+        self.assert_echoes(held, "before")
+        new_gateway_dies = ("#!/bin/sh\n"
+                            "case \"$*\" in\n"
+                            "  *--version*) echo 'duro-gateway 9.9.9'; exit 0;;\n"
+                            "  *--check*) echo 'config ok'; exit 0;;\n"
+                            "esac\n"
+                            "echo 'duro-gateway: this build is broken' >&2; exit 3\n")
+        cases = [
+            # (what is installed, what the old gateway logs)
+            (dict(gateway_script="#!/bin/sh\nexit 1\n"), r"duro-gateway does not run"),
+            (dict(gateway_src=GATEWAY_NEXT, worker_script="#!/bin/sh\nexit 1\n"),
+             r"duro-worker does not run"),
+            (dict(gateway_script="#!/bin/sh\necho garbage\n"), r"duro-gateway does not run"),
+            (dict(gateway_script=new_gateway_dies, worker_src=WORKER_NEXT),
+             r"exited before it was ready \(status 3"),
+        ]
+        for n, (installed, why) in enumerate(cases, 1):
+            with self.subTest(why=why):
+                self.install(**installed)
+                mark = gw.mark()
+                gw.proc.send_signal(signal.SIGUSR2)
+                line = gw.wait_for_line(r"event=upgrade_failed\b", SWITCH_TIMEOUT_S, mark)
+                self.assertRegex(line.string, why)
+                self.assertIn('action="kept serving"', line.string)
+                self.assertIsNone(gw.proc.poll())
+                self.assert_echoes(held, f"still {n}")
+                fresh = gw.ws_open("/echo")
+                self.assert_echoes(fresh, "fresh")
+                fresh.close()
+                self.assertEqual(sorted(gw.worker_pids()), workers)
+                self.assertEqual(self.admin_metric(gw, "duro_upgrade_failures_total"), n)
+
+        # A config the new binary refuses (--check) is not switched to either.
+        with open(gw.config_path, "a", encoding="utf-8") as f:
+            f.write("\n[server]\nworkers = many\n")
+        self.install(GATEWAY_NEXT, WORKER_NEXT)
+        mark = gw.mark()
+        gw.proc.send_signal(signal.SIGUSR2)
+        line = gw.wait_for_line(r"event=upgrade_failed\b", SWITCH_TIMEOUT_S, mark)
+        self.assertIn("--check failed", line.string)
+        self.assert_echoes(held, "after all")
+        self.assertEqual(sorted(gw.worker_pids()), workers)
+
+
+if __name__ == "__main__":
+    unittest.main()
