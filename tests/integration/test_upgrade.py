@@ -10,7 +10,9 @@ Run: DURO_GATEWAY=... DURO_WORKER=... DURO_GATEWAY_NEXT=... DURO_WORKER_NEXT=...
      python3 tests/integration/test_upgrade.py -v
 """
 
+import asyncio
 import os
+import random
 import re
 import shutil
 import signal
@@ -20,7 +22,12 @@ import time
 import unittest
 
 import harness
-from harness import OP_TEXT, Conn, Gateway, frame, pid_alive, ws_request
+from harness import OP_TEXT, Conn, Gateway, frame, pid_alive, run_async, ws_request
+
+try:
+    import websockets
+except ImportError:  # the suite runs under a python3 that has it (tests/meson.build)
+    websockets = None
 
 GATEWAY_NEXT = os.environ.get("DURO_GATEWAY_NEXT",
                               os.path.join(harness.REPO, "build", "tests", "duro-gateway-next"))
@@ -45,6 +52,30 @@ object = {name}
 match = suffix /websocket
 class = seed
 object = foo
+"""
+
+
+# The fleet of the full upgrade test. 2,000 sockets as the issue asks: every process stays far
+# below the 20,000 descriptors it may open (the test process holds 2,000 plus the connect loop,
+# each worker about 1,000, and during the switch a socket is in at most three processes at
+# once). What the 2 shared cores bound is the message rate, not the sockets: so every socket
+# sends, but each at most once every SEND_PERIOD_S, and in a chat room only ROOM_SENDERS
+# sockets talk (a room message costs a frame per member, in the workers and in this process).
+ECHO_SOCKETS = 1000
+ROOMS, ROOM_SIZE, ROOM_SENDERS = 20, 30, 2
+SEED_SOCKETS = 300
+PRESENCE_ROOMS, PRESENCE_SIZE = 5, 20
+SEND_PERIOD_S = 1.0
+QUIET_TIMEOUT_S = 30.0    # after the last send, every answer must be in by then
+
+FLEET_CONFIG = CONFIG + """
+[class presence]
+path = @PRESENCE@
+
+[route presence]
+match = path /presence/{name}
+class = presence
+object = {name}
 """
 
 
@@ -247,6 +278,181 @@ class UpgradeTest(unittest.TestCase):
         self.assertEqual(self.admin_metric(gw, "duro_upgrades_total"), 1)
         self.assertEqual(self.admin_metric(gw, "duro_upgrade_relayed_total"), 1)
         self.assertEqual(self.admin_metric(gw, "duro_workers_up"), 2)
+
+    # ---- the whole fleet across the switch ----
+
+    def test_sockets_survive_the_upgrade(self):
+        if websockets is None:
+            self.skipTest("python3 without the websockets module")
+        presence = os.path.abspath(os.environ.get("DURO_PRESENCE_SO", ""))
+        if not presence or not os.path.exists(presence):
+            self.skipTest("DURO_PRESENCE_SO is not built")
+        gw = self.start(FLEET_CONFIG.replace("@PRESENCE@", presence))
+        old_workers = set(gw.worker_pids())
+        self.install(GATEWAY_NEXT, WORKER_NEXT)
+        loop = Connector(gw.addr)
+        self.addCleanup(loop.finish)
+        run_async(self.fleet(gw, loop), timeout=240.0)
+        self.assertEqual(loop.failures, [], "a connection failed during the switch")
+        self.assertLess(loop.slowest, CONNECT_DELAY_MAX_S)
+
+        self.assertEqual(gw.proc.wait(SWITCH_TIMEOUT_S), 0)
+        new = self.old_version + "+next"
+        successor = gw.successors()
+        self.assertEqual(len(successor), 1)
+        spawned = gw.wait_for_lines(rf"pid={successor[0]} .*event=worker_spawned\b.* "
+                                    rf"worker_pid=(\d+)", 2)
+        new_workers = {int(m.group(1)) for m in spawned}
+        self.assertFalse(new_workers & old_workers)
+        for pid in new_workers:
+            gw.wait_for_line(rf"proc=worker pid={pid} .*event=started version={re.escape(new)}$")
+        harness.assert_pids_gone(sorted(old_workers))
+
+    async def fleet(self, gw, loop):
+        opts = dict(compression=None, open_timeout=20, close_timeout=5, ping_interval=None,
+                    max_queue=None)
+        sockets = []   # (kind, group, name, ws)
+
+        async def open_one(kind, group, name, target):
+            ws = await websockets.connect(gw.ws_url(target), **opts)
+            sockets.append((kind, group, name, ws))
+
+        plan = [("echo", 0, f"e{i}", "/echo") for i in range(ECHO_SOCKETS)]
+        plan += [("room", r, f"r{r}-{i}", f"/rooms/room{r}/websocket")
+                 for r in range(ROOMS) for i in range(ROOM_SIZE)]
+        plan += [("seed", 0, f"s{i}", "/websocket") for i in range(SEED_SOCKETS)]
+        plan += [("presence", p, f"p{p}-{i}", f"/presence/hall{p}?user=p{p}-{i}")
+                 for p in range(PRESENCE_ROOMS) for i in range(PRESENCE_SIZE)]
+        for at in range(0, len(plan), 100):   # 100 handshakes at a time
+            await asyncio.gather(*(open_one(*p) for p in plan[at:at + 100]))
+        self.assertEqual(len(sockets), 2000)
+
+        received = {name: [] for _, _, name, _ in sockets}
+        closed = []
+
+        async def read(name, ws):
+            try:
+                async for m in ws:
+                    received[name].append(m)
+            except websockets.ConnectionClosed as e:
+                closed.append((name, e.code))
+            else:
+                closed.append((name, ws.close_code))
+
+        readers = [asyncio.ensure_future(read(name, ws)) for _, _, name, ws in sockets]
+        # Presence: the names the object reads from its sockets' attachments, before.
+        halls = {}
+        for kind, group, name, ws in sockets:
+            if kind == "presence" and group not in halls:
+                halls[group] = ws
+        who_before = await self.who(halls, received, sockets)
+        self.assertEqual(sorted(len(v) for v in who_before.values()),
+                         [PRESENCE_SIZE] * PRESENCE_ROOMS)
+
+        talkers = [(kind, group, name, ws) for kind, group, name, ws in sockets
+                   if kind != "room" or int(name.split("-")[1]) < ROOM_SENDERS]
+        sent = {name: [] for _, _, name, _ in talkers}
+        halt = asyncio.Event()
+
+        async def talk(kind, group, name, ws):
+            n = 0
+            await asyncio.sleep(random.uniform(0, SEND_PERIOD_S))
+            while not halt.is_set():
+                n += 1
+                text = f"{name}#{n}"
+                try:
+                    await ws.send(text)
+                except websockets.ConnectionClosed:
+                    return   # `read` records the close
+                sent[name].append(text)
+                await asyncio.sleep(SEND_PERIOD_S * random.uniform(0.5, 1.5))
+
+        aloop = asyncio.get_running_loop()
+        talking = [asyncio.ensure_future(talk(*t)) for t in talkers]
+        loop.start()
+        await asyncio.sleep(2 * SEND_PERIOD_S)   # traffic before the switch
+        mark = gw.mark()
+        gw.proc.send_signal(signal.SIGUSR2)
+        await aloop.run_in_executor(None, gw.wait_for_line, r"event=upgrade phase=done\b",
+                                    SWITCH_TIMEOUT_S * 4, mark)
+        await asyncio.sleep(2 * SEND_PERIOD_S)   # traffic after it
+        halt.set()
+        await asyncio.gather(*talking)
+        loop.finish()
+
+        # Every answer arrives, exactly once and in order, and nothing closed.
+        expect = self.expected(sockets, talkers, sent)
+        deadline = aloop.time() + QUIET_TIMEOUT_S
+        while aloop.time() < deadline and not closed and any(
+                self.answers(kind, received[name]) < sum(len(sent[t]) for t in heard)
+                for kind, name, heard in expect):
+            await asyncio.sleep(0.05)
+        self.assertEqual(len(closed), 0, f"{len(closed)} sockets closed during the upgrade, "
+                                         f"e.g. {closed[:5]}")
+        for kind, name, heard in expect:
+            for t in heard:
+                self.assertEqual(self.heard_from(kind, received[name], t),
+                                 self.said(kind, sent[t]),
+                                 f"{name}: answers to {t} lost, doubled or reordered")
+            self.assertFalse([m for m in received[name] if m.startswith("leave ")],
+                             f"{name} heard a presence socket leave")
+        who_after = await self.who(halls, received, sockets)
+        self.assertEqual(who_after, who_before, "presence attachments changed")
+        self.assertEqual(len(who_after), PRESENCE_ROOMS)
+        self.assertGreater(sum(len(s) for s in sent.values()), len(talkers) * 3)
+        for _, _, _, ws in sockets:
+            await ws.close()
+        await asyncio.gather(*readers)
+
+    @staticmethod
+    def expected(sockets, talkers, sent):
+        """(kind, socket, [talkers it hears]) for every socket: itself for echo and seed, the
+        room's or hall's talkers (itself included) for chat and presence."""
+        by_group = {}
+        for kind, group, name, _ in talkers:
+            by_group.setdefault((kind, group), []).append(name)
+        return [(kind, name, [name] if kind in ("echo", "seed") else by_group[(kind, group)])
+                for kind, group, name, _ in sockets]
+
+    SEED_RE = re.compile(r"^\[Durable Object\] message: (.*), connections: \d+$")
+
+    @classmethod
+    def heard_from(cls, kind, messages, talker):
+        """The messages of `talker` among those a socket received, as sent (in order)."""
+        if kind == "seed":
+            return [m.group(1) for m in map(cls.SEED_RE.match, messages) if m]
+        if kind == "presence":
+            return [m for m in messages if m.startswith(talker + ": ")]
+        return [m for m in messages if m.startswith(talker + "#")]
+
+    @staticmethod
+    def said(kind, texts):
+        return [f"{t.split('#')[0]}: {t}" for t in texts] if kind == "presence" else texts
+
+    @staticmethod
+    def answers(kind, messages):
+        if kind == "presence":
+            return sum(1 for m in messages if ": " in m and not m.startswith("online:"))
+        return len(messages)
+
+    async def who(self, halls, received, sockets):
+        names = {}
+        for group, ws in halls.items():
+            before = len(received[self.name_of(sockets, ws)])
+            await ws.send("who")
+            name = self.name_of(sockets, ws)
+            deadline = asyncio.get_running_loop().time() + 10
+            while asyncio.get_running_loop().time() < deadline:
+                lines = [m for m in received[name][before:] if m.startswith("online:")]
+                if lines:
+                    names[group] = sorted(lines[0].split()[1:])
+                    break
+                await asyncio.sleep(0.02)
+        return names
+
+    @staticmethod
+    def name_of(sockets, ws):
+        return next(n for _, _, n, w in sockets if w is ws)
 
     # ---- a broken new binary is not switched to ----
 
