@@ -141,6 +141,10 @@ static void close_1012(struct gateway *gw, uv_tcp_t *t, uint64_t conn_id, const 
 
 void gw_route_emigrant(struct gateway *gw, const struct msg_emigrant *e, uv_tcp_t *t)
 {
+    /* A retiring gateway's pool is leaving: the socket goes to the successor's. */
+    if (gw->retiring && upgrade_forward_emigrant(gw, e, t) == 0) {
+        return;
+    }
     uint64_t key = hash_object_key(e->cls.ptr, e->cls.len, e->name.ptr, e->name.len);
     unsigned slot = hash_pick_slot(key, gw->nworkers);
     struct chan *ch = gw->stopping ? NULL : supervisor_chan(gw->sup, slot);

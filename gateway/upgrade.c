@@ -14,6 +14,7 @@
 #include "common/netaddr.h"
 #include "gateway/admin.h"
 #include "gateway/conn.h"
+#include "gateway/dispatch.h"
 #include "gateway/listener.h"
 #include "gateway/notify.h"
 #include "gateway/supervisor.h"
@@ -203,6 +204,53 @@ static void relay_handoff(struct upgrade *u, const struct msg_handoff *h)
     gw->metrics.v[M_UPGRADE_RELAYED]++;
 }
 
+/* Successor: a socket the predecessor's worker handed over goes to ours, as any emigrant. */
+static void relay_emigrant(struct upgrade *u, const struct msg_emigrant *e)
+{
+    struct gateway *gw = u->gw;
+    uv_tcp_t *t = malloc(sizeof *t);
+    if (t == NULL || uv_tcp_init(gw->loop, t) != 0) {
+        free(t);
+        log_error("upgrade", "event=relay_failed conn=%llu err=oom", (unsigned long long)e->conn_id);
+        return; /* the chan closes the descriptor nobody took */
+    }
+    if (chan_accept(u->link, (uv_stream_t *)t) != 0) {
+        uv_close((uv_handle_t *)t, on_relayed_closed);
+        return;
+    }
+    gw->metrics.v[M_UPGRADE_RELAYED]++;
+    gw_route_emigrant(gw, e, t);
+}
+
+static void on_forwarded(int status, void *arg)
+{
+    uv_tcp_t *t = arg;
+    if (status < 0) {
+        log_warn("upgrade", "event=forward_failed err=%s", uv_err_name(status));
+    }
+    uv_close((uv_handle_t *)t, on_relayed_closed); /* the successor holds its own copy */
+}
+
+int upgrade_forward_emigrant(struct gateway *gw, const struct msg_emigrant *e, uv_tcp_t *t)
+{
+    struct chan *link = upgrade_link(gw);
+    if (link == NULL) {
+        return -1;
+    }
+    size_t cap = msg_emigrant_size(e);
+    uint8_t *buf = cap > 0 ? malloc(cap) : NULL;
+    size_t n = buf != NULL ? msg_encode_emigrant(buf, cap, MSG_EMIGRATE, e) : 0;
+    int rc = n > 0 ? chan_send(link, buf, n, (uv_stream_t *)t, on_forwarded, t) : UV_ENOMEM;
+    free(buf);
+    if (rc != 0) {
+        log_warn("upgrade", "event=forward_failed conn=%llu err=%s", (unsigned long long)e->conn_id,
+                 uv_err_name(rc));
+        return -1;
+    }
+    gw->upgrade->forwarded++;
+    return 0;
+}
+
 static void fail(struct upgrade *u, const char *why);
 static void retire(struct upgrade *u, const struct msg_upgrade *ready);
 static void on_ready_timeout(uv_timer_t *t);
@@ -213,6 +261,10 @@ static void on_link_msg(struct chan *ch, const struct msg *m, void *arg)
     (void)ch;
     if (u->state == UP_INHERITED && m->type == MSG_HANDOFF) {
         relay_handoff(u, &m->u.handoff);
+        return;
+    }
+    if (u->state == UP_INHERITED && m->type == MSG_EMIGRATE) {
+        relay_emigrant(u, &m->u.emigrant);
         return;
     }
     if (u->state == UP_INHERITED && m->type == MSG_UPGRADE && m->u.upgrade.what == UPGRADE_DONE) {

@@ -26,6 +26,7 @@
 #include "gateway/gateway.h"
 
 struct chan;
+struct msg_emigrant;
 
 /* What a successor inherited, from $DURO_UPGRADE_FDS; -1 where absent. */
 struct upgrade_fds {
@@ -57,6 +58,11 @@ int upgrade_stop(struct gateway *gw);
 
 /* The link to the successor while retiring, for hand-offs (NULL when it broke). */
 struct chan *upgrade_link(struct gateway *gw);
+
+/* Retiring: sends an emigrant (a socket one of our workers handed over, its descriptor in `t`)
+ * over the link, where the successor routes it to its own pool. Returns 0 when it took `t`
+ * (closed and freed once sent), -1 when there is no link (the caller routes it). */
+int upgrade_forward_emigrant(struct gateway *gw, const struct msg_emigrant *e, uv_tcp_t *t);
 
 /* A hand-off went over the link (counted for UPGRADE_DONE and the log). */
 void upgrade_count_forwarded(struct gateway *gw);

@@ -174,6 +174,9 @@ class UpgradeTest(unittest.TestCase):
         shutil.copy2(harness.WORKER, self.worker_path)
         gw = UpgradingGateway(self, config=config, workers=workers, gateway_bin=self.gw_path,
                               worker_bin=self.worker_path)
+        dump = os.environ.get("DURO_UPGRADE_LOG")   # FILE: the whole log, for a failure's story
+        if dump:
+            self.addCleanup(lambda: open(dump, "w").write("\n".join(gw.lines) + "\n"))
         return gw
 
     def install(self, gateway_src=None, worker_src=None, gateway_script=None,
@@ -389,13 +392,16 @@ class UpgradeTest(unittest.TestCase):
             await asyncio.sleep(0.05)
         self.assertEqual(len(closed), 0, f"{len(closed)} sockets closed during the upgrade, "
                                          f"e.g. {closed[:5]}")
+        wrong = []   # (socket, talker, what it heard, what was said)
         for kind, name, heard in expect:
             for t in heard:
-                self.assertEqual(self.heard_from(kind, received[name], t),
-                                 self.said(kind, sent[t]),
-                                 f"{name}: answers to {t} lost, doubled or reordered")
+                got, want = self.heard_from(kind, received[name], t), self.said(kind, sent[t])
+                if got != want:
+                    wrong.append((name, t, got, want))
             self.assertFalse([m for m in received[name] if m.startswith("leave ")],
                              f"{name} heard a presence socket leave")
+        self.assertEqual(wrong[:3], [], f"{len(wrong)} (socket, talker) pairs lost, doubled or "
+                                        f"reordered messages")
         who_after = await self.who(halls, received, sockets)
         self.assertEqual(who_after, who_before, "presence attachments changed")
         self.assertEqual(len(who_after), PRESENCE_ROOMS)
