@@ -1,6 +1,7 @@
 #include "gateway/upgrade.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,16 @@ int upgrade_inherited(struct upgrade_fds *fds)
                 DURO_UPGRADE_FDS_ENV, copy);
         return -1;
     }
+    /* Ours alone: the workers we spawn must not hold the listener (it would outlive us) or
+     * the link (its end must reach the predecessor when we close it). */
+    int all[3] = { fds->listen, fds->admin, fds->link };
+    for (int i = 0; i < 3; i++) {
+        if (all[i] >= 0 && fcntl(all[i], F_SETFD, FD_CLOEXEC) != 0) {
+            fprintf(stderr, "duro-gateway: %s: descriptor %d: %s\n", DURO_UPGRADE_FDS_ENV,
+                    all[i], strerror(errno));
+            return -1;
+        }
+    }
     return 1;
 }
 
@@ -181,7 +192,10 @@ static void relay_handoff(struct upgrade *u, const struct msg_handoff *h)
         log_error("upgrade", "event=relay_failed conn=%llu err=oom", (unsigned long long)h->conn_id);
         return; /* the chan closes the descriptor nobody took */
     }
-    if (chan_accept(u->link, (uv_stream_t *)t) != 0) {
+    int arc = chan_accept(u->link, (uv_stream_t *)t);
+    if (arc != 0) {
+        log_error("upgrade", "event=relay_failed conn=%llu err=%s", (unsigned long long)h->conn_id,
+                  uv_err_name(arc));
         uv_close((uv_handle_t *)t, on_relayed_closed);
         return;
     }
@@ -214,7 +228,10 @@ static void relay_emigrant(struct upgrade *u, const struct msg_emigrant *e)
         log_error("upgrade", "event=relay_failed conn=%llu err=oom", (unsigned long long)e->conn_id);
         return; /* the chan closes the descriptor nobody took */
     }
-    if (chan_accept(u->link, (uv_stream_t *)t) != 0) {
+    int rc = chan_accept(u->link, (uv_stream_t *)t);
+    if (rc != 0) {
+        log_error("upgrade", "event=relay_failed conn=%llu err=%s", (unsigned long long)e->conn_id,
+                  uv_err_name(rc));
         uv_close((uv_handle_t *)t, on_relayed_closed);
         return;
     }
@@ -254,6 +271,7 @@ int upgrade_forward_emigrant(struct gateway *gw, const struct msg_emigrant *e, u
 static void fail(struct upgrade *u, const char *why);
 static void retire(struct upgrade *u, const struct msg_upgrade *ready);
 static void on_ready_timeout(uv_timer_t *t);
+static void end(struct upgrade *u);
 
 static void on_link_msg(struct chan *ch, const struct msg *m, void *arg)
 {
@@ -273,6 +291,9 @@ static void on_link_msg(struct chan *ch, const struct msg *m, void *arg)
         log_always("upgrade", "event=upgrade phase=done predecessor_pid=%u handed_over=%llu "
                               "version=%s",
                    m->u.upgrade.pid, (unsigned long long)m->u.upgrade.count, u->gw->version);
+        chan_close(u->link); /* tells the predecessor it may exit (on_done_sent) */
+        u->link = NULL;
+        u->state = UP_IDLE;  /* a new SIGUSR2 may start the next upgrade */
         return;
     }
     if (u->state == UP_STARTING && m->type == MSG_UPGRADE && m->u.upgrade.what == UPGRADE_READY) {
@@ -292,6 +313,8 @@ static void on_link_closed(struct chan *ch, int status, void *arg)
         /* It is exiting, most likely: its status says more than the link's end. If it does not
          * exit, the timer fails the upgrade and kills it. */
         uv_timer_start(&u->timer, on_ready_timeout, DURO_UPGRADE_STOP_GRACE_MS, 0);
+    } else if (u->state == UP_FINISHED) {
+        end(u); /* the successor read UPGRADE_DONE */
     } else if (u->state == UP_RETIRING) {
         log_error("upgrade", "event=upgrade_link_lost err=%s successor_pid=%d "
                              "action=\"hand-offs are answered by our own workers\"",
@@ -664,10 +687,24 @@ static void end(struct upgrade *u)
     uv_stop(gw->loop);
 }
 
+static void on_ack_timeout(uv_timer_t *t)
+{
+    struct upgrade *u = t->data;
+    log_warn("upgrade", "event=done_not_acknowledged successor_pid=%d", u->successor_pid);
+    end(u);
+}
+
+/* The successor closes the link once it has read UPGRADE_DONE, so everything sent before it
+ * (sockets with their descriptors) has been read: only then may we close our end and exit. */
 static void on_done_sent(int status, void *arg)
 {
-    (void)status;
-    end(arg);
+    struct upgrade *u = arg;
+    if (status != 0 || u->link == NULL) {
+        log_error("upgrade", "event=done_send_failed err=%s", uv_err_name(status));
+        end(u);
+        return;
+    }
+    uv_timer_start(&u->timer, on_ack_timeout, DURO_UPGRADE_ACK_TIMEOUT_MS, 0);
 }
 
 static void maybe_finish(struct upgrade *u)
