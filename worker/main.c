@@ -112,6 +112,7 @@ int main(int argc, char **argv)
     setenv("UV_THREADPOOL_SIZE", DURO_STORAGE_COMMIT_THREADS, 0);
     static struct worker w; /* holds the shared read buffer: keep it off the stack */
     w.loop = uv_default_loop();
+    w.version = DURO_VERSION_FULL;
     w.reg = registry_new(&w);
     char err[256];
     if (w.reg == NULL || session_worker_init(&w) != 0 || request_worker_init(&w) != 0 ||
@@ -138,7 +139,6 @@ int main(int argc, char **argv)
     uv_prepare_start(&log_prepare, on_prepare);
     uv_unref((uv_handle_t *)&log_prepare);
     w.fd_base = fdlimit_open_count();
-    log_info("main", "event=started version=%s", DURO_VERSION_FULL);
     uv_run(w.loop, UV_RUN_DEFAULT);
     return 0;
 }

@@ -271,15 +271,16 @@ class UpgradeTest(unittest.TestCase):
         self.assertEqual(len(new_workers), 2)
         self.assertFalse(new_workers & old_workers)
         for pid in new_workers:
-            gw.wait_for_line(rf"proc=worker pid={pid} .*event=started version={re.escape(new)}$",
-                             start=mark)
+            gw.wait_for_line(rf"proc=worker pid={pid} .*event=configured .*"
+                             rf"version={re.escape(new)}$", start=mark)
         harness.assert_pids_gone(sorted(old_workers))
         # The new gateway serves, on the same port and the same admin listener.
         c = gw.connect()
         c.send(harness.http_request("GET", "/nothing"))
         self.assertEqual(c.read_response().code, 400)
         self.assertEqual(self.admin_metric(gw, "duro_upgrades_total"), 1)
-        self.assertEqual(self.admin_metric(gw, "duro_upgrade_relayed_total"), 1)
+        # The silent connection's upgrade, and any of the loop's the old gateway read last.
+        self.assertGreaterEqual(self.admin_metric(gw, "duro_upgrade_relayed_total"), 1)
         self.assertEqual(self.admin_metric(gw, "duro_workers_up"), 2)
 
     # ---- the whole fleet across the switch ----
@@ -308,7 +309,8 @@ class UpgradeTest(unittest.TestCase):
         new_workers = {int(m.group(1)) for m in spawned}
         self.assertFalse(new_workers & old_workers)
         for pid in new_workers:
-            gw.wait_for_line(rf"proc=worker pid={pid} .*event=started version={re.escape(new)}$")
+            gw.wait_for_line(rf"proc=worker pid={pid} .*event=configured .*"
+                             rf"version={re.escape(new)}$")
         harness.assert_pids_gone(sorted(old_workers))
 
     async def fleet(self, gw, loop):
