@@ -66,6 +66,7 @@ ROOMS, ROOM_SIZE, ROOM_SENDERS = 20, 30, 2
 SEED_SOCKETS = 300
 PRESENCE_ROOMS, PRESENCE_SIZE = 5, 20
 SEND_PERIOD_S = 1.0
+DEFLATE_ECHO = 100        # echo sockets that negotiate permessage-deflate
 QUIET_TIMEOUT_S = 30.0    # after the last send, every answer must be in by then
 
 FLEET_CONFIG = CONFIG + """
@@ -176,7 +177,10 @@ class UpgradeTest(unittest.TestCase):
                               worker_bin=self.worker_path)
         dump = os.environ.get("DURO_UPGRADE_LOG")   # FILE: the whole log, for a failure's story
         if dump:
-            self.addCleanup(lambda: open(dump, "w").write("\n".join(gw.lines) + "\n"))
+            def write_log():
+                with open(dump, "w", encoding="utf-8") as f:
+                    f.write("\n".join(gw.lines) + "\n")
+            self.addCleanup(write_log)
         return gw
 
     def install(self, gateway_src=None, worker_src=None, gateway_script=None,
@@ -285,13 +289,24 @@ class UpgradeTest(unittest.TestCase):
 
     # ---- the whole fleet across the switch ----
 
-    def test_sockets_survive_the_upgrade(self):
+    def test_sockets_survive_the_upgrade_stateless_deflate(self):
+        self.sockets_survive("stateless")
+
+    def test_sockets_survive_the_upgrade_takeover_deflate(self):
+        self.sockets_survive("takeover")
+
+    def sockets_survive(self, deflate):
+        """The fleet across SIGUSR2, with [websocket] deflate = `deflate`: the first
+        DEFLATE_ECHO echo sockets, room 0 and hall 0 negotiate permessage-deflate (with
+        takeover, their windows travel with them) and send messages long enough to be
+        compressed; the others do not offer it."""
         if websockets is None:
             self.skipTest("python3 without the websockets module")
         presence = os.path.abspath(os.environ.get("DURO_PRESENCE_SO", ""))
         if not presence or not os.path.exists(presence):
             self.skipTest("DURO_PRESENCE_SO is not built")
-        gw = self.start(FLEET_CONFIG.replace("@PRESENCE@", presence))
+        gw = self.start(f"[websocket]\ndeflate = {deflate}\n\n" +
+                        FLEET_CONFIG.replace("@PRESENCE@", presence))
         old_workers = set(gw.worker_pids())
         self.install(GATEWAY_NEXT, WORKER_NEXT)
         loop = Connector(gw.addr)
@@ -319,7 +334,11 @@ class UpgradeTest(unittest.TestCase):
         sockets = []   # (kind, group, name, ws)
 
         async def open_one(kind, group, name, target):
-            ws = await websockets.connect(gw.ws_url(target), **opts)
+            deflate = self.deflating(kind, group, name)
+            ws = await websockets.connect(gw.ws_url(target),
+                                          **dict(opts, compression="deflate" if deflate else None))
+            ext = ws.response_headers.get("Sec-WebSocket-Extensions", "")
+            self.assertEqual("permessage-deflate" in ext, deflate, f"{name}: {ext!r}")
             sockets.append((kind, group, name, ws))
 
         plan = [("echo", 0, f"e{i}", "/echo") for i in range(ECHO_SOCKETS)]
@@ -365,6 +384,8 @@ class UpgradeTest(unittest.TestCase):
             while not halt.is_set():
                 n += 1
                 text = f"{name}#{n}"
+                if self.deflating(kind, group, name):
+                    text += " " + "compressible " * 8   # past deflate_min_bytes
                 try:
                     await ws.send(text)
                 except websockets.ConnectionClosed:
@@ -411,6 +432,11 @@ class UpgradeTest(unittest.TestCase):
         for _, _, _, ws in sockets:
             await ws.close()
         await asyncio.gather(*readers)
+
+    @staticmethod
+    def deflating(kind, group, name):
+        return ((kind == "echo" and int(name[1:]) < DEFLATE_ECHO) or
+                (kind in ("room", "presence") and group == 0))
 
     @staticmethod
     def expected(sockets, talkers, sent):
