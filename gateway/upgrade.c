@@ -774,11 +774,18 @@ int upgrade_stop(struct gateway *gw)
     }
     if (u->state == UP_RETIRING) {
         log_info("upgrade", "event=stop_while_retiring action=\"workers stopped now\"");
+        conn_close_all(gw);
         if (gw->sup != NULL) {
             supervisor_stop(gw->sup, (uint64_t)gw->conf.drain_timeout_ms +
                                          DURO_UPGRADE_STOP_GRACE_MS,
                             on_workers_retired);
+        } else {
+            maybe_finish(u);
         }
+        return 1;
+    }
+    if (u->state == UP_FINISHED && gw->retiring) {
+        end(u); /* UPGRADE_DONE is out; the successor's acknowledgement is not needed */
         return 1;
     }
     if (u->state == UP_CHECKING && u->child != NULL) {
