@@ -31,7 +31,8 @@ import duro_test  # noqa: E402
 from duro_test import OP_TEXT, Conn, frame, ws_request  # noqa: E402
 
 NEXT = os.path.join(duro_test.REPO, "build", "tests")
-CONFIG = "[server]\nlog_level = info\n\n[route echo]\nmatch = exact /echo\nclass = echo\nobject = echo\n"
+CONFIG = ("[server]\nlog_level = info\n\n"
+          "[route echo]\nmatch = exact /echo\nclass = echo\nobject = echo\n")
 
 
 class Echoer(threading.Thread):
@@ -72,7 +73,8 @@ def one(n):
     try:
         bin_dir = os.path.join(tmp, "bin")
         os.mkdir(bin_dir)
-        gw_path, wk_path = os.path.join(bin_dir, "duro-gateway"), os.path.join(bin_dir, "duro-worker")
+        gw_path = os.path.join(bin_dir, "duro-gateway")
+        wk_path = os.path.join(bin_dir, "duro-worker")
         shutil.copy2(duro_test.GATEWAY, gw_path)
         shutil.copy2(duro_test.WORKER, wk_path)
         gw = duro_test.Gateway(t, config=CONFIG, workers=2, gateway_bin=gw_path, worker_bin=wk_path)

@@ -189,7 +189,8 @@ static void relay_handoff(struct upgrade *u, const struct msg_handoff *h)
     uv_tcp_t *t = malloc(sizeof *t);
     if (t == NULL || uv_tcp_init(gw->loop, t) != 0) {
         free(t);
-        log_error("upgrade", "event=relay_failed conn=%llu err=oom", (unsigned long long)h->conn_id);
+        log_error("upgrade", "event=relay_failed conn=%llu err=oom",
+                  (unsigned long long)h->conn_id);
         return; /* the chan closes the descriptor nobody took */
     }
     int arc = chan_accept(u->link, (uv_stream_t *)t);
@@ -225,7 +226,8 @@ static void relay_emigrant(struct upgrade *u, const struct msg_emigrant *e)
     uv_tcp_t *t = malloc(sizeof *t);
     if (t == NULL || uv_tcp_init(gw->loop, t) != 0) {
         free(t);
-        log_error("upgrade", "event=relay_failed conn=%llu err=oom", (unsigned long long)e->conn_id);
+        log_error("upgrade", "event=relay_failed conn=%llu err=oom",
+                  (unsigned long long)e->conn_id);
         return; /* the chan closes the descriptor nobody took */
     }
     int rc = chan_accept(u->link, (uv_stream_t *)t);

@@ -448,7 +448,8 @@ static void unknown_type(void **state)
     struct msg m;
     size_t used;
     size_t len = msg_encode_handoff(wire, sizeof wire, &h);
-    static const uint16_t types[] = { 0, MSG_MIGRATED + 1, MSG_UPGRADE - 1, MSG_UPGRADE + 1, 0x0102, 0xFFFF };
+    static const uint16_t types[] = { 0, MSG_MIGRATED + 1, MSG_UPGRADE - 1, MSG_UPGRADE + 1,
+                                      0x0102, 0xFFFF };
 
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         wire[6] = (uint8_t)(types[i] >> 8);
