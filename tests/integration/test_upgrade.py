@@ -16,6 +16,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -161,7 +162,7 @@ class UpgradeTest(unittest.TestCase):
         self.assertEqual(version_of(GATEWAY_NEXT), self.old_version + "+next")
         self.assertEqual(version_of(WORKER_NEXT), self.old_version + "+next")
 
-    def start(self, config=CONFIG, workers=2):
+    def start(self, config=CONFIG, workers=2, env=None):
         """Copies today's binaries into bin/ of the gateway's temporary directory, starts them
         from there and returns the gateway."""
         import tempfile
@@ -174,7 +175,7 @@ class UpgradeTest(unittest.TestCase):
         shutil.copy2(harness.GATEWAY, self.gw_path)
         shutil.copy2(harness.WORKER, self.worker_path)
         gw = UpgradingGateway(self, config=config, workers=workers, gateway_bin=self.gw_path,
-                              worker_bin=self.worker_path)
+                              worker_bin=self.worker_path, env=env)
         dump = os.environ.get("DURO_UPGRADE_LOG")   # FILE: the whole log, for a failure's story
         if dump:
             def write_log():
@@ -488,6 +489,35 @@ class UpgradeTest(unittest.TestCase):
     def name_of(sockets, ws):
         return next(n for _, _, n, w in sockets if w is ws)
 
+    # ---- systemd ----
+
+    @unittest.skipUnless(os.environ.get("DURO_HAVE_SYSTEMD") == "1", "built without libsystemd")
+    def test_successor_tells_the_service_manager_its_pid(self):
+        import tempfile
+        tmp = tempfile.TemporaryDirectory(prefix="duro-notify-")
+        self.addCleanup(tmp.cleanup)
+        path = os.path.join(tmp.name, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(path)
+        sock.settimeout(SWITCH_TIMEOUT_S)
+
+        def next_state():
+            return dict(l.split("=", 1) for l in sock.recv(4096).decode().splitlines())
+
+        gw = self.start(workers=1, env=dict(os.environ, NOTIFY_SOCKET=path))
+        self.assertEqual(next_state().get("READY"), "1")
+        self.install(GATEWAY_NEXT, WORKER_NEXT)
+        gw.proc.send_signal(signal.SIGUSR2)
+        seen = []
+        while not seen or "MAINPID" not in seen[-1]:
+            seen.append(next_state())
+        ready = gw.wait_for_line(UpgradingGateway.SUCCESSOR_RE.pattern, SWITCH_TIMEOUT_S)
+        self.assertEqual(seen[-1]["MAINPID"], ready.group(1), seen)
+        self.assertEqual(seen[-1]["READY"], "1")
+        self.assertIn(str(gw.port), seen[-1]["STATUS"])
+        self.assertEqual(gw.proc.wait(SWITCH_TIMEOUT_S), 0)
+
     # ---- a broken new binary is not switched to ----
 
     def test_broken_binary_leaves_the_old_one_serving(self):
@@ -525,6 +555,19 @@ class UpgradeTest(unittest.TestCase):
                 fresh.close()
                 self.assertEqual(sorted(gw.worker_pids()), workers)
                 self.assertEqual(self.admin_metric(gw, "duro_upgrade_failures_total"), n)
+
+        # A new gateway that starts but never reports ready is killed after the ready timeout
+        # (DURO_UPGRADE_READY_TIMEOUT_MS, 15 s).
+        hangs = new_gateway_dies.replace("echo 'duro-gateway: this build is broken' >&2; exit 3",
+                                         "exec sleep 600")
+        self.install(gateway_script=hangs, worker_src=WORKER_NEXT)
+        mark = gw.mark()
+        gw.proc.send_signal(signal.SIGUSR2)
+        line = gw.wait_for_line(r"event=upgrade_failed\b", 30, mark)
+        self.assertIn("did not report ready in time", line.string)
+        m = re.search(r"successor_pid=(\d+)", line.string)
+        harness.assert_pids_gone([int(m.group(1))])
+        self.assert_echoes(held, "after the hang")
 
         # A config the new binary refuses (--check) is not switched to either.
         with open(gw.config_path, "a", encoding="utf-8") as f:
