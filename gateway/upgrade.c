@@ -18,6 +18,7 @@
 #include "gateway/dispatch.h"
 #include "gateway/listener.h"
 #include "gateway/notify.h"
+#include "gateway/preflight.h"
 #include "gateway/supervisor.h"
 
 extern char **environ;
@@ -33,25 +34,10 @@ enum state {
     UP_INHERITED, /* a successor, its predecessor still retiring (the link is open) */
 };
 
-typedef void child_done_fn(struct upgrade *u, int ok, const char *out);
-
-/* One pre-flight run: its stdout is read (a --version line), its stderr goes to our log. */
-struct child {
-    uv_process_t proc;
-    uv_pipe_t out;
-    uv_timer_t timer;
-    struct upgrade *u;
-    child_done_fn *done;
-    int open_handles;
-    int ok;
-    size_t len;
-    char buf[DURO_UPGRADE_VERSION_MAX_BYTES + 1];
-};
-
 struct upgrade {
     struct gateway *gw;
     enum state state;
-    struct child *child;
+    struct preflight *check; /* the pre-flight run under way */
     char gw_version[DURO_UPGRADE_VERSION_MAX_BYTES + 1];
     char worker_version[DURO_UPGRADE_VERSION_MAX_BYTES + 1];
     uv_process_t proc;   /* the successor, seen from its predecessor */
@@ -378,104 +364,6 @@ int upgrade_init(struct gateway *gw, const struct upgrade_fds *fds)
     return 0;
 }
 
-/* ---- pre-flight runs ---- */
-
-static void child_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    struct child *c = h->data;
-    (void)suggested;
-    *buf = uv_buf_init(c->buf + c->len, (unsigned)(sizeof c->buf - 1 - c->len));
-}
-
-static void on_child_closed(uv_handle_t *h)
-{
-    struct child *c = h->data;
-    if (--c->open_handles > 0) {
-        return;
-    }
-    struct upgrade *u = c->u;
-    u->child = NULL;
-    c->buf[c->len] = '\0';
-    char *nl = strchr(c->buf, '\n');
-    if (nl != NULL) {
-        *nl = '\0';
-    }
-    c->done(u, c->ok, c->buf);
-    free(c);
-}
-
-static void child_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    struct child *c = s->data;
-    (void)buf;
-    if (nread < 0) {
-        uv_close((uv_handle_t *)s, on_child_closed); /* EOF, or more than a line */
-        return;
-    }
-    c->len += (size_t)nread;
-}
-
-static void on_child_exit(uv_process_t *p, int64_t status, int signal)
-{
-    struct child *c = p->data;
-    c->ok = status == 0 && signal == 0;
-    uv_timer_stop(&c->timer);
-    uv_close((uv_handle_t *)&c->timer, on_child_closed);
-    uv_close((uv_handle_t *)p, on_child_closed);
-}
-
-static void on_child_timeout(uv_timer_t *t)
-{
-    struct child *c = t->data;
-    log_error("upgrade", "event=check_timeout pid=%d after_ms=%u", c->proc.pid,
-              DURO_UPGRADE_CHECK_TIMEOUT_MS);
-    uv_process_kill(&c->proc, SIGKILL);
-}
-
-/* Runs `args` (args[0] is the file), calling `done` with its first stdout line once it exited
- * and its stdout closed. */
-static void run_child(struct upgrade *u, char **args, child_done_fn *done)
-{
-    struct gateway *gw = u->gw;
-    struct child *c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        fail(u, "out of memory");
-        return;
-    }
-    c->u = u;
-    c->done = done;
-    uv_pipe_init(gw->loop, &c->out, 0);
-    uv_timer_init(gw->loop, &c->timer);
-    c->out.data = c->timer.data = c->proc.data = c;
-    uv_stdio_container_t stdio[3] = {
-        { .flags = UV_IGNORE },
-        { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->out },
-        { .flags = UV_INHERIT_FD, .data.fd = 2 },
-    };
-    uv_process_options_t opt = {
-        .exit_cb = on_child_exit,
-        .file = args[0],
-        .args = args,
-        .stdio_count = 3,
-        .stdio = stdio,
-    };
-    c->open_handles = 3;
-    u->child = c;
-    int rc = uv_spawn(gw->loop, &c->proc, &opt);
-    if (rc != 0) {
-        log_error("upgrade", "event=check_spawn_failed path=%s err=%s", args[0],
-                  uv_strerror(rc));
-        uv_close((uv_handle_t *)&c->proc, on_child_closed);
-        uv_close((uv_handle_t *)&c->timer, on_child_closed);
-        uv_close((uv_handle_t *)&c->out, on_child_closed); /* c->ok stays 0 */
-        return;
-    }
-    uv_timer_start(&c->timer, on_child_timeout, DURO_UPGRADE_CHECK_TIMEOUT_MS, 0);
-    if (uv_read_start((uv_stream_t *)&c->out, child_alloc, child_read) != 0) {
-        uv_close((uv_handle_t *)&c->out, on_child_closed);
-    }
-}
-
 /* ---- predecessor ---- */
 
 static void fail(struct upgrade *u, const char *why)
@@ -605,8 +493,18 @@ static void start_successor(struct upgrade *u)
     log_info("upgrade", "event=upgrade phase=started successor_pid=%d", u->successor_pid);
 }
 
-static void on_checked(struct upgrade *u, int ok, const char *out)
+static void start_check(struct upgrade *u, char **args, preflight_done_fn *done)
 {
+    u->check = preflight_run(u->gw->loop, args, DURO_UPGRADE_CHECK_TIMEOUT_MS, done, u);
+    if (u->check == NULL) {
+        fail(u, "out of memory");
+    }
+}
+
+static void on_checked(void *arg, int ok, const char *out)
+{
+    struct upgrade *u = arg;
+    u->check = NULL;
     (void)out;
     if (!ok) {
         fail(u, "the new gateway refuses the config (--check failed; see above)");
@@ -615,8 +513,10 @@ static void on_checked(struct upgrade *u, int ok, const char *out)
     start_successor(u);
 }
 
-static void on_worker_version(struct upgrade *u, int ok, const char *out)
+static void on_worker_version(void *arg, int ok, const char *out)
 {
+    struct upgrade *u = arg;
+    u->check = NULL;
     if (!ok || strncmp(out, "duro-worker ", 12) != 0 || strchr(out + 12, ' ') != NULL ||
         out[12] == '\0') {
         fail(u, "the new duro-worker does not run (--version failed)");
@@ -631,11 +531,13 @@ static void on_worker_version(struct upgrade *u, int ok, const char *out)
     args[0] = saved.exe;
     args[n++] = "--check";
     args[n] = NULL;
-    run_child(u, args, on_checked);
+    start_check(u, args, on_checked);
 }
 
-static void on_gw_version(struct upgrade *u, int ok, const char *out)
+static void on_gw_version(void *arg, int ok, const char *out)
 {
+    struct upgrade *u = arg;
+    u->check = NULL;
     if (!ok || strncmp(out, "duro-gateway ", 13) != 0 || strchr(out + 13, ' ') != NULL ||
         out[13] == '\0') {
         fail(u, "the new duro-gateway does not run (--version failed)");
@@ -645,7 +547,7 @@ static void on_gw_version(struct upgrade *u, int ok, const char *out)
     static char *args[3];
     args[0] = u->gw->worker_path;
     args[1] = "--version";
-    run_child(u, args, on_worker_version);
+    start_check(u, args, on_worker_version);
 }
 
 void upgrade_begin(struct gateway *gw)
@@ -671,7 +573,7 @@ void upgrade_begin(struct gateway *gw)
     static char *args[3];
     args[0] = saved.exe;
     args[1] = "--version";
-    run_child(u, args, on_gw_version);
+    start_check(u, args, on_gw_version);
 }
 
 static void end(struct upgrade *u)
@@ -790,8 +692,8 @@ int upgrade_stop(struct gateway *gw)
         end(u); /* UPGRADE_DONE is out; the successor's acknowledgement is not needed */
         return 1;
     }
-    if (u->state == UP_CHECKING && u->child != NULL) {
-        uv_process_kill(&u->child->proc, SIGKILL);
+    if (u->state == UP_CHECKING && u->check != NULL) {
+        preflight_kill(u->check);
     }
     if (u->state == UP_STARTING) {
         fail(u, "stopped (SIGTERM) during the upgrade");
