@@ -672,7 +672,9 @@ static int start(struct gateway *gw, const char *host, uint16_t port, int fd)
     } else {
         rc = uv_tcp_bind(&ad->listener, (struct sockaddr *)&ss, 0);
     }
-    if (rc != 0 || (rc = uv_listen((uv_stream_t *)&ad->listener, 64, on_connection)) != 0) {
+    /* An inherited socket already listens: an upgrade's successor accepts on it once ready. */
+    if (rc != 0 || (fd < 0 && (rc = uv_listen((uv_stream_t *)&ad->listener, 64,
+                                              on_connection)) != 0)) {
         log_error("admin", "event=listen_failed host=%s port=%u fd=%d err=%s", host, port, fd,
                   uv_strerror(rc));
         uv_close((uv_handle_t *)&ad->listener, (uv_close_cb)NULL);
@@ -697,6 +699,14 @@ int admin_start(struct gateway *gw, const char *host, uint16_t port)
 int admin_start_fd(struct gateway *gw, int fd)
 {
     return start(gw, "inherited", 0, fd);
+}
+
+int admin_accept_start(struct gateway *gw)
+{
+    if (gw->admin == NULL) {
+        return 0;
+    }
+    return uv_listen((uv_stream_t *)&gw->admin->listener, 64, on_connection);
 }
 
 int admin_fd(const struct gateway *gw)

@@ -323,6 +323,9 @@ static void on_pool_ready(struct gateway *gw)
 {
     struct upgrade *u = gw->upgrade;
     int rc = listener_accept_start(gw);
+    if (rc == 0) {
+        rc = admin_accept_start(gw);
+    }
     if (rc != 0) {
         /* No READY: the predecessor times out, kills us and keeps serving. */
         log_error("upgrade", "event=listen_failed err=%s", uv_strerror(rc));
