@@ -68,6 +68,7 @@ SEED_SOCKETS = 300
 PRESENCE_ROOMS, PRESENCE_SIZE = 5, 20
 SEND_PERIOD_S = 1.0
 DEFLATE_ECHO = 100        # echo sockets that negotiate permessage-deflate
+PROBES = 10               # probe sockets over 2 objects: tags, attachments, an auto-response
 QUIET_TIMEOUT_S = 30.0    # after the last send, every answer must be in by then
 
 FLEET_CONFIG = CONFIG + """
@@ -77,6 +78,15 @@ path = @PRESENCE@
 [route presence]
 match = path /presence/{name}
 class = presence
+object = {name}
+
+[class probe]
+path = @PROBE@
+symbol = probe_class
+
+[route probe]
+match = path /probe/{name}
+class = probe
 object = {name}
 """
 
@@ -304,10 +314,11 @@ class UpgradeTest(unittest.TestCase):
         if websockets is None:
             self.skipTest("python3 without the websockets module")
         presence = os.path.abspath(os.environ.get("DURO_PRESENCE_SO", ""))
-        if not presence or not os.path.exists(presence):
-            self.skipTest("DURO_PRESENCE_SO is not built")
+        probe = os.path.abspath(os.environ.get("DURO_PROBE_SO", ""))
+        if not os.path.exists(presence) or not os.path.exists(probe):
+            self.skipTest("DURO_PRESENCE_SO or DURO_PROBE_SO is not built")
         gw = self.start(f"[websocket]\ndeflate = {deflate}\n\n" +
-                        FLEET_CONFIG.replace("@PRESENCE@", presence))
+                        FLEET_CONFIG.replace("@PRESENCE@", presence).replace("@PROBE@", probe))
         old_workers = set(gw.worker_pids())
         self.install(GATEWAY_NEXT, WORKER_NEXT)
         loop = Connector(gw.addr)
@@ -365,6 +376,7 @@ class UpgradeTest(unittest.TestCase):
                 closed.append((name, ws.close_code))
 
         readers = [asyncio.ensure_future(read(name, ws)) for _, _, name, ws in sockets]
+        probes = await self.open_probes(gw, opts)
         # Presence: the names the object reads from its sockets' attachments, before.
         halls = {}
         for kind, group, name, ws in sockets:
@@ -426,6 +438,7 @@ class UpgradeTest(unittest.TestCase):
                              f"{name} heard a presence socket leave")
         self.assertEqual(wrong[:3], [], f"{len(wrong)} (socket, talker) pairs lost, doubled or "
                                         f"reordered messages")
+        await self.check_probes(probes)
         who_after = await self.who(halls, received, sockets)
         self.assertEqual(who_after, who_before, "presence attachments changed")
         self.assertEqual(len(who_after), PRESENCE_ROOMS)
@@ -433,6 +446,40 @@ class UpgradeTest(unittest.TestCase):
         for _, _, _, ws in sockets:
             await ws.close()
         await asyncio.gather(*readers)
+
+    async def open_probes(self, gw, opts):
+        """Probe sockets with tags (from the query string and one added after accept), an
+        attachment each, and an auto-response on their first object."""
+        probes = []
+        for i in range(PROBES):
+            ws = await websockets.connect(gw.ws_url(f"/probe/o{i % 2}?tags=t{i},all"),
+                                          **dict(opts, compression="deflate"))
+            for cmd in (f"attach:{self.attachment(i)}", f"tag+:late{i}"):
+                await ws.send(cmd)
+                self.assertEqual(await ws.recv(), "ok")
+            probes.append(ws)
+        await probes[0].send("auto:ping=pong")
+        self.assertEqual(await probes[0].recv(), "ok")
+        return probes
+
+    async def check_probes(self, probes):
+        for i, ws in enumerate(probes):
+            await ws.send("tags")
+            self.assertEqual(sorted((await ws.recv()).split(",")), sorted([f"t{i}", "all",
+                                                                            f"late{i}"]))
+            await ws.send("attachment")
+            self.assertEqual(await ws.recv(), self.attachment(i))
+            await ws.send("count:all")
+            self.assertEqual(await ws.recv(), f"count:{PROBES // 2}")
+            if i % 2 == 0:
+                await ws.send("ping")
+                self.assertEqual(await ws.recv(), "pong")   # the object's auto-response
+        for ws in probes:
+            await ws.close()
+
+    @staticmethod
+    def attachment(i):
+        return f"value-{i}-" + "attachment " * 12   # long enough to be sent compressed
 
     @staticmethod
     def deflating(kind, group, name):
