@@ -23,7 +23,7 @@
 
 extern char **environ;
 
-#define ARGS_MAX_COUNT 64 /* duro-gateway's flags, each at most once or per --node */
+#define ARGS_MAX_COUNT 256 /* duro-gateway's flags: each at most once, --node up to 64 times */
 
 enum state {
     UP_IDLE = 0,
@@ -63,8 +63,22 @@ static struct upgrade the_upgrade; /* one per process, reachable until exit */
 
 int upgrade_save_args(int argc, char **argv)
 {
+    saved.exe[0] = '\0';
+    if (argc > ARGS_MAX_COUNT) {
+        return -1;
+    }
+    /* The path we were started by, not the file it resolves to: a deploy that moves a symlink
+     * (bin/duro-gateway -> releases/N/duro-gateway) must start the new target. */
+    if (argv[0] != NULL && strchr(argv[0], '/') != NULL) {
+        char cwd[2048];
+        if (argv[0][0] == '/') {
+            snprintf(saved.exe, sizeof saved.exe, "%s", argv[0]);
+        } else if (getcwd(cwd, sizeof cwd) != NULL) {
+            snprintf(saved.exe, sizeof saved.exe, "%s/%s", cwd, argv[0]);
+        }
+    }
     size_t len = sizeof saved.exe;
-    if (argc > ARGS_MAX_COUNT || uv_exepath(saved.exe, &len) != 0) {
+    if (saved.exe[0] == '\0' && uv_exepath(saved.exe, &len) != 0) { /* found on $PATH */
         saved.exe[0] = '\0';
         return -1;
     }
@@ -562,7 +576,8 @@ void upgrade_begin(struct gateway *gw)
         return;
     }
     if (saved.exe[0] == '\0') {
-        fail(u, "the path of this executable is unknown");
+        fail(u, "cannot start a successor: the executable's path is unknown or the arguments "
+                "are too many");
         return;
     }
     u->state = UP_CHECKING;
