@@ -172,7 +172,7 @@ class UpgradeTest(unittest.TestCase):
         self.assertEqual(version_of(GATEWAY_NEXT), self.old_version + "+next")
         self.assertEqual(version_of(WORKER_NEXT), self.old_version + "+next")
 
-    def start(self, config=CONFIG, workers=2, env=None):
+    def start(self, config=CONFIG, workers=2, env=None, symlinks=False):
         """Copies today's binaries into bin/ of the gateway's temporary directory, starts them
         from there and returns the gateway."""
         import tempfile
@@ -182,8 +182,15 @@ class UpgradeTest(unittest.TestCase):
         os.mkdir(self.bin)
         self.gw_path = os.path.join(self.bin, "duro-gateway")
         self.worker_path = os.path.join(self.bin, "duro-worker")
-        shutil.copy2(harness.GATEWAY, self.gw_path)
-        shutil.copy2(harness.WORKER, self.worker_path)
+        if symlinks:  # bin/* -> releases/1/*, as deploys that switch a symlink lay it out
+            rel = os.path.join(tmp.name, "releases", "1")
+            os.makedirs(rel)
+            for src, dst in ((harness.GATEWAY, self.gw_path), (harness.WORKER, self.worker_path)):
+                shutil.copy2(src, os.path.join(rel, os.path.basename(dst)))
+                os.symlink(os.path.join(rel, os.path.basename(dst)), dst)
+        else:
+            shutil.copy2(harness.GATEWAY, self.gw_path)
+            shutil.copy2(harness.WORKER, self.worker_path)
         gw = UpgradingGateway(self, config=config, workers=workers, gateway_bin=self.gw_path,
                               worker_bin=self.worker_path, env=env)
         dump = os.environ.get("DURO_UPGRADE_LOG")   # FILE: the whole log, for a failure's story
@@ -535,6 +542,22 @@ class UpgradeTest(unittest.TestCase):
     @staticmethod
     def name_of(sockets, ws):
         return next(n for _, _, n, w in sockets if w is ws)
+
+    def test_a_deploy_that_moves_symlinks_is_followed(self):
+        gw = self.start(workers=1, symlinks=True)
+        rel = os.path.join(os.path.dirname(self.bin), "releases", "2")
+        os.makedirs(rel)
+        for src, dst in ((GATEWAY_NEXT, self.gw_path), (WORKER_NEXT, self.worker_path)):
+            shutil.copy2(src, os.path.join(rel, os.path.basename(dst)))
+            tmp = dst + ".new"
+            os.symlink(os.path.join(rel, os.path.basename(dst)), tmp)
+            os.replace(tmp, dst)
+        mark = gw.mark()
+        gw.proc.send_signal(signal.SIGUSR2)
+        line = gw.wait_for_line(r"event=upgrade phase=switch\b", SWITCH_TIMEOUT_S, mark)
+        self.assertIn(f" new_version={self.old_version}+next ", line.string)
+        gw.wait_for_line(r"event=upgrade phase=done\b", SWITCH_TIMEOUT_S, mark)
+        self.assertEqual(gw.proc.wait(SWITCH_TIMEOUT_S), 0)
 
     # ---- systemd ----
 
