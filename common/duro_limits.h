@@ -199,4 +199,15 @@
  * the bytes read past its last complete message, and small fields. */
 #define DURO_HANDOVER_STATE_MAX_BYTES    (256u << 10)
 
+/* ---- upgrade in place: SIGUSR2 (gateway/upgrade.c) ---- */
+#define DURO_UPGRADE_VERSION_MAX_BYTES        128u   /* a --version line */
+#define DURO_UPGRADE_CHECK_TIMEOUT_MS       10000u   /* each pre-flight run of the new binary */
+#define DURO_UPGRADE_READY_TIMEOUT_MS       15000u   /* the successor's workers all answer */
+#define DURO_UPGRADE_STOP_GRACE_MS           2000u   /* a successor that closed the link, exits */
+#define DURO_UPGRADE_ACK_TIMEOUT_MS         10000u   /* UPGRADE_DONE read (the link closed) */
+#define DURO_UPGRADE_FDS_ENV        "DURO_UPGRADE_FDS" /* listen=N[,admin=N],link=N */
+#define DURO_UPGRADE_LISTEN_FD                  3    /* where the successor finds them */
+#define DURO_UPGRADE_ADMIN_FD                   4
+#define DURO_UPGRADE_LINK_FD                    5
+
 #endif

@@ -113,7 +113,13 @@
     X(M_HANDOVER_SWITCHES, "duro_handover_switches_total", "counter", "",                       \
       "Worker hand-overs finished (MSG_MIGRATED: a resize step or a worker replaced)")          \
     X(M_HANDOVER_CLOSED, "duro_handover_closed_total", "counter", "",                           \
-      "WebSockets closed with 1012 because they could not be handed over in time")
+      "WebSockets closed with 1012 because they could not be handed over in time")             \
+    X(M_UPGRADES, "duro_upgrades_total", "counter", "",                                          \
+      "Upgrades in place (SIGUSR2) this gateway took over from its predecessor")                \
+    X(M_UPGRADE_FAILURES, "duro_upgrade_failures_total", "counter", "",                         \
+      "Upgrades refused or aborted (new binary broken or not ready): the old one kept serving") \
+    X(M_UPGRADE_RELAYED, "duro_upgrade_relayed_total", "counter", "",                           \
+      "Connections this gateway received from its retiring predecessor over the upgrade link")
 
 #define METRICS_ENUM(id, name, type, labels, help) id,
 enum metric_id { METRICS_LIST(METRICS_ENUM) M_COUNT };

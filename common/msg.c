@@ -306,6 +306,22 @@ size_t msg_encode_migrated(uint8_t *dst, size_t cap, const struct msg_migrated *
     return w.ok ? total : 0;
 }
 
+size_t msg_encode_upgrade(uint8_t *dst, size_t cap, const struct msg_upgrade *u)
+{
+    size_t total = DURO_MSG_HEADER_BYTES + 4 + 4 + 8 + 2 + u->version.len;
+    if (u->version.len > DURO_UPGRADE_VERSION_MAX_BYTES || total > cap ||
+        (u->what != UPGRADE_READY && u->what != UPGRADE_DONE)) {
+        return 0;
+    }
+    struct wr w = { dst, dst + cap, 1 };
+    put_header(&w, MSG_UPGRADE, total - DURO_MSG_HEADER_BYTES);
+    put_u32(&w, u->what);
+    put_u32(&w, u->pid);
+    put_u64(&w, u->count);
+    put_span16(&w, u->version);
+    return w.ok ? total : 0;
+}
+
 size_t msg_config_size(const struct msg_config *c)
 {
     if (!config_in_bounds(c)) {
@@ -576,7 +592,7 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
     if (version != MSG_VERSION || body_len > DURO_MSG_BODY_MAX_BYTES) {
         return MSG_BAD;
     }
-    if (type < MSG_CONFIG || type > MSG_MIGRATED) {
+    if ((type < MSG_CONFIG || type > MSG_MIGRATED) && type != MSG_UPGRADE) {
         return MSG_BAD;
     }
     if (len - DURO_MSG_HEADER_BYTES < body_len) {
@@ -668,6 +684,16 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
         q->remaining = get_be(&r, 4);
         q->elapsed_us = get_u64(&r);
         if (!r.ok || r.p != r.end) {
+            return MSG_BAD;
+        }
+    } else if (type == MSG_UPGRADE) {
+        struct msg_upgrade *u = &out->u.upgrade;
+        u->what = get_be(&r, 4);
+        u->pid = get_be(&r, 4);
+        u->count = get_u64(&r);
+        u->version = get_span(&r, 2);
+        if (!r.ok || r.p != r.end || u->version.len > DURO_UPGRADE_VERSION_MAX_BYTES ||
+            (u->what != UPGRADE_READY && u->what != UPGRADE_DONE)) {
             return MSG_BAD;
         }
     } else if (type == MSG_QUERY) {

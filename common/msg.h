@@ -28,6 +28,9 @@ enum msg_type {
     MSG_EMIGRATE = 11, /* worker -> gateway, fd attached: one socket leaving, with its state */
     MSG_ADOPT = 12,    /* gateway -> worker, fd attached: one socket arriving (same payload) */
     MSG_MIGRATED = 13, /* worker -> gateway: a MSG_MIGRATE is done, with its counts */
+    /* Gateway <-> gateway over the upgrade link (gateway/upgrade.c). Numbered apart so that
+     * the worker messages can grow without renumbering it. */
+    MSG_UPGRADE = 32,
 };
 
 /* The messages that travel with a descriptor attached. */
@@ -39,6 +42,11 @@ static inline int msg_carries_fd(enum msg_type t)
 enum msg_migrate_mode {
     MIGRATE_ALL = 1,    /* every socket leaves; the worker exits 0 after MSG_MIGRATED */
     MIGRATE_RESIZE = 2, /* the sockets of objects whose owner under `nslots` is not `slot` */
+};
+
+enum msg_upgrade_what {
+    UPGRADE_READY = 1, /* successor -> predecessor: my workers answer, I accept; retire */
+    UPGRADE_DONE = 2,  /* predecessor -> successor: my workers are gone, `count` handed over */
 };
 
 enum msg_query_what {
@@ -196,6 +204,15 @@ struct msg_objects {
     struct msg_span json;      /* zero or more JSON objects separated by commas */
 };
 
+/* The upgrade link's own message. The link also carries MSG_HANDOFF (a connection the retiring
+ * gateway read the upgrade of) with its descriptor. */
+struct msg_upgrade {
+    uint32_t what;             /* enum msg_upgrade_what */
+    uint32_t pid;              /* the sender's */
+    uint64_t count;            /* UPGRADE_DONE: sockets and connections handed over the link */
+    struct msg_span version;   /* the sender's --version, <= DURO_UPGRADE_VERSION_MAX_BYTES */
+};
+
 struct msg {
     enum msg_type type;
     union {
@@ -211,6 +228,7 @@ struct msg {
         struct msg_migrate migrate;
         struct msg_emigrant emigrant; /* MSG_EMIGRATE and MSG_ADOPT */
         struct msg_migrated migrated;
+        struct msg_upgrade upgrade;
     } u;
 };
 
@@ -247,6 +265,7 @@ size_t msg_response_size(const struct msg_response *r);
 size_t msg_encode_response(uint8_t *dst, size_t cap, const struct msg_response *r);
 size_t msg_encode_close(uint8_t *dst, size_t cap, const struct msg_close *c);
 size_t msg_encode_closed(uint8_t *dst, size_t cap, uint64_t seq, uint32_t count);
+size_t msg_encode_upgrade(uint8_t *dst, size_t cap, const struct msg_upgrade *u);
 
 /* The hand-over messages; same contract as msg_encode_handoff. `type` of
  * msg_encode_emigrant is MSG_EMIGRATE or MSG_ADOPT. */

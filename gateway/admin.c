@@ -648,7 +648,8 @@ static void on_connection(uv_stream_t *server, int status)
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-int admin_start(struct gateway *gw, const char *host, uint16_t port)
+/* Binds host:port, or opens the inherited listening socket `fd` (>= 0), and listens. */
+static int start(struct gateway *gw, const char *host, uint16_t port, int fd)
 {
     struct admin *ad = calloc(1, sizeof *ad);
     if (ad == NULL) {
@@ -656,7 +657,7 @@ int admin_start(struct gateway *gw, const char *host, uint16_t port)
     }
     ad->gw = gw;
     struct sockaddr_storage ss;
-    int rc = netaddr_parse(host, port, &ss);
+    int rc = fd >= 0 ? 0 : netaddr_parse(host, port, &ss);
     if (rc == 0) {
         rc = uv_tcp_init(gw->loop, &ad->listener);
     }
@@ -666,9 +667,15 @@ int admin_start(struct gateway *gw, const char *host, uint16_t port)
         return rc;
     }
     ad->listener.data = ad;
-    if ((rc = uv_tcp_bind(&ad->listener, (struct sockaddr *)&ss, 0)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)&ad->listener, 64, on_connection)) != 0) {
-        log_error("admin", "event=listen_failed host=%s port=%u err=%s", host, port,
+    if (fd >= 0) {
+        rc = uv_tcp_open(&ad->listener, fd);
+    } else {
+        rc = uv_tcp_bind(&ad->listener, (struct sockaddr *)&ss, 0);
+    }
+    /* An inherited socket already listens: an upgrade's successor accepts on it once ready. */
+    if (rc != 0 || (fd < 0 && (rc = uv_listen((uv_stream_t *)&ad->listener, 64,
+                                              on_connection)) != 0)) {
+        log_error("admin", "event=listen_failed host=%s port=%u fd=%d err=%s", host, port, fd,
                   uv_strerror(rc));
         uv_close((uv_handle_t *)&ad->listener, (uv_close_cb)NULL);
         return rc; /* ad is leaked on purpose: the gateway exits */
@@ -682,6 +689,33 @@ int admin_start(struct gateway *gw, const char *host, uint16_t port)
     }
     gw->admin = ad;
     return 0;
+}
+
+int admin_start(struct gateway *gw, const char *host, uint16_t port)
+{
+    return start(gw, host, port, -1);
+}
+
+int admin_start_fd(struct gateway *gw, int fd)
+{
+    return start(gw, "inherited", 0, fd);
+}
+
+int admin_accept_start(struct gateway *gw)
+{
+    if (gw->admin == NULL) {
+        return 0;
+    }
+    return uv_listen((uv_stream_t *)&gw->admin->listener, 64, on_connection);
+}
+
+int admin_fd(const struct gateway *gw)
+{
+    uv_os_fd_t fd = -1;
+    if (gw->admin == NULL || uv_fileno((const uv_handle_t *)&gw->admin->listener, &fd) != 0) {
+        return -1;
+    }
+    return fd;
 }
 
 const char *admin_address(const struct gateway *gw)

@@ -18,6 +18,18 @@
 int admin_start(struct gateway *gw, const char *host, uint16_t port)
     __attribute__((warn_unused_result));
 
+/* The same on the listening socket inherited on `fd` (an upgrade's successor), without
+ * accepting yet: admin_accept_start() does, once the successor's workers answer (a health
+ * check must not see a pool still starting while the old one serves). */
+int admin_start_fd(struct gateway *gw, int fd) __attribute__((warn_unused_result));
+
+/* Starts accepting on an inherited admin listener; no-op while the admin listener is off.
+ * Returns 0 or a negative UV_E* code. */
+int admin_accept_start(struct gateway *gw) __attribute__((warn_unused_result));
+
+/* The listening socket's descriptor, to pass to an upgrade's successor; -1 when off. */
+int admin_fd(const struct gateway *gw);
+
 /* The address actually bound ("127.0.0.1:9787"), for the readiness line. */
 const char *admin_address(const struct gateway *gw);
 

@@ -14,6 +14,7 @@
 #include "gateway/dispatch.h"
 #include "gateway/forward.h"
 #include "gateway/proxy.h"
+#include "gateway/upgrade.h"
 
 static void process(struct gw_conn *c);
 static void read_proxy_header(struct gw_conn *c);
@@ -54,6 +55,9 @@ void conn_close(struct gw_conn *c)
     c->big = NULL;
     uv_close((uv_handle_t *)&c->tcp, conn_on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, conn_on_handle_closed);
+    if (gw->retiring && gw->open_conns == 0) {
+        upgrade_conns_closed(gw);
+    }
 }
 
 void conn_close_all(struct gateway *gw)
@@ -62,6 +66,22 @@ void conn_close_all(struct gateway *gw)
     while (c != NULL) {
         struct gw_conn *next = c->next;
         if (!c->handing_off) {
+            conn_close(c);
+        }
+        c = next;
+    }
+}
+
+void conn_retire_all(struct gateway *gw)
+{
+    struct gw_conn *c = gw->conns;
+    while (c != NULL) {
+        struct gw_conn *next = c->next;
+        /* Idle between two requests: nothing is owed, close. Any other connection finishes
+         * what it does; its next answer says Connection: close (on_head). */
+        if (!c->got_bytes && c->timer_mode == TIMER_IDLE && !c->writing && c->out_len == 0 &&
+            !c->awaiting && !c->handing_off && !c->finishing && !c->upgrade_waits &&
+            c->big == NULL) {
             conn_close(c);
         }
         c = next;
@@ -416,8 +436,8 @@ static void on_head(struct http_req *r, void *arg)
 
     arm(c, TIMER_IDLE); /* the head is in: a slow body is an idle connection, not a slow head */
     c->resp_flags = http_req_method(r) == HTTP_HEAD ? RESPOND_HEAD : 0;
-    if (!http_req_keep_alive(r)) {
-        c->resp_flags |= RESPOND_CLOSE;
+    if (!http_req_keep_alive(r) || c->gw->retiring) {
+        c->resp_flags |= RESPOND_CLOSE; /* a retiring gateway ends keep-alive politely */
     }
     if (http_req_version_minor(r) >= 1 && r->hdr_count[HDR_HOST] != 1) {
         c->verdict = VERDICT_ERROR;

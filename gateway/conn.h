@@ -97,6 +97,10 @@ void conn_start(struct gw_conn *c);
 /* The close callback of a connection's handles: frees it after the last (open_handles). */
 void conn_on_handle_closed(uv_handle_t *h);
 
+/* A retiring gateway (upgrade): closes the keep-alive connections idle between requests; the
+ * others finish their request and get Connection: close (gw->retiring). */
+void conn_retire_all(struct gateway *gw);
+
 /* Closes every open client connection (shutdown). */
 void conn_close_all(struct gateway *gw);
 

@@ -10,6 +10,7 @@
 #include "gateway/conn.h"
 #include "gateway/forward.h"
 #include "gateway/supervisor.h"
+#include "gateway/upgrade.h"
 
 static struct msg_span span_of(const struct gw_conn *c, enum http_hdr h)
 {
@@ -35,6 +36,9 @@ static void on_handed_off(int status, void *arg)
     log_debug("dispatch", "conn=%llu worker=%u event=handed_off", (unsigned long long)c->id,
               c->worker);
     c->gw->metrics.v[M_HANDOFFS]++;
+    if (c->gw->retiring) {
+        upgrade_count_forwarded(c->gw);
+    }
     metrics_observe(&c->gw->metrics, H_HANDSHAKE, uv_hrtime() - c->head_started_ns);
     c->handing_off = 0;
     conn_close(c); /* the worker has its own copy of the descriptor now */
@@ -44,7 +48,10 @@ int dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len,
                      struct dispatch_error *err)
 {
     struct gateway *gw = c->gw;
-    struct chan *ch = supervisor_chan(gw->sup, c->worker);
+    /* A retiring gateway's workers are leaving: the successor gets the hand-off over the
+     * upgrade link and gives it to its own worker for the object. */
+    struct chan *link = gw->retiring ? upgrade_link(gw) : NULL;
+    struct chan *ch = link != NULL ? link : supervisor_chan(gw->sup, c->worker);
     const char *cls = c->cls; /* copied at on_head: the config may have been reloaded */
 
     if (ch == NULL || gw->stopping) {
@@ -54,7 +61,7 @@ int dispatch_handoff(struct gw_conn *c, const char *early, size_t early_len,
         *err = (struct dispatch_error){ 503, "worker unavailable, retry", RESPOND_RETRY_AFTER };
         return -1;
     }
-    if (supervisor_admit(gw->sup, c->worker) != 0) {
+    if (link == NULL && supervisor_admit(gw->sup, c->worker) != 0) {
         /* Its descriptor would not arrive, or would take the worker's last ones: refuse this
          * connection, before the hand-off, so the worker and its sockets are spared. */
         log_warn("dispatch", "conn=%llu obj=%s/%s worker=%u event=worker_fd_limit action=503",
@@ -134,6 +141,10 @@ static void close_1012(struct gateway *gw, uv_tcp_t *t, uint64_t conn_id, const 
 
 void gw_route_emigrant(struct gateway *gw, const struct msg_emigrant *e, uv_tcp_t *t)
 {
+    /* A retiring gateway's pool is leaving: the socket goes to the successor's. */
+    if (gw->retiring && upgrade_forward_emigrant(gw, e, t) == 0) {
+        return;
+    }
     uint64_t key = hash_object_key(e->cls.ptr, e->cls.len, e->name.ptr, e->name.len);
     unsigned slot = hash_pick_slot(key, gw->nworkers);
     struct chan *ch = gw->stopping ? NULL : supervisor_chan(gw->sup, slot);

@@ -12,6 +12,7 @@ struct supervisor;
 struct gw_conn;
 struct msg_header;
 struct reload;
+struct upgrade;
 
 struct gateway {
     uv_loop_t *loop;
@@ -31,7 +32,10 @@ struct gateway {
     struct gw_conn *requests[DURO_HTTP_REQUESTS_MAP_BUCKETS]; /* awaiting an object, by req_id */
     struct msg_header *hdr_scratch; /* headers_max_count entries, for encoding messages */
     int stopping;
-
+    int accepting;           /* the listener accepts (conn_accept_start, until _stop) */
+    int retiring;            /* an upgrade's successor serves: finish and exit (upgrade.c) */
+    struct upgrade *upgrade; /* SIGUSR2 state (gateway/upgrade.c), NULL before upgrade_init */
+    const char *version;     /* DURO_VERSION_FULL of this binary, e.g. "0.1.0" */
 
     /* Classes named by any config since start: workers load each once and keep it. */
     struct conf_class classes_seen[DURO_CLASSES_MAX_COUNT];

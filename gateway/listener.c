@@ -17,7 +17,7 @@ static void on_spare_closed(uv_handle_t *h)
 {
     struct gateway *gw = h->data;
     gw->spare_busy = 0;
-    if (!gw->stopping && gw->spare_wanted) {
+    if (!gw->stopping && gw->accepting && gw->spare_wanted) {
         gw->spare_wanted = 0;
         on_connection((uv_stream_t *)&gw->listener, 0); /* one waited for the spare */
     }
@@ -156,11 +156,40 @@ int listener_listen(struct gateway *gw, const char *host, uint16_t port)
      * through the hand-off, so no connection needs a setsockopt of its own. */
     if ((rc = uv_tcp_bind(&gw->listener, (struct sockaddr *)&ss, 0)) != 0 ||
         (rc = uv_tcp_nodelay(&gw->listener, 1)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)&gw->listener, DURO_LISTEN_BACKLOG_COUNT,
-                        on_connection)) != 0) {
+        (rc = listener_accept_start(gw)) != 0) {
         log_error("listener", "event=listen_failed host=%s port=%u err=%s", host, port,
                   uv_strerror(rc));
         return rc;
     }
     return 0;
+}
+
+int listener_listen_fd(struct gateway *gw, int fd)
+{
+    int rc = uv_tcp_init(gw->loop, &gw->listener);
+    if (rc != 0) {
+        return rc;
+    }
+    gw->listener.data = gw;
+    if ((rc = uv_tcp_open(&gw->listener, fd)) != 0) {
+        log_error("listener", "event=inherit_failed fd=%d err=%s", fd, uv_strerror(rc));
+    }
+    return rc;
+}
+
+int listener_accept_start(struct gateway *gw)
+{
+    /* On an inherited socket this listen() only re-states the backlog: the kernel's queue,
+     * and every connection waiting in it, is the predecessor's. */
+    int rc = uv_listen((uv_stream_t *)&gw->listener, DURO_LISTEN_BACKLOG_COUNT, on_connection);
+    gw->accepting = rc == 0;
+    return rc;
+}
+
+void listener_accept_stop(struct gateway *gw)
+{
+    gw->accepting = 0;
+    if (!uv_is_closing((uv_handle_t *)&gw->listener)) {
+        uv_close((uv_handle_t *)&gw->listener, NULL);
+    }
 }

@@ -17,4 +17,16 @@
 int listener_listen(struct gateway *gw, const char *host, uint16_t port)
     __attribute__((warn_unused_result));
 
+/* Opens the listening socket inherited on `fd` (an upgrade's successor) without accepting yet.
+ * Returns 0 or a negative UV_E* code, logged. */
+int listener_listen_fd(struct gateway *gw, int fd) __attribute__((warn_unused_result));
+
+/* Starts accepting on gw->listener (listener_listen does it itself). Returns 0 or a UV_E*
+ * code. */
+int listener_accept_start(struct gateway *gw) __attribute__((warn_unused_result));
+
+/* Stops accepting and closes this process's copy of the listening socket (the kernel's queue
+ * lives on in any other process holding it). Idempotent. */
+void listener_accept_stop(struct gateway *gw);
+
 #endif

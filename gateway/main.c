@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/netaddr.h"
+#include "common/version.h"
 #include "gateway/admin.h"
 #include "gateway/cluster.h"
 #include "gateway/conn.h"
@@ -23,6 +24,7 @@
 #include "gateway/gateway.h"
 #include "gateway/notify.h"
 #include "gateway/supervisor.h"
+#include "gateway/upgrade.h"
 
 #define EXIT_USAGE 2
 
@@ -174,7 +176,10 @@ static void on_signal(uv_signal_t *sig, int signum)
     notify_stopping();
     log_info("main", "event=stopping signal=%d open_conns=%llu", signum,
              (unsigned long long)gw->open_conns);
-    uv_close((uv_handle_t *)&gw->listener, NULL);
+    if (upgrade_stop(gw)) {
+        return; /* retiring: the successor serves, our workers stop now */
+    }
+    listener_accept_stop(gw);
     admin_stop(gw);
     conn_close_all(gw);
     /* Workers send 1001 to every socket and exit once all have closed, within the drain
@@ -332,8 +337,8 @@ static void on_reload(uv_signal_t *sig, int signum)
 {
     struct gateway *gw = sig->data;
     (void)signum;
-    if (gw->stopping) {
-        return;
+    if (gw->stopping || gw->retiring) {
+        return; /* a retiring gateway's successor has the config */
     }
     /* Every outcome, refused or applied, ends the reload: the service manager hears READY=1
      * (reload_done) once the check and the apply are over. */
@@ -344,6 +349,13 @@ static void on_reload(uv_signal_t *sig, int signum)
         return;
     }
     reload(gw);
+}
+
+/* SIGUSR2: upgrade in place to the binaries on disk (gateway/upgrade.c). */
+static void on_upgrade(uv_signal_t *sig, int signum)
+{
+    (void)signum;
+    upgrade_begin(sig->data);
 }
 
 /* Finds duro-worker: --worker-bin, $DURO_WORKER, next to us, or in the build tree's worker/. */
@@ -433,6 +445,7 @@ int main(int argc, char **argv)
     int print_haproxy = 0;
     int check = 0;
     int o;
+    (void)upgrade_save_args(argc, argv); /* before getopt permutes argv; refused later if -1 */
 
 #ifdef M_MMAP_THRESHOLD
     /* Large buffers (request bodies, /objects answers) are transient: see duro_limits.h. */
@@ -458,7 +471,7 @@ int main(int argc, char **argv)
         case 'B': worker_bin = optarg; break;
         case 'C': check = 1; break;
         case 'h': fputs(usage, stdout); return 0;
-        case 'V': printf("duro-gateway %s\n", DURO_VERSION); return 0;
+        case 'V': printf("duro-gateway %s\n", DURO_VERSION_FULL); return 0;
         default: fputs(usage, stderr); return EXIT_USAGE;
         }
     }
@@ -565,6 +578,12 @@ int main(int argc, char **argv)
         printf("config ok\n");
         return 0;
     }
+    struct upgrade_fds fds;
+    int inherited = upgrade_inherited(&fds);
+    if (inherited < 0) {
+        return EXIT_USAGE;
+    }
+    gw.version = DURO_VERSION_FULL;
     gw.nworkers = pool_size(gw.conf.workers);
     gw.hdr_scratch = calloc(DURO_HTTP_HEADERS_MAX_COUNT_MAX, sizeof gw.hdr_scratch[0]);
     if (gw.hdr_scratch == NULL) {
@@ -579,24 +598,30 @@ int main(int argc, char **argv)
 
     gw.loop = uv_default_loop();
     gw.config_path = config_path;
-    uv_signal_t sigterm, sigint, sighup;
+    uv_signal_t sigterm, sigint, sighup, sigusr2;
     uv_signal_init(gw.loop, &sigterm);
     uv_signal_init(gw.loop, &sigint);
     uv_signal_init(gw.loop, &sighup);
-    sigterm.data = sigint.data = sighup.data = &gw;
+    uv_signal_init(gw.loop, &sigusr2);
+    sigterm.data = sigint.data = sighup.data = sigusr2.data = &gw;
     uv_signal_start(&sigterm, on_signal, SIGTERM);
     uv_signal_start(&sigint, on_signal, SIGINT);
     uv_signal_start(&sighup, on_reload, SIGHUP);
+    uv_signal_start(&sigusr2, on_upgrade, SIGUSR2);
     uv_prepare_t log_prepare;
     uv_prepare_init(gw.loop, &log_prepare);
     uv_prepare_start(&log_prepare, on_prepare);
     uv_unref((uv_handle_t *)&log_prepare);
 
-    if (listener_listen(&gw, gw.conf.listen_host, gw.conf.listen_port) != 0) {
+    /* An upgrade's successor takes the predecessor's sockets (the same kernel queues) and
+     * accepts only once its workers answer (upgrade.c); otherwise bind and accept now. */
+    if (inherited ? listener_listen_fd(&gw, fds.listen) != 0
+                  : listener_listen(&gw, gw.conf.listen_host, gw.conf.listen_port) != 0) {
         return 1;
     }
-    if (gw.conf.admin_host[0] != '\0' &&
-        admin_start(&gw, gw.conf.admin_host, gw.conf.admin_port) != 0) {
+    if (inherited && fds.admin >= 0 ? admin_start_fd(&gw, fds.admin) != 0
+        : gw.conf.admin_host[0] != '\0' &&
+              admin_start(&gw, gw.conf.admin_host, gw.conf.admin_port) != 0) {
         return 1;
     }
     gw.sup = supervisor_start(&gw);
@@ -604,11 +629,16 @@ int main(int argc, char **argv)
         return 1;
     }
     admin_attach(&gw);
-    char bound[80];
-    netaddr_local(&gw.listener, bound, sizeof bound);
-    log_always("main", "event=listening listen=%s admin=%s workers=%u config=%s version=%s", bound,
-             admin_address(&gw), gw.nworkers, gw.conf_origin, DURO_VERSION);
-    notify_ready(bound); /* the listeners are bound and every worker is spawned */
+    if (upgrade_init(&gw, inherited ? &fds : NULL) != 0) {
+        return 1;
+    }
+    if (!inherited) {
+        char bound[80];
+        netaddr_local(&gw.listener, bound, sizeof bound);
+        log_always("main", "event=listening listen=%s admin=%s workers=%u config=%s version=%s",
+                   bound, admin_address(&gw), gw.nworkers, gw.conf_origin, DURO_VERSION_FULL);
+        notify_ready(bound); /* the listeners are bound and every worker is spawned */
+    }
 
     uv_run(gw.loop, UV_RUN_DEFAULT);
     uv_walk(gw.loop, close_walk, NULL);

@@ -43,6 +43,21 @@ void notify_reloading(void)
     send_state(state);
 }
 
+void notify_mainpid(int pid, const char *listen)
+{
+    char state[192];
+    snprintf(state, sizeof state, "MAINPID=%d\nREADY=1\nSTATUS=serving on %s (upgraded)", pid,
+             listen);
+    send_state(state);
+}
+
+void notify_status(const char *status)
+{
+    char state[160];
+    snprintf(state, sizeof state, "STATUS=%s", status);
+    send_state(state);
+}
+
 void notify_stopping(void)
 {
     send_state("STOPPING=1\nSTATUS=draining");

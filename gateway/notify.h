@@ -12,6 +12,13 @@ void notify_ready(const char *listen);
 /* RELOADING=1 with MONOTONIC_USEC= (what systemd >= 253 checks), before a SIGHUP's reload. */
 void notify_reloading(void);
 
+/* An upgrade's successor, ready: MAINPID= its own pid (the service manager follows it; the
+ * unit needs NotifyAccess=all, since the successor is not the main process yet), READY=1. */
+void notify_mainpid(int pid, const char *listen);
+
+/* STATUS= only (an upgrade's progress). */
+void notify_status(const char *status);
+
 /* STOPPING=1: the drain has begun. */
 void notify_stopping(void);
 

@@ -25,6 +25,7 @@ struct slot {
     int pid;
     int running;      /* proc handle is live (spawned, exit not yet seen) */
     int killed_hung;  /* SIGKILL sent for a missed heartbeat */
+    int answered;     /* a MSG_STATS came from this worker since its spawn */
     uint32_t backoff_ms;
     uint64_t started_ms;
     uint64_t last_answer_ms; /* loop time of the worker's last message */
@@ -48,9 +49,14 @@ struct supervisor {
     struct metrics retired; /* counters of workers that exited, as last reported */
     struct metrics slot_retired[DURO_WORKERS_MAX_COUNT]; /* the same, per slot */
     struct slot *slots[DURO_WORKERS_MAX_COUNT];          /* slot i's current worker, or NULL */
+    supervisor_stopped_fn *ready; /* once every slot's worker answered (supervisor_on_ready) */
+    int upgrading;          /* supervisor_retire: the workers leave one after the other */
+    unsigned upgrade_next;  /* the next slot to retire */
 };
 
 static void spawn(struct slot *sl);
+static int send_query(struct slot *sl, uint64_t seq, uint32_t what);
+static void retire_next_slot(struct supervisor *s);
 
 static void maybe_finish(struct supervisor *s);
 static void retiree_done(struct slot *sl);
@@ -157,6 +163,23 @@ static void on_migrated(struct slot *sl, const struct msg_migrated *m)
     }
 }
 
+/* Every slot's worker has answered once: the pool serves (an upgrade's successor waits for
+ * this before it accepts). Runs the callback once. */
+static void check_ready(struct supervisor *s)
+{
+    if (s->ready == NULL || s->stopping) {
+        return;
+    }
+    for (unsigned i = 0; i < s->n; i++) {
+        if (s->slots[i] == NULL || !s->slots[i]->answered) {
+            return;
+        }
+    }
+    supervisor_stopped_fn *ready = s->ready;
+    s->ready = NULL;
+    ready(s->gw);
+}
+
 static void on_chan_msg(struct chan *ch, const struct msg *m, void *arg)
 {
     struct slot *sl = arg;
@@ -189,6 +212,10 @@ static void on_chan_msg(struct chan *ch, const struct msg *m, void *arg)
         metrics_from_words(&sl->last, words);
         uint64_t room = sl->last.v[M_FD_HEADROOM];
         sl->fd_headroom = room > INT64_MAX ? INT64_MAX : (int64_t)room;
+        if (!sl->answered && !sl->retiring) {
+            sl->answered = 1;
+            check_ready(sl->sup);
+        }
     }
     uint64_t seq = m->type == MSG_STATS     ? m->u.stats.seq
                    : m->type == MSG_OBJECTS ? m->u.objects.seq
@@ -267,6 +294,9 @@ static void retiree_done(struct slot *sl)
     if (s->rolling >= 0 && (unsigned)s->rolling == index && !s->stopping) {
         s->rolling++;
         roll_next(s);
+    }
+    if (s->upgrading) {
+        retire_next_slot(s);
     }
 }
 
@@ -359,6 +389,7 @@ static void spawn(struct slot *sl)
     }
     sl->running = 1;
     sl->killed_hung = 0;
+    sl->answered = 0;
     sl->pid = sl->proc.pid;
     sl->last_answer_ms = uv_now(gw->loop);
     struct msg_config mc = {
@@ -381,6 +412,8 @@ static void spawn(struct slot *sl)
     }
     free(buf);
     sl->ch = ch;
+    /* Answered once the worker has read its config: how readiness is known (check_ready). */
+    (void)send_query(sl, 0, QUERY_STATS);
     log_info("supervisor", "event=worker_spawned worker=%u worker_pid=%d", sl->index, sl->pid);
 }
 
@@ -434,12 +467,16 @@ static void on_heartbeat(uv_timer_t *t)
 
 int supervisor_query(struct supervisor *s, unsigned slot, uint64_t seq, uint32_t what)
 {
-    return slot < s->n ? send_query(s->slots[slot], seq, what) : UV_EINVAL;
+    return slot < s->n && s->slots[slot] != NULL ? send_query(s->slots[slot], seq, what)
+                                                 : UV_EINVAL;
 }
 
 int supervisor_admit(struct supervisor *s, unsigned slot)
 {
     struct slot *sl = s->slots[slot];
+    if (sl == NULL) {
+        return UV_EAGAIN; /* retired by an upgrade */
+    }
     if (sl->fd_headroom < 0) {
         return 0; /* not reported yet */
     }
@@ -454,7 +491,9 @@ void supervisor_metrics(const struct supervisor *s, struct metrics *out)
 {
     metrics_add(out, &s->retired);
     for (unsigned i = 0; i < s->n; i++) {
-        metrics_add(out, &s->slots[i]->last);
+        if (s->slots[i] != NULL) {
+            metrics_add(out, &s->slots[i]->last);
+        }
     }
     for (const struct slot *sl = s->retirees; sl != NULL; sl = sl->next_retiree) {
         metrics_add(out, &sl->last);
@@ -464,7 +503,7 @@ void supervisor_metrics(const struct supervisor *s, struct metrics *out)
 void supervisor_slot_metrics(const struct supervisor *s, unsigned slot, struct metrics *out)
 {
     memset(out, 0, sizeof *out);
-    if (slot < s->n) {
+    if (slot < s->n && s->slots[slot] != NULL) {
         *out = s->slots[slot]->last;
         metrics_add_counters(out, &s->slot_retired[slot]);
         for (const struct slot *sl = s->retirees; sl != NULL; sl = sl->next_retiree) {
@@ -488,7 +527,9 @@ unsigned supervisor_size(const struct supervisor *s)
 
 int supervisor_pid(const struct supervisor *s, unsigned slot)
 {
-    return slot < s->n && s->slots[slot]->ch != NULL ? s->slots[slot]->pid : 0;
+    return slot < s->n && s->slots[slot] != NULL && s->slots[slot]->ch != NULL
+               ? s->slots[slot]->pid
+               : 0;
 }
 
 static void send_config(struct slot *sl)
@@ -512,7 +553,7 @@ static void send_config(struct slot *sl)
 void supervisor_reconfigure(struct supervisor *s)
 {
     for (unsigned i = 0; i < s->n; i++) {
-        if (s->slots[i]->ch != NULL) {
+        if (s->slots[i] != NULL && s->slots[i]->ch != NULL) {
             send_config(s->slots[i]); /* one that is down gets the new text when spawned */
         }
     }
@@ -677,7 +718,7 @@ struct supervisor *supervisor_start(struct gateway *gw)
 
 struct chan *supervisor_chan(struct supervisor *s, unsigned slot)
 {
-    return slot < s->n ? s->slots[slot]->ch : NULL;
+    return s != NULL && slot < s->n && s->slots[slot] != NULL ? s->slots[slot]->ch : NULL;
 }
 
 static void stop_timeout_one(struct slot *sl)
@@ -702,6 +743,7 @@ static void on_stop_timeout(uv_timer_t *t)
 
 void supervisor_stop(struct supervisor *s, uint64_t grace_ms, supervisor_stopped_fn *done)
 {
+    s->upgrading = 0; /* a stop during an upgrade's retirement stops the workers left now */
     s->stopping = 1;
     s->done = done;
     uv_timer_stop(&s->heartbeat);
@@ -721,5 +763,48 @@ void supervisor_stop(struct supervisor *s, uint64_t grace_ms, supervisor_stopped
         }
     }
     uv_timer_start(&s->stop_timer, on_stop_timeout, grace_ms, 0);
+    maybe_finish(s);
+}
+
+void supervisor_on_ready(struct supervisor *s, supervisor_stopped_fn *fn)
+{
+    s->ready = fn;
+    check_ready(s);
+}
+
+/* Upgrade: the next running worker leaves the pool (MIGRATE_ALL, its sockets go where
+ * gw_route_emigrant sends them), once the previous one has exited (on_proc_closed). */
+static void retire_next_slot(struct supervisor *s)
+{
+    if (s->retirees != NULL) {
+        return; /* the current one is still leaving */
+    }
+    while (s->upgrade_next < s->n) {
+        struct slot *sl = s->slots[s->upgrade_next++];
+        if (sl != NULL && sl->running && !uv_is_closing((uv_handle_t *)&sl->proc)) {
+            s->slots[sl->index] = NULL; /* not routed to any more */
+            retire(sl);
+            if (s->retirees == sl) {
+                return;
+            }
+        }
+    }
+    s->upgrading = 0;
+}
+
+void supervisor_retire(struct supervisor *s, supervisor_stopped_fn *done)
+{
+    s->stopping = 1; /* no restart, no new worker; maybe_finish once all have exited */
+    s->upgrading = 1;
+    s->upgrade_next = 0;
+    s->rolling = -1;
+    s->done = done;
+    s->ready = NULL;
+    for (unsigned i = 0; i < s->n; i++) {
+        if (s->slots[i] != NULL) {
+            uv_timer_stop(&s->slots[i]->restart); /* a slot down now stays down */
+        }
+    }
+    retire_next_slot(s);
     maybe_finish(s);
 }

@@ -64,8 +64,19 @@ int supervisor_resize(struct supervisor *s, unsigned n);
  * once it has. A call while one runs starts again from slot 0. */
 void supervisor_replace_all(struct supervisor *s);
 
+/* Calls `ready` once every slot's worker has answered a first query (read its config and
+ * serves), or at once if all have. A supervisor that stops first never calls it. */
+void supervisor_on_ready(struct supervisor *s, supervisor_stopped_fn *ready);
+
+/* Upgrade in place: the workers leave one after the other (MIGRATE_ALL; the next once the
+ * previous one has exited), none replaced or restarted; a slot being left routes nothing
+ * (supervisor_chan NULL). Once all have exited, frees the supervisor like supervisor_stop and
+ * calls `done`. A supervisor_stop meanwhile stops the workers left at once. */
+void supervisor_retire(struct supervisor *s, supervisor_stopped_fn *done);
+
 /* Sends SIGTERM to every worker and, once all have exited (SIGKILL after `grace_ms`), closes
  * the supervisor's handles, frees it and calls `done`. */
 void supervisor_stop(struct supervisor *s, uint64_t grace_ms, supervisor_stopped_fn *done);
+
 
 #endif

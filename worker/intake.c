@@ -57,8 +57,8 @@ static void on_msg(struct chan *ch, const struct msg *m, void *arg)
             w->storage_ok = alarm_load(w) == 0;
         }
         w->configured = 1;
-        log_info("intake", "event=configured worker=%u workers=%u config=%s", w->slot, w->nslots,
-                 origin);
+        log_info("intake", "event=configured worker=%u workers=%u config=%s version=%s", w->slot,
+                 w->nslots, origin, w->version != NULL ? w->version : "-");
         return;
     }
     if (!w->configured) {

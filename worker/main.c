@@ -9,6 +9,7 @@
 
 #include "common/fdlimit.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "worker/class_loader.h"
 #include "worker/intake.h"
 #include "worker/request.h"
@@ -84,7 +85,7 @@ int main(int argc, char **argv)
     }
     if (argc > 1) {
         if (strcmp(argv[1], "--version") == 0) {
-            printf("duro-worker %s\n", DURO_VERSION);
+            printf("duro-worker %s\n", DURO_VERSION_FULL);
             return 0;
         }
         /* dprintf, not stdio's stderr: referring to the stderr object would export it from the
@@ -102,12 +103,16 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* SIGUSR2 is the gateway's (upgrade in place): `systemctl kill -s USR2` without
+     * --kill-whom=main reaches every process of the unit, and must not stop a worker. */
+    signal(SIGUSR2, SIG_IGN);
 
     /* Commits of different objects run side by side on libuv's pool, each waiting on its
      * fsync: more threads than libuv's 4 let more objects' commits share the disk's flushes. */
     setenv("UV_THREADPOOL_SIZE", DURO_STORAGE_COMMIT_THREADS, 0);
     static struct worker w; /* holds the shared read buffer: keep it off the stack */
     w.loop = uv_default_loop();
+    w.version = DURO_VERSION_FULL;
     w.reg = registry_new(&w);
     char err[256];
     if (w.reg == NULL || session_worker_init(&w) != 0 || request_worker_init(&w) != 0 ||

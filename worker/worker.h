@@ -62,6 +62,7 @@ struct loaded_class {
 
 struct worker {
     uv_loop_t *loop;
+    const char *version;   /* DURO_VERSION_FULL of the executable (main.c), for the logs */
     struct chan *ch;
     int configured;        /* MSG_CONFIG received */
     unsigned slot;

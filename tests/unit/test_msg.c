@@ -448,7 +448,8 @@ static void unknown_type(void **state)
     struct msg m;
     size_t used;
     size_t len = msg_encode_handoff(wire, sizeof wire, &h);
-    static const uint16_t types[] = { 0, MSG_MIGRATED + 1, 0x0102, 0xFFFF };
+    static const uint16_t types[] = { 0, MSG_MIGRATED + 1, MSG_UPGRADE - 1, MSG_UPGRADE + 1,
+                                      0x0102, 0xFFFF };
 
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         wire[6] = (uint8_t)(types[i] >> 8);
@@ -1082,6 +1083,48 @@ static void migrated_round_trip(void **state)
     assert_int_equal(msg_decode(wire, len + 1, &m, &used), MSG_BAD);
 }
 
+static void upgrade_round_trip_and_bounds(void **state)
+{
+    (void)state;
+    struct msg_upgrade u = {
+        .what = UPGRADE_READY, .pid = 4242, .count = 7, .version = span("duro-gateway 0.1.0"),
+    };
+    uint8_t wire[512];
+    size_t len = msg_encode_upgrade(wire, sizeof wire, &u);
+    struct msg m;
+    size_t used;
+    assert_int_not_equal(len, 0);
+    for (size_t cut = 0; cut < len; cut++) {
+        assert_int_equal(msg_decode(wire, cut, &m, &used), MSG_NEED_MORE);
+    }
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(used, len);
+    assert_int_equal(m.type, MSG_UPGRADE);
+    assert_int_equal(m.u.upgrade.what, UPGRADE_READY);
+    assert_int_equal(m.u.upgrade.pid, 4242);
+    assert_int_equal(m.u.upgrade.count, 7);
+    assert_span_equal(m.u.upgrade.version, u.version);
+
+    /* An unknown `what` is refused on both sides; so is a version over its bound. */
+    wire[DURO_MSG_HEADER_BYTES + 3] = 9;
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_BAD);
+    u.what = 9;
+    assert_int_equal(msg_encode_upgrade(wire, sizeof wire, &u), 0);
+    static char big[DURO_UPGRADE_VERSION_MAX_BYTES + 1];
+    memset(big, 'v', sizeof big);
+    u.what = UPGRADE_DONE;
+    u.version = (struct msg_span){ big, sizeof big };
+    assert_int_equal(msg_encode_upgrade(wire, sizeof wire, &u), 0);
+    u.version = (struct msg_span){ big, sizeof big - 1 };
+    len = msg_encode_upgrade(wire, sizeof wire, &u);
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_OK);
+    assert_int_equal(m.u.upgrade.what, UPGRADE_DONE);
+    /* The wire's length claims one byte more than the body holds: refused. */
+    wire[DURO_MSG_HEADER_BYTES + 16] = (uint8_t)(sizeof big >> 8);
+    wire[DURO_MSG_HEADER_BYTES + 17] = (uint8_t)sizeof big;
+    assert_int_equal(msg_decode(wire, len, &m, &used), MSG_BAD);
+}
+
 static void http_fields_over_their_bound(void **state)
 {
     (void)state;
@@ -1136,6 +1179,7 @@ int main(void)
         cmocka_unit_test(emigrant_round_trip_both_types),
         cmocka_unit_test(emigrant_fields_over_their_bound),
         cmocka_unit_test(migrated_round_trip),
+        cmocka_unit_test(upgrade_round_trip_and_bounds),
         cmocka_unit_test(http_fields_over_their_bound),
         cmocka_unit_test(every_truncation_needs_more),
         cmocka_unit_test(back_to_back_messages),
