@@ -158,18 +158,27 @@ static struct session *open_session(struct fixture *f, unsigned i)
     return s;
 }
 
-/* Runs the loop until the peer has `want` bytes to read (or the loop bound), then reads them. */
+/* Reads `want` bytes from the peer, running the loop while they have not arrived (up to the loop
+ * bound). The socket is read before each turn, never after it only: bytes written in an earlier
+ * turn (the pings of one tick reach every peer at once) are taken at once. Turning the loop first
+ * would wait for one more event, and once every session has timed out and closed, nothing is
+ * left to come: UV_RUN_ONCE would block in epoll for ever. */
 static size_t read_peer(struct fixture *f, unsigned i, uint8_t *buf, size_t want)
 {
     size_t got = 0;
-    for (int k = 0; k < LOOP_TURNS_MAX && got < want; k++) {
-        uv_run(&f->loop, UV_RUN_ONCE);
+    for (int k = 0; k < LOOP_TURNS_MAX; k++) {
         ssize_t n = read(f->peer[i], buf + got, want - got);
         if (n > 0) {
             got += (size_t)n;
-        } else if (n == 0 || errno != EAGAIN) {
-            break;
+            if (got == want) {
+                break;
+            }
+            continue;
         }
+        if (n == 0 || errno != EAGAIN) {
+            break; /* the session closed: what it wrote before was read above */
+        }
+        uv_run(&f->loop, UV_RUN_ONCE);
     }
     return got;
 }
