@@ -93,7 +93,8 @@ class HAProxy:
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
         self.out = []
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
         test.addCleanup(self.stop)
         # HAProxy says nothing when it is ready: its port accepting is the event
         deadline = time.monotonic() + 10
@@ -118,6 +119,14 @@ class HAProxy:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        # The pipe is closed here, not left to the garbage collector: the drain thread holds
+        # this object until it has read the end of the output, and if it ends after the last
+        # Gateway's descriptor check, the open pipe counts as leaked. HAProxy has exited, so
+        # the end of its output is there to read.
+        self._drainer.join(5)
+        if self._drainer.is_alive():
+            raise AssertionError("haproxy exited but its output did not end within 5 s")
+        self.proc.stdout.close()
 
 
 def connect(url, ctx=None):
