@@ -430,13 +430,20 @@ class Gateway:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-        for t in self._threads:
-            t.join(2.0)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None and not any(t.is_alive() for t in self._threads):
-                pipe.close()
         assert_pids_gone([self.proc.pid])
         assert_pids_gone(self.worker_pids(), WORKER)
+        # Every process that wrote to the pipes is gone now, so their ends are there to read:
+        # the readers finish (bounded), then the pipes are closed. Joining them first, with a
+        # short bound, left the pipes open whenever a reader was still busy under load, and the
+        # descriptor check then reported them as leaked.
+        for t in self._threads:
+            t.join(STOP_TIMEOUT_S)
+        if any(t.is_alive() for t in self._threads):
+            raise AssertionError("the gateway's output did not end though it and its workers "
+                                 f"exited: another process holds it; log tail:\n{self.tail()}")
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
         _unregister_live(self, self.test.id())
         if os.environ.get("DURO_IT_LOG"):
             sys.stderr.write(f"\n---- {self.test.id()} gateway log ----\n{self.tail(10000)}\n")
