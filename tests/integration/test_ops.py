@@ -282,6 +282,12 @@ class AdminTest(unittest.TestCase):
             f.write(f"#!/bin/sh\n[ -e {block} ] && exit 1\nexec {WORKER} \"$@\"\n")
         os.chmod(wrapper, stat.S_IRWXU)
         gw = Gateway(self, workers=2, worker_bin=wrapper)
+        # worker_spawned only says the wrapper was started: until it has exec'd the worker, the
+        # block file would stop worker 0 too (it then reads as down). The worker's own
+        # `configured` line, by the same PID, says it is past the check.
+        for slot in (0, 1):
+            gw.wait_for_line(r"proc=worker pid=%d .*event=configured\b" % gw.workers[slot][-1],
+                             15)
         self.assertEqual(admin_get(gw, "/healthz")[0], 200)
         victim = gw.workers[1][-1]
         open(block, "w").close()
