@@ -43,6 +43,7 @@ struct supervisor {
     unsigned open_handles;  /* the restart timers, the stop timer and the heartbeat timer */
     uv_timer_t stop_timer;
     uv_timer_t heartbeat;
+    uint64_t last_tick_ms; /* when on_heartbeat last ran (or the timer started) */
     supervisor_stopped_fn *done;
     supervisor_answer_fn *answer; /* the admin listener's, when it runs */
     void *answer_arg;
@@ -424,12 +425,12 @@ static int send_query(struct slot *sl, uint64_t seq, uint32_t what)
     return sl->ch == NULL ? UV_EAGAIN : chan_send(sl->ch, buf, n, NULL, NULL, NULL);
 }
 
-static void heartbeat_one(struct supervisor *s, struct slot *sl, uint64_t now)
+static void heartbeat_one(struct supervisor *s, struct slot *sl, uint64_t now, int judge)
 {
     if (sl == NULL || sl->ch == NULL || !sl->running || sl->killed_hung) {
         return;
     }
-    if (now - sl->last_answer_ms > s->gw->conf.heartbeat_timeout_ms) {
+    if (judge && now - sl->last_answer_ms > s->gw->conf.heartbeat_timeout_ms) {
         log_warn("supervisor", "event=worker_hung worker=%u worker_pid=%d silent_ms=%llu",
                  sl->index, sl->pid, (unsigned long long)(now - sl->last_answer_ms));
         sl->killed_hung = 1;
@@ -440,7 +441,7 @@ static void heartbeat_one(struct supervisor *s, struct slot *sl, uint64_t now)
      * for those close handshakes: past that it is stuck. */
     uint64_t limit = (uint64_t)s->gw->conf.upgrade_timeout_ms + s->gw->conf.drain_timeout_ms +
                      s->gw->conf.heartbeat_timeout_ms;
-    if (sl->retiring && now - sl->migrate_ms > limit) {
+    if (judge && sl->retiring && now - sl->migrate_ms > limit) {
         log_warn("supervisor", "event=worker_kill worker=%u worker_pid=%d reason=handover_stuck "
                  "after_ms=%llu", sl->index, sl->pid, (unsigned long long)(now - sl->migrate_ms));
         sl->killed_hung = 1;
@@ -452,16 +453,25 @@ static void heartbeat_one(struct supervisor *s, struct slot *sl, uint64_t now)
 
 /* Every worker answers a heartbeat with its metrics. One that has not answered anything for
  * heartbeat_timeout_ms is hung (stopped, or stuck in a class): it is killed, and on_worker_exit
- * restarts it like any dead worker. */
+ * restarts it like any dead worker.
+ * A tick that comes late by more than an interval means the gateway itself did not run (stopped,
+ * starved of CPU): libuv runs timers before it polls, so the workers' answers may be waiting
+ * unread in their channels. Such a tick passes no verdict; the next one, after a poll, does. */
 static void on_heartbeat(uv_timer_t *t)
 {
     struct supervisor *s = t->data;
     uint64_t now = uv_now(s->gw->loop);
+    int judge = now - s->last_tick_ms <= 2 * DURO_HEARTBEAT_INTERVAL_MS;
+    if (!judge) {
+        log_info("supervisor", "event=gateway_stalled late_ms=%llu",
+                 (unsigned long long)(now - s->last_tick_ms - DURO_HEARTBEAT_INTERVAL_MS));
+    }
+    s->last_tick_ms = now;
     for (unsigned i = 0; i < s->n; i++) {
-        heartbeat_one(s, s->slots[i], now);
+        heartbeat_one(s, s->slots[i], now, judge);
     }
     for (struct slot *sl = s->retirees; sl != NULL; sl = sl->next_retiree) {
-        heartbeat_one(s, sl, now);
+        heartbeat_one(s, sl, now, judge);
     }
 }
 
@@ -702,6 +712,7 @@ struct supervisor *supervisor_start(struct gateway *gw)
     uv_timer_init(gw->loop, &s->heartbeat);
     s->heartbeat.data = s;
     s->open_handles = 2;
+    s->last_tick_ms = uv_now(gw->loop);
     uv_timer_start(&s->heartbeat, on_heartbeat, DURO_HEARTBEAT_INTERVAL_MS,
                    DURO_HEARTBEAT_INTERVAL_MS);
     for (unsigned i = 0; i < s->n; i++) {

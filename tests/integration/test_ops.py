@@ -566,6 +566,24 @@ object = {name}
         self.assertGreaterEqual(time.monotonic() - t0, 0.9)
         wait_until(lambda: not pid_alive(victim), 5, "the stopped worker to be gone")
 
+    def test_a_stopped_gateway_does_not_kill_its_healthy_workers_on_resume(self):
+        # libuv runs timers before it polls: a gateway resumed after longer than the heartbeat
+        # timeout finds every answer still unread and, without the stall rule, kills them all.
+        gw = Gateway(self, workers=2, config="[server]\nheartbeat_timeout_ms = 1000\n")
+        pids = gw.worker_pids()
+        mark = gw.mark()
+        os.kill(gw.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(2.5)  # the stop itself is what is tested: longer than the timeout
+        finally:
+            os.kill(gw.proc.pid, signal.SIGCONT)
+        gw.wait_for_line(r"event=gateway_stalled late_ms=\d+", 5, mark)
+        # Two more ticks judge the workers on answers read after the poll: none is hung.
+        time.sleep(2.2)  # a bounded window for an absence; nothing to await
+        self.assertFalse([l for l in gw.lines[mark:] if "event=worker_hung" in l])
+        self.assertEqual(gw.worker_pids(), pids)
+        self.assertEqual(admin_get(gw, "/healthz")[0], 200)
+
     def test_killing_the_gateway_leaves_no_worker(self):
         gw = Gateway(self, workers=2)
         pids = gw.worker_pids()
