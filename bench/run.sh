@@ -9,6 +9,13 @@
 #
 # Environment: ROUNDS, DURATION, WARMUP override the same; REPORT=FILE also writes the report
 # there; DURO_COMMIT names the source when the tree is not a git checkout. A full run takes about 6 minutes on 2 cores. Only 127.0.0.1 is ever targeted.
+#
+# DURO_BENCH_UWS=/path/to/binary adds a native uWebSockets peer (issue 18): a server with the
+# seed's semantics, built by hand outside this tree (BENCHMARKS.md says how; no uWebSockets code
+# is in this repository). The binary is run as `BINARY PORT` and must listen on 127.0.0.1:PORT.
+# It gets its own table, against duro's default config (log_level = info, 2 workers). Unset, the
+# peer is skipped with a message. DURO_BENCH_UWS_ONLY=1 runs that table alone (no Bun, Node,
+# nginx, no concurrent-sockets run).
 set -euo pipefail
 
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
@@ -45,16 +52,30 @@ trap 'exit 130' INT TERM
 
 # ---- build and install ----
 
+uws_bin=${DURO_BENCH_UWS:-}
+uws_only=${DURO_BENCH_UWS_ONLY:-0}
+if [ -z "$uws_bin" ]; then
+    log "DURO_BENCH_UWS is not set: skipping the native uWebSockets peer"
+    uws_only=0
+elif [ ! -x "$uws_bin" ]; then
+    log "DURO_BENCH_UWS=$uws_bin is not an executable: skipping the native uWebSockets peer"
+    uws_bin=""
+    uws_only=0
+fi
+if [ -n "$uws_bin" ]; then
+    cmdline="DURO_BENCH_UWS=$uws_bin${DURO_BENCH_UWS_ONLY:+ DURO_BENCH_UWS_ONLY=$uws_only} $cmdline"
+fi
+
 if [ -f "$root/scripts/install-deps.sh" ]; then
     bash "$root/scripts/install-deps.sh"
 fi
-if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+if [ "$uws_only" != 1 ] && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     log "installing nginx"
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-if [ ! -x "$bun" ] || [ ! -d "$here/node_modules/ws" ]; then
+if [ "$uws_only" != 1 ] && { [ ! -x "$bun" ] || [ ! -d "$here/node_modules/ws" ]; }; then
     log "npm ci in bench/"
     (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
@@ -137,6 +158,28 @@ stop_pid() { # PID: SIGTERM, wait (bounded), SIGKILL, reap
 port_duro=$(free_port)
 start_duro "$port_duro" 2 duro
 
+start_uws() { # PORT LOGNAME -> sets started_pid
+    "$uws_bin" "$1" 2>"$tmp/$2.log" &
+    started_pid=$!
+    pids+=("$started_pid")
+    wait_port "$1" "$started_pid" "uWebSockets ($2)"
+}
+
+start_duro_default() { # PORT LOGNAME -> sets started_pid: the compiled-in config, 2 workers
+    "$gateway" --listen "127.0.0.1:$1" --workers 2 "${admin[@]}" 2>"$tmp/$2.log" &
+    started_pid=$!
+    pids+=("$started_pid")
+    wait_port "$1" "$started_pid" "duro ($2)"
+}
+
+if [ -n "$uws_bin" ]; then
+    port_uws=$(free_port)
+    start_uws "$port_uws" uws
+    port_ddef=$(free_port)
+    start_duro_default "$port_ddef" duro-default
+fi
+
+if [ "$uws_only" != 1 ]; then
 port_node=$(free_port)
 node "$here/peers/ws-server.js" "$port_node" 2>"$tmp/node.log" &
 pid_node=$!
@@ -157,11 +200,13 @@ sed -e "s#@DIR@#$tmp/nginx#g" -e "s#@PORT@#$port_nginx#g" "$here/peers/nginx.con
 pid_nginx=$!
 pids+=("$pid_nginx")
 wait_port "$port_nginx" "$pid_nginx" nginx
+fi
 
 port_of() {
     case $1 in
     duro) echo "$port_duro" ;; node) echo "$port_node" ;;
     bun) echo "$port_bun" ;; nginx) echo "$port_nginx" ;;
+    uws) echo "$port_uws" ;; ddef) echo "$port_ddef" ;;
     esac
 }
 
@@ -191,6 +236,7 @@ ws_url() { echo "ws://127.0.0.1:$(port_of "$1")/websocket"; }
 http_url() { echo "http://127.0.0.1:$(port_of "$1")/"; }
 common=(-d "$duration" -w "$warmup")
 
+if [ "$uws_only" != 1 ]; then
 log "servers up: duro:$port_duro node:$port_node bun:$port_bun nginx:$port_nginx;" \
     "$rounds rounds of ${duration}s"
 for round in $(seq "$rounds"); do
@@ -253,6 +299,51 @@ for i in 0 1; do
     printf 'concurrent\tduro\t%s\t%s\n' "$((i + 1))" "$(tail -n 1 "$tmp/conc.$i.out")" >>"$results"
     log "concurrent worker $i: $(tail -n 1 "$tmp/conc.$i.out" | cut -c1-160)"
 done
+fi
+
+# Native uWebSockets (issue 18) against duro's default config (ddef: no -c, log_level = info,
+# 2 workers), every measure in turn against each, the order alternating between rounds.
+if [ -n "$uws_bin" ]; then
+    log "servers up: duro (default config):$port_ddef uWebSockets:$port_uws;" \
+        "$rounds rounds of ${duration}s"
+    for round in $(seq "$rounds"); do
+        order=(ddef uws)
+        [ $((round % 2)) = 0 ] && order=(uws ddef)
+        for s in "${order[@]}"; do
+            run_one u_echo_p1 "$s" "$round" echo --url "$(ws_url "$s")" -c 100 -p 1 -s 32 \
+                "${common[@]}"
+        done
+        for s in "${order[@]}"; do
+            run_one u_echo_p16 "$s" "$round" echo --url "$(ws_url "$s")" -c 100 -p 16 -s 32 \
+                "${common[@]}"
+        done
+        for s in "${order[@]}"; do
+            run_one u_echo_c1000 "$s" "$round" echo --url "$(ws_url "$s")" -c 1000 -p 1 -s 32 \
+                "${common[@]}"
+        done
+        for s in "${order[@]}"; do
+            run_one u_connect "$s" "$round" connect --url "$(ws_url "$s")" -c 32 "${common[@]}"
+        done
+        for s in "${order[@]}"; do
+            run_one u_http "$s" "$round" http --url "$(http_url "$s")" -c 50 --status 400 \
+                "${common[@]}"
+        done
+    done
+    # Memory per idle socket over the whole process tree (duro: gateway and both workers),
+    # 10,000 sockets on one object, each server freshly started for it.
+    for s in ddef uws; do
+        port_m=$(free_port)
+        if [ "$s" = ddef ]; then
+            start_duro_default "$port_m" duro-default-mem
+        else
+            start_uws "$port_m" uws-mem
+        fi
+        pid_m=$started_pid
+        run_one u_idle "$s" 1 idle --url "ws://127.0.0.1:$port_m/websocket" --pid "$pid_m" \
+            -c 10000 -d 2
+        stop_pid "$pid_m"
+    done
+fi
 
 # ---- report ----
 
@@ -265,12 +356,13 @@ fi
 report=$(python3 - "$results" "$cmdline" "$(nproc)" "$(date -u '+%Y-%m-%d %H:%M UTC')" \
     "$commit" "$rounds" "$duration" "$warmup" "$(uname -r)" \
     "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
-    "$("$bun" --version)" "$(node --version)" \
-    "$(node -e 'console.log(require(process.argv[1]).version)' "$here/node_modules/ws/package.json")" \
-    "$("$nginx_bin" -v 2>&1 | sed 's#.*: ##; s#/# #')" <<'PY'
+    "$("$bun" --version 2>/dev/null || echo n/a)" "$(node --version 2>/dev/null || echo n/a)" \
+    "$(node -e 'console.log(require(process.argv[1]).version)' \
+        "$here/node_modules/ws/package.json" 2>/dev/null || echo n/a)" \
+    "$("$nginx_bin" -v 2>&1 | sed 's#.*: ##; s#/# #')" "$uws_only" "${uws_bin:-}" <<'PY'
 import json, statistics, sys
 (path, cmd, cores, date, commit, rounds, dur, warm, kernel, cpu, bunv, nodev, wsv,
- nginxv) = sys.argv[1:]
+ nginxv, uws_only, uws_bin) = sys.argv[1:]
 res = {}
 for line in open(path):
     m, s, r, js = line.rstrip("\n").split("\t", 3)
@@ -369,6 +461,44 @@ for title, m, key, peers, _ in rows:
         p50, p99 = med(m, s, "p50_us"), med(m, s, "p99_us")
         line.append("n/a" if p50 is None else f"{p50:.0f} / {p99:.0f}")
     out.append("| " + " | ".join(line) + " |")
+if uws_only == "1":
+    out = out[:2]
+if res.get(("u_echo_p1", "uws")) or res.get(("u_idle", "uws")):
+    urows = [
+        ("echo, c=100, p=1, 32 B: messages/s", "u_echo_p1", "msgs_per_s"),
+        ("echo, c=100, p=16, 32 B: messages/s", "u_echo_p16", "msgs_per_s"),
+        ("echo, c=1000, p=1, 32 B: messages/s", "u_echo_c1000", "msgs_per_s"),
+        ("handshakes/s (connect, c=32)", "u_connect", "handshakes_per_s"),
+        ("HTTP 400 path, c=50: requests/s", "u_http", "req_per_s"),
+    ]
+    out.append("")
+    out.append(f"duro with its default config (no -c: log_level = info, 2 workers) beside a native"
+               f" uWebSockets server ({uws_bin}, one thread), interleaved, medians:")
+    out.append("")
+    out.append("| measure | duro | native uWS | duro/uWS | target |")
+    out.append("|---|---|---|---|---|")
+    for title, m, key in urows:
+        d, u = med(m, "ddef", key), med(m, "uws", key)
+        out.append(f"| {title} | {fmt(d)} | {fmt(u)} | {ratio(d, u)} | >= 1.0x |")
+        for s in ["ddef", "uws"]:
+            if bad(m, s):
+                flags.append(f"{m}/{s}: {bad(m, s)} run(s) with errors or verify failures")
+    d = med("u_idle", "ddef", "bytes_per_socket")
+    u = med("u_idle", "uws", "bytes_per_socket")
+    out.append("| memory per idle socket, 10,000 sockets, whole process tree (bytes) | "
+               f"{fmt(d)} | {fmt(u)} | {ratio(d, u, True)} | <= 256 B |")
+    for s in ["ddef", "uws"]:
+        if bad("u_idle", s):
+            flags.append(f"u_idle/{s}: errors or verify failures")
+    out.append("")
+    out.append("| latency p50 / p99 (us) | duro | native uWS |")
+    out.append("|---|---|---|")
+    for title, m, key in urows:
+        line = [title.split(":")[0]]
+        for s in ["ddef", "uws"]:
+            p50, p99 = med(m, s, "p50_us"), med(m, s, "p99_us")
+            line.append("n/a" if p50 is None else f"{p50:.0f} / {p99:.0f}")
+        out.append("| " + " | ".join(line) + " |")
 if flags:
     out.append("")
     out.append("Runs with errors: " + "; ".join(flags))
