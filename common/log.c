@@ -20,6 +20,7 @@ static const char *const owned_keys[] = { "ts", "level", "proc", "pid", "mod" };
 static struct {
     char proc[16];
     int pid;
+    char pidtext[16];           /* pid, formatted once */
     enum log_level min;
     int timestamps;
     enum log_format format;
@@ -27,7 +28,7 @@ static struct {
     char ts_prefix[24];         /* "2026-12-01T22:55:01." */
     size_t len;
     char batch[DURO_LOG_BATCH_BYTES];
-} logger = { "duro", 0, LOG_INFO, 1, LOG_FORMAT_TEXT, -1, "", 0, "" };
+} logger = { "duro", 0, "", LOG_INFO, 1, LOG_FORMAT_TEXT, -1, "", 0, "" };
 
 void log_flush(void)
 {
@@ -46,6 +47,7 @@ void log_init(const char *proc, enum log_level min_level)
 {
     snprintf(logger.proc, sizeof logger.proc, "%s", proc);
     logger.pid = (int)getpid();
+    snprintf(logger.pidtext, sizeof logger.pidtext, "%d", logger.pid);
     logger.min = min_level;
     logger.len = 0;
     atexit(log_flush);
@@ -289,6 +291,48 @@ static void caller_pairs(struct out *o, enum log_format fmt, struct seen *s, con
     }
 }
 
+/* The owned pairs that start every line. `pidtext` is the pid as text. */
+static void begin_line(struct out *o, struct seen *s, enum log_format fmt, const char *ts,
+                       enum log_level lvl, const char *proc, const char *pidtext,
+                       const char *mod)
+{
+    int first = 1;
+
+    s->n = 0;
+    s->used = 0;
+    for (size_t i = 0; i < sizeof owned_keys / sizeof owned_keys[0]; i++) {
+        seen_add(s, owned_keys[i], strlen(owned_keys[i]));
+    }
+    if (ts != NULL) {
+        put_pair(o, fmt, first, "ts", 2, ts, strlen(ts), 0);
+        first = 0;
+    }
+    put_pair(o, fmt, first, "level", 5, log_level_names[lvl], strlen(log_level_names[lvl]), 0);
+    put_pair(o, fmt, 0, "proc", 4, proc, strlen(proc), 0);
+    put_pair(o, fmt, 0, "pid", 3, pidtext, strlen(pidtext), 0);
+    put_pair(o, fmt, 0, "mod", 3, mod, strlen(mod), 0);
+}
+
+/* Closes the line (JSON: its '}', after the last complete pair if it was cut) with its '\n'. */
+static size_t end_line(struct out *o, enum log_format fmt)
+{
+    char *out = o->p;
+    if (fmt == LOG_FORMAT_JSON) {
+        if (o->len == o->cap) {
+            /* cut inside a value: back up to the last complete pair */
+            while (o->len > 0 && out[o->len - 1] != ',') {
+                o->len--;
+            }
+            if (o->len > 0) {
+                o->len--;
+            }
+        }
+        out[o->len++] = '}';
+    }
+    out[o->len++] = '\n';
+    return o->len;
+}
+
 size_t log_format_line(char *out, size_t cap, enum log_format fmt, const char *ts,
                        enum log_level lvl, const char *proc, int pid, const char *mod,
                        const char *msg)
@@ -298,39 +342,66 @@ size_t log_format_line(char *out, size_t cap, enum log_format fmt, const char *t
     }
     struct out o = { out, cap - 2, 0 }; /* room for '}' and '\n' */
     struct seen s;
-
-    s.n = 0;
-    s.used = 0;
     char pidtext[16];
-    int first = 1;
 
-    for (size_t i = 0; i < sizeof owned_keys / sizeof owned_keys[0]; i++) {
-        seen_add(&s, owned_keys[i], strlen(owned_keys[i]));
-    }
-    if (ts != NULL) {
-        put_pair(&o, fmt, first, "ts", 2, ts, strlen(ts), 0);
-        first = 0;
-    }
     snprintf(pidtext, sizeof pidtext, "%d", pid);
-    put_pair(&o, fmt, first, "level", 5, log_level_names[lvl], strlen(log_level_names[lvl]), 0);
-    put_pair(&o, fmt, 0, "proc", 4, proc, strlen(proc), 0);
-    put_pair(&o, fmt, 0, "pid", 3, pidtext, strlen(pidtext), 0);
-    put_pair(&o, fmt, 0, "mod", 3, mod, strlen(mod), 0);
+    begin_line(&o, &s, fmt, ts, lvl, proc, pidtext, mod);
     caller_pairs(&o, fmt, &s, msg);
-    if (fmt == LOG_FORMAT_JSON) {
-        if (o.len == o.cap) {
-            /* cut inside a value: back up to the last complete pair */
-            while (o.len > 0 && out[o.len - 1] != ',') {
-                o.len--;
-            }
-            if (o.len > 0) {
-                o.len--;
-            }
-        }
-        out[o.len++] = '}';
+    return end_line(&o, fmt);
+}
+
+/* The decimal digits of `v` at the end of `end` (no terminator); returns where they start. */
+static char *digits(char *end, unsigned long long v)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return end;
+}
+
+static size_t format_kv(char *out, size_t cap, enum log_format fmt, const char *ts,
+                        enum log_level lvl, const char *proc, const char *pidtext,
+                        const char *mod, const struct log_kv *kv, size_t n)
+{
+    if (cap < 3) {
+        return 0;
     }
-    out[o.len++] = '\n';
-    return o.len;
+    struct out o = { out, cap - 2, 0 }; /* room for '}' and '\n' */
+    struct seen s;
+
+    begin_line(&o, &s, fmt, ts, lvl, proc, pidtext, mod);
+    for (size_t i = 0; i < n; i++) {
+        char num[24];
+        char *end = num + sizeof num;
+        const char *v = kv[i].s;
+        size_t vlen = kv[i].n;
+        if (kv[i].kind == LOG_KV_INT) {
+            unsigned long long mag = kv[i].i < 0 ? 0ull - (unsigned long long)kv[i].i
+                                                 : (unsigned long long)kv[i].i;
+            char *p = digits(end, mag);
+            if (kv[i].i < 0) {
+                *--p = '-';
+            }
+            v = p;
+            vlen = (size_t)(end - p);
+        } else if (kv[i].kind == LOG_KV_UINT) {
+            v = digits(end, kv[i].u);
+            vlen = (size_t)(end - v);
+        }
+        caller_pair(&o, fmt, &s, kv[i].key, strlen(kv[i].key), v, vlen, kv[i].quote);
+    }
+    return end_line(&o, fmt);
+}
+
+size_t log_format_kv(char *out, size_t cap, enum log_format fmt, const char *ts,
+                     enum log_level lvl, const char *proc, int pid, const char *mod,
+                     const struct log_kv *kv, size_t n)
+{
+    char pidtext[16];
+
+    snprintf(pidtext, sizeof pidtext, "%d", pid);
+    return format_kv(out, cap, fmt, ts, lvl, proc, pidtext, mod, kv, n);
 }
 
 /* "2026-12-01T22:55:01.123Z": the date part is formatted once a second. */
@@ -382,21 +453,19 @@ void log_always(const char *mod, const char *fmt, ...)
     log_flush();
 }
 
-static void emit(enum log_level lvl, const char *mod, const char *fmt, va_list ap)
+/* The pid as text: formatted at log_init, or now for a process that never called it. */
+static const char *pidtext(char *tmp, size_t cap)
 {
-    char msg[DURO_LOG_LINE_MAX_BYTES];
-    char line[DURO_LOG_LINE_MAX_BYTES];
-    char ts[48];
+    if (logger.pidtext[0] != '\0') {
+        return logger.pidtext;
+    }
+    snprintf(tmp, cap, "%d", (int)getpid());
+    return tmp;
+}
 
-    if (vsnprintf(msg, sizeof msg, fmt, ap) < 0) {
-        msg[0] = '\0';
-    }
-    if (logger.timestamps) {
-        timestamp(ts, sizeof ts);
-    }
-    size_t len = log_format_line(line, sizeof line, logger.format,
-                                 logger.timestamps ? ts : NULL, lvl, logger.proc,
-                                 logger.pid ? logger.pid : (int)getpid(), mod, msg);
+/* Appends one formatted line (whole: the batch is written first when it has no room). */
+static void append_line(enum log_level lvl, const char *line, size_t len)
+{
     if (logger.len + len > sizeof logger.batch) {
         log_flush();
     }
@@ -405,4 +474,42 @@ static void emit(enum log_level lvl, const char *mod, const char *fmt, va_list a
     if (lvl >= LOG_WARN) {
         log_flush(); /* problems are seen at once, whatever happens next */
     }
+}
+
+static void emit(enum log_level lvl, const char *mod, const char *fmt, va_list ap)
+{
+    char msg[DURO_LOG_LINE_MAX_BYTES];
+    char line[DURO_LOG_LINE_MAX_BYTES];
+    char ts[48];
+    char pid[16];
+
+    if (vsnprintf(msg, sizeof msg, fmt, ap) < 0) {
+        msg[0] = '\0';
+    }
+    if (logger.timestamps) {
+        timestamp(ts, sizeof ts);
+    }
+    struct out o = { line, sizeof line - 2, 0 }; /* room for '}' and '\n' */
+    struct seen s;
+    begin_line(&o, &s, logger.format, logger.timestamps ? ts : NULL, lvl, logger.proc,
+               pidtext(pid, sizeof pid), mod);
+    caller_pairs(&o, logger.format, &s, msg);
+    append_line(lvl, line, end_line(&o, logger.format));
+}
+
+void log_kv(enum log_level lvl, const char *mod, const struct log_kv *kv, size_t n)
+{
+    char line[DURO_LOG_LINE_MAX_BYTES];
+    char ts[48];
+    char pid[16];
+
+    if (lvl < logger.min) {
+        return;
+    }
+    if (logger.timestamps) {
+        timestamp(ts, sizeof ts);
+    }
+    size_t len = format_kv(line, sizeof line, logger.format, logger.timestamps ? ts : NULL, lvl,
+                           logger.proc, pidtext(pid, sizeof pid), mod, kv, n);
+    append_line(lvl, line, len);
 }

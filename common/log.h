@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 
@@ -47,6 +48,39 @@ int log_level_parse(const char *s);
 /* Writes one line. `fmt` is printf-style and should produce `key=value` pairs. */
 void log_msg(enum log_level lvl, const char *mod, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* One key=value pair for log_kv(): a string (`s`, `n` bytes), a signed or an unsigned integer.
+ * A string is quoted in text when `quote` is set, as a "quoted" value given to log_msg is, or
+ * when it needs quotes. Build them with the LOG_* macros below. */
+enum log_kv_kind { LOG_KV_STR = 0, LOG_KV_INT = 1, LOG_KV_UINT = 2 };
+struct log_kv {
+    const char *key;
+    const char *s;
+    size_t n;
+    long long i;
+    unsigned long long u;
+    unsigned char kind;
+    unsigned char quote;
+};
+#define LOG_STRN(k, v, len) ((struct log_kv){ .key = (k), .s = (v), .n = (len) })
+#define LOG_STR(k, v)       LOG_STRN(k, v, strlen(v))
+#define LOG_QSTRN(k, v, len) ((struct log_kv){ .key = (k), .s = (v), .n = (len), .quote = 1 })
+#define LOG_QSTR(k, v)      LOG_QSTRN(k, v, strlen(v))
+#define LOG_INT(k, v)       ((struct log_kv){ .key = (k), .i = (long long)(v), .kind = LOG_KV_INT })
+#define LOG_UINT(k, v) \
+    ((struct log_kv){ .key = (k), .u = (unsigned long long)(v), .kind = LOG_KV_UINT })
+
+/* Writes one line of `n` pairs, exactly as log_msg() would write "k1=v1 k2=v2 ..." with the
+ * same values (same escaping, same renaming of a repeated or owned key), but without printf and
+ * without re-parsing the text: for the lines written per request (access lines). A string value
+ * is taken as it is, so a quote or a space inside it is escaped, never read as the end of the
+ * value. Does nothing when `lvl` is below the level printed. */
+void log_kv(enum log_level lvl, const char *mod, const struct log_kv *kv, size_t n);
+
+/* The formatter of log_kv, pure (as log_format_line). */
+size_t log_format_kv(char *out, size_t cap, enum log_format fmt, const char *ts,
+                     enum log_level lvl, const char *proc, int pid, const char *mod,
+                     const struct log_kv *kv, size_t n);
 
 /* Writes one info line whatever the level: for the few lines an operator or a script waits for
  * (the listen= readiness line). */

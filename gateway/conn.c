@@ -396,10 +396,16 @@ static void log_access(struct gw_conn *c, int status, const char *reason)
                          : c->req.target.len ? http_req_str(&c->req, c->req.target)
                                              : "";
     size_t tl = c->awaiting ? c->fwd_target_len : c->req.target.len;
-    int tlen = (int)(tl < sizeof c->fwd_target ? tl : sizeof c->fwd_target);
-    log_info("access", "conn=%llu peer=%s status=%d method=%s target=\"%.*s\"%s%s%s",
-             (unsigned long long)c->id, c->peer, status, method, tlen, target,
-             reason ? " reason=\"" : "", reason ? reason : "", reason ? "\"" : "");
+    /* Pairs, not printf: this line is written for every request (issue 18). */
+    struct log_kv kv[] = {
+        LOG_UINT("conn", c->id),
+        LOG_STR("peer", c->peer),
+        LOG_INT("status", status),
+        LOG_STR("method", method),
+        LOG_QSTRN("target", target, tl < sizeof c->fwd_target ? tl : sizeof c->fwd_target),
+        LOG_QSTR("reason", reason != NULL ? reason : ""),
+    };
+    log_kv(LOG_INFO, "access", kv, reason != NULL ? 6 : 5);
 }
 
 static void append(struct gw_conn *c, size_t n)

@@ -1,5 +1,6 @@
 /* tests/unit/test_log.c: the log formatter, text and JSON: owned keys first, no key twice,
- * escaping of quotes, backslashes, newlines and control characters, cut long lines. */
+ * escaping of quotes, backslashes, newlines and control characters, cut long lines; log_kv's
+ * pairs written as log_msg's text would be; whole lines from processes sharing one pipe. */
 #include "common/log.h"
 
 #include <setjmp.h>
@@ -8,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -103,6 +106,153 @@ static void long_lines_are_cut_not_split(void **state)
     }
 }
 
+static const char *kv_line(enum log_format f, const struct log_kv *kv, size_t n)
+{
+    size_t len = log_format_kv(line, sizeof line, f, TS, LOG_INFO, "gateway", 42, "access", kv, n);
+    assert_true(len > 0 && len < sizeof line);
+    assert_int_equal(line[len - 1], '\n');
+    line[len] = '\0';
+    return line;
+}
+
+static void kv_pairs_match_the_text_path(void **state)
+{
+    (void)state;
+    static char want[4096];
+    struct log_kv kv[] = {
+        LOG_UINT("conn", 18446744073709551615ull),
+        LOG_STR("peer", "127.0.0.1:5000"),
+        LOG_INT("status", 400),
+        LOG_INT("neg", -12),
+        LOG_STR("method", "GET"),
+        LOG_QSTRN("target", "/a b?x=1", 8),
+        LOG_QSTR("reason", "worker unavailable, retry"),
+        LOG_STR("empty", ""),
+        LOG_STR("pid", "7"),
+        LOG_INT("zero", 0),
+    };
+    const char *text = "conn=18446744073709551615 peer=127.0.0.1:5000 status=400 neg=-12 "
+                       "method=GET target=\"/a b?x=1\" reason=\"worker unavailable, retry\" "
+                       "empty= pid=7 zero=0";
+    for (int f = LOG_FORMAT_TEXT; f <= LOG_FORMAT_JSON; f++) {
+        size_t n = log_format_line(want, sizeof want, (enum log_format)f, TS, LOG_INFO, "gateway",
+                                   42, "access", text);
+        want[n] = '\0';
+        assert_string_equal(kv_line((enum log_format)f, kv, sizeof kv / sizeof kv[0]), want);
+    }
+    assert_string_equal(kv_line(LOG_FORMAT_TEXT, kv, 3),
+                        "ts=" TS " level=info proc=gateway pid=42 mod=access "
+                        "conn=18446744073709551615 peer=127.0.0.1:5000 status=400\n");
+}
+
+static void kv_values_are_taken_whole(void **state)
+{
+    (void)state;
+    /* a quote followed by a space ends a quoted value in log_msg's text; a pair's value is
+     * escaped instead, so a request-target cannot forge a key */
+    struct log_kv kv[] = { LOG_QSTR("target", "/x\" status=200 y=\"z"), LOG_STR("s", "a\nb") };
+    assert_string_equal(kv_line(LOG_FORMAT_TEXT, kv, 2),
+                        "ts=" TS " level=info proc=gateway pid=42 mod=access "
+                        "target=\"/x\\\" status=200 y=\\\"z\" s=\"a\\nb\"\n");
+    assert_string_equal(kv_line(LOG_FORMAT_JSON, kv, 2),
+                        "{\"ts\":\"" TS "\",\"level\":\"info\",\"proc\":\"gateway\",\"pid\":42,"
+                        "\"mod\":\"access\",\"target\":\"/x\\\" status=200 y=\\\"z\","
+                        "\"s\":\"a\\nb\"}\n");
+    static char big[4096];
+    memset(big, 'x', sizeof big - 1);
+    struct log_kv cut[] = { LOG_STR("a", "1"), LOG_STR("k", big) };
+    char out[256];
+    size_t n = log_format_kv(out, sizeof out, LOG_FORMAT_JSON, TS, LOG_INFO, "w", 1, "m", cut, 2);
+    assert_true(n <= sizeof out);
+    assert_int_equal(out[n - 2], '}');
+    assert_int_equal(out[n - 1], '\n');
+    assert_null(memchr(out, 'x', n));
+}
+
+#define WRITERS_COUNT 3
+#define LINES_PER_WRITER 3000
+
+/* Three processes log into one pipe (as the gateway and its workers share stderr) through the
+ * batch; the reader sees only whole lines, each writer's in order, none lost. */
+static void processes_never_interleave_inside_a_line(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t kids[WRITERS_COUNT];
+    for (int w = 0; w < WRITERS_COUNT; w++) {
+        kids[w] = fork();
+        assert_true(kids[w] >= 0);
+        if (kids[w] == 0) {
+            close(fds[0]);
+            dup2(fds[1], STDERR_FILENO);
+            close(fds[1]);
+            log_init("writer", LOG_INFO);
+            log_configure(0, LOG_FORMAT_TEXT);
+            static char pad[300];
+            memset(pad, 'a' + w, sizeof pad - 1);
+            for (int i = 0; i < LINES_PER_WRITER; i++) {
+                if (i % 2 == 0) {
+                    struct log_kv kv[] = { LOG_INT("w", w), LOG_INT("i", i),
+                                           LOG_STRN("pad", pad, (size_t)(i % 299)) };
+                    log_kv(LOG_INFO, "t", kv, 3);
+                } else {
+                    log_info("t", "w=%d i=%d pad=%.*s", w, i, i % 299, pad);
+                }
+                if (i % 500 == 0) {
+                    log_flush(); /* as the loop does before it waits */
+                }
+            }
+            log_flush();
+            _exit(0);
+        }
+    }
+    close(fds[1]);
+    static char all[WRITERS_COUNT * LINES_PER_WRITER * 420];
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(fds[0], all + len, sizeof all - len)) > 0) {
+        len += (size_t)r;
+    }
+    close(fds[0]);
+    for (int w = 0; w < WRITERS_COUNT; w++) {
+        int st = 0;
+        assert_int_equal(waitpid(kids[w], &st, 0), kids[w]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    int next[WRITERS_COUNT] = { 0 };
+    char *p = all;
+    char *end = all + len;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        assert_non_null(nl);
+        *nl = '\0';
+        int w = -1;
+        int i = -1;
+        int off = 0;
+        assert_int_equal(sscanf(p, "level=info proc=writer pid=%*d mod=t w=%d i=%d%n", &w, &i,
+                                &off), 2);
+        assert_true(w >= 0 && w < WRITERS_COUNT);
+        assert_int_equal(i, next[w]);
+        next[w]++;
+        const char *pad = p + off;
+        size_t want = (size_t)(i % 299);
+        if (want == 0) {
+            assert_string_equal(pad, " pad=\"\"");
+        } else {
+            assert_memory_equal(pad, " pad=", 5);
+            assert_int_equal(strlen(pad + 5), want);
+            for (size_t k = 0; k < want; k++) {
+                assert_int_equal(pad[5 + k], 'a' + w);
+            }
+        }
+        p = nl + 1;
+    }
+    for (int w = 0; w < WRITERS_COUNT; w++) {
+        assert_int_equal(next[w], LINES_PER_WRITER);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -112,6 +262,9 @@ int main(void)
         cmocka_unit_test(values_are_escaped),
         cmocka_unit_test(words_without_a_key_go_to_msg),
         cmocka_unit_test(long_lines_are_cut_not_split),
+        cmocka_unit_test(kv_pairs_match_the_text_path),
+        cmocka_unit_test(kv_values_are_taken_whole),
+        cmocka_unit_test(processes_never_interleave_inside_a_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
