@@ -175,6 +175,9 @@
 /* ---- logs ---- */
 #define DURO_LOG_LINE_MAX_BYTES             2048u   /* a longer line is cut */
 #define DURO_LOG_BATCH_BYTES                4096u   /* one write(2); PIPE_BUF: never interleaved */
+/* stderr a regular file: a write(2) is never interleaved with another process's at any size
+ * (the kernel serialises writes to one open file), so a loop iteration's lines go in one. */
+#define DURO_LOG_FILE_BATCH_BYTES          65536u
 
 /* ---- storage and alarms (DESIGN.md 8) ---- */
 #define DURO_STORAGE_DIR_DEFAULT        "/var/lib/duro"

@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/duro_limits.h"
 
 _Static_assert(DURO_LOG_BATCH_BYTES <= PIPE_BUF, "a batch must be one atomic pipe write");
+_Static_assert(DURO_LOG_FILE_BATCH_BYTES >= DURO_LOG_BATCH_BYTES, "the batch holds either size");
 
 const char *const log_level_names[] = { "debug", "info", "warn", "error", NULL };
 const char *const log_format_names[] = { "text", "json", NULL };
@@ -27,8 +29,9 @@ static struct {
     long long ts_sec;           /* the second ts_prefix was formatted for */
     char ts_prefix[24];         /* "2026-12-01T22:55:01." */
     size_t len;
-    char batch[DURO_LOG_BATCH_BYTES];
-} logger = { "duro", 0, "", LOG_INFO, 1, LOG_FORMAT_TEXT, -1, "", 0, "" };
+    size_t cap;                 /* what one write(2) may carry without interleaving */
+    char batch[DURO_LOG_FILE_BATCH_BYTES];
+} logger = { "duro", 0, "", LOG_INFO, 1, LOG_FORMAT_TEXT, -1, "", 0, DURO_LOG_BATCH_BYTES, "" };
 
 void log_flush(void)
 {
@@ -50,6 +53,10 @@ void log_init(const char *proc, enum log_level min_level)
     snprintf(logger.pidtext, sizeof logger.pidtext, "%d", logger.pid);
     logger.min = min_level;
     logger.len = 0;
+    /* A pipe or a socket (journald) keeps a write atomic up to PIPE_BUF only. */
+    struct stat st;
+    logger.cap = fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode) ? DURO_LOG_FILE_BATCH_BYTES
+                                                                        : DURO_LOG_BATCH_BYTES;
     atexit(log_flush);
 }
 
@@ -466,7 +473,7 @@ static const char *pidtext(char *tmp, size_t cap)
 /* Appends one formatted line (whole: the batch is written first when it has no room). */
 static void append_line(enum log_level lvl, const char *line, size_t len)
 {
-    if (logger.len + len > sizeof logger.batch) {
+    if (logger.len + len > logger.cap) {
         log_flush();
     }
     memcpy(logger.batch + logger.len, line, len);

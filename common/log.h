@@ -91,10 +91,12 @@ void log_always(const char *mod, const char *fmt, ...) __attribute__((format(pri
 #define log_warn(mod, ...)  log_msg(LOG_WARN, mod, __VA_ARGS__)
 #define log_error(mod, ...) log_msg(LOG_ERROR, mod, __VA_ARGS__)
 
-/* Writes the lines buffered so far. Lines are batched (one write(2) per batch, at most PIPE_BUF
- * bytes so that processes sharing stderr never interleave inside a line) and flushed when the
- * buffer is full, at every warn or error line, by the event loop before it waits (each process
- * calls log_flush from a uv_prepare handle), and at exit. */
+/* Writes the lines buffered so far. Lines are batched (one write(2) per batch of whole lines, at
+ * most PIPE_BUF bytes when stderr is a pipe or a socket, DURO_LOG_FILE_BATCH_BYTES when it is a
+ * regular file (as log_init finds it), so that processes sharing stderr never interleave inside
+ * a line) and flushed when the buffer is full, at every warn or error line, by the event loop
+ * before it waits (each process calls log_flush from a uv_prepare handle: a crash loses at most
+ * the lines of its last loop iteration), and at exit. */
 void log_flush(void);
 
 /* True when lines of `lvl` are printed: lets callers skip building expensive context. */

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -172,19 +173,18 @@ static void kv_values_are_taken_whole(void **state)
 #define WRITERS_COUNT 3
 #define LINES_PER_WRITER 3000
 
-/* Three processes log into one pipe (as the gateway and its workers share stderr) through the
- * batch; the reader sees only whole lines, each writer's in order, none lost. */
-static void processes_never_interleave_inside_a_line(void **state)
+/* Three processes log into one pipe or one file (as the gateway and its workers share stderr)
+ * through the batch; the reader sees only whole lines, each writer's in order, none lost. */
+static void writers_share(int fds[2], int regular)
 {
-    (void)state;
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
     pid_t kids[WRITERS_COUNT];
     for (int w = 0; w < WRITERS_COUNT; w++) {
         kids[w] = fork();
         assert_true(kids[w] >= 0);
         if (kids[w] == 0) {
-            close(fds[0]);
+            if (!regular) {
+                close(fds[0]);
+            }
             dup2(fds[1], STDERR_FILENO);
             close(fds[1]);
             log_init("writer", LOG_INFO);
@@ -207,15 +207,24 @@ static void processes_never_interleave_inside_a_line(void **state)
             _exit(0);
         }
     }
-    close(fds[1]);
     static char all[WRITERS_COUNT * LINES_PER_WRITER * 420];
     size_t len = 0;
     ssize_t r;
+    if (regular) {
+        for (int w = 0; w < WRITERS_COUNT; w++) {
+            int st = 0;
+            assert_int_equal(waitpid(kids[w], &st, 0), kids[w]);
+            assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        }
+        assert_int_equal(lseek(fds[0], 0, SEEK_SET), 0);
+    } else {
+        close(fds[1]);
+    }
     while ((r = read(fds[0], all + len, sizeof all - len)) > 0) {
         len += (size_t)r;
     }
     close(fds[0]);
-    for (int w = 0; w < WRITERS_COUNT; w++) {
+    for (int w = 0; !regular && w < WRITERS_COUNT; w++) {
         int st = 0;
         assert_int_equal(waitpid(kids[w], &st, 0), kids[w]);
         assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -253,6 +262,27 @@ static void processes_never_interleave_inside_a_line(void **state)
     }
 }
 
+static void processes_never_interleave_inside_a_line(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    writers_share(fds, 0);
+}
+
+/* stderr a regular file (one open file, inherited, as `duro-gateway 2>log` gives): batches are
+ * larger than PIPE_BUF, and still whole. */
+static void processes_never_interleave_in_a_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/duro-test-log.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    int fds[2] = { fd, fd };
+    writers_share(fds, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +295,7 @@ int main(void)
         cmocka_unit_test(kv_pairs_match_the_text_path),
         cmocka_unit_test(kv_values_are_taken_whole),
         cmocka_unit_test(processes_never_interleave_inside_a_line),
+        cmocka_unit_test(processes_never_interleave_in_a_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
