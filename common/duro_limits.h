@@ -172,6 +172,11 @@
 #define DURO_GW_MALLOC_MMAP_THRESHOLD_BYTES (128u << 10)
 #define DURO_GW_MALLOC_TRIM_THRESHOLD_BYTES (128u << 10)
 
+/* ---- gateway memory ---- */
+/* After a hand-off, the gateway returns the free pages of its heap to the kernel this long
+ * later (malloc_trim): a burst of connections leaves no resident memory behind. */
+#define DURO_HANDOFF_TRIM_DELAY_MS          1000u
+
 /* ---- logs ---- */
 #define DURO_LOG_LINE_MAX_BYTES             2048u   /* a longer line is cut */
 #define DURO_LOG_BATCH_BYTES                4096u   /* one write(2); PIPE_BUF: never interleaved */

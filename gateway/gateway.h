@@ -36,6 +36,9 @@ struct gateway {
     int retiring;            /* an upgrade's successor serves: finish and exit (upgrade.c) */
     struct upgrade *upgrade; /* SIGUSR2 state (gateway/upgrade.c), NULL before upgrade_init */
     const char *version;     /* DURO_VERSION_FULL of this binary, e.g. "0.1.0" */
+    uv_timer_t trim_timer;   /* dispatch.c: gives the heap of a burst of hand-offs back */
+    int trim_inited;
+    int trim_armed;
 
     /* Classes named by any config since start: workers load each once and keep it. */
     struct conf_class classes_seen[DURO_CLASSES_MAX_COUNT];
