@@ -176,6 +176,8 @@
 /* After a hand-off, the gateway returns the free pages of its heap to the kernel this long
  * later (malloc_trim): a burst of connections leaves no resident memory behind. */
 #define DURO_HANDOFF_TRIM_DELAY_MS          1000u
+/* ... and free() itself shrinks the heap only past this much free memory at its top. */
+#define DURO_HANDOFF_TRIM_THRESHOLD_BYTES  (64 * 1024 * 1024)
 
 /* ---- logs ---- */
 #define DURO_LOG_LINE_MAX_BYTES             2048u   /* a longer line is cut */

@@ -26,7 +26,10 @@ static struct msg_span span_of(const struct gw_conn *c, enum http_hdr h)
 /* Each connection's head buffer (head_max_bytes + early data) is freed once its hand-off is
  * done, but glibc keeps the freed pages of a burst resident (they lie between live chunks, or
  * under its trim threshold): 10,000 hand-offs left about 5 MB. Trimming once the burst is over
- * gives them back, so the gateway's RSS returns near its baseline. */
+ * gives them back, so the gateway's RSS returns near its baseline. The trimming is this timer's
+ * alone: free() no longer shrinks the heap whenever its top passes glibc's threshold, which
+ * under a stream of handshakes was a brk(2) every two or three connections (about 10 % of the
+ * gateway's time), each followed by page faults to grow it again. */
 static void on_trim(uv_timer_t *t)
 {
     struct gateway *gw = t->data;
@@ -46,6 +49,7 @@ static void arm_trim(struct gateway *gw)
         gw->trim_timer.data = gw;
         uv_unref((uv_handle_t *)&gw->trim_timer); /* never keeps the loop (or a drain) alive */
         gw->trim_inited = 1;
+        mallopt(M_TRIM_THRESHOLD, DURO_HANDOFF_TRIM_THRESHOLD_BYTES);
     }
     if (uv_timer_start(&gw->trim_timer, on_trim, DURO_HANDOFF_TRIM_DELAY_MS, 0) == 0) {
         gw->trim_armed = 1;
