@@ -175,8 +175,10 @@ start_duro_default() { # PORT LOGNAME -> sets started_pid: the compiled-in confi
 if [ -n "$uws_bin" ]; then
     port_uws=$(free_port)
     start_uws "$port_uws" uws
+    pid_uws=$started_pid
     port_ddef=$(free_port)
     start_duro_default "$port_ddef" duro-default
+    pid_ddef=$started_pid
 fi
 
 if [ "$uws_only" != 1 ]; then
@@ -215,16 +217,29 @@ port_of() {
 results=$tmp/results.tsv
 : >"$results"
 
+tree_ticks() { # PID: CPU time (user + system, clock ticks) of PID and its children
+    local t=0 p
+    for p in "$1" $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+
+cpu_pid="" # when set, run_one also records the CPU time this server's processes spent
 run_one() { # MEASURE SERVER ROUND duro-bench-args...
-    local measure=$1 server=$2 round=$3 out json
+    local measure=$1 server=$2 round=$3 out json t0=0
     shift 3
     out=$tmp/$measure.$server.$round.out
+    [ -n "$cpu_pid" ] && t0=$(tree_ticks "$cpu_pid")
     if "$bench" "$@" -q >"$out" 2>"$out.err"; then :; fi
     json=$(tail -n 1 "$out")
     case $json in
     '{'*) ;;
     *) json='{"errors":-1}' ;;
     esac
+    if [ -n "$cpu_pid" ] && [ "${json: -1}" = "}" ]; then
+        json="${json%\}},\"server_cpu_ticks\":$(($(tree_ticks "$cpu_pid") - t0))}"
+    fi
     printf '%s\t%s\t%s\t%s\n' "$measure" "$server" "$round" "$json" >>"$results"
     log "$measure $server round $round: $(tr -d '\n' <"$out" | sed 's/.*{/{/' | cut -c1-160)"
     if [ -s "$out.err" ]; then
@@ -306,29 +321,36 @@ fi
 if [ -n "$uws_bin" ]; then
     log "servers up: duro (default config):$port_ddef uWebSockets:$port_uws;" \
         "$rounds rounds of ${duration}s"
+    cpu_of() { if [ "$1" = uws ]; then cpu_pid=$pid_uws; else cpu_pid=$pid_ddef; fi; }
     for round in $(seq "$rounds"); do
         order=(ddef uws)
         [ $((round % 2)) = 0 ] && order=(uws ddef)
         for s in "${order[@]}"; do
+            cpu_of "$s"
             run_one u_echo_p1 "$s" "$round" echo --url "$(ws_url "$s")" -c 100 -p 1 -s 32 \
                 "${common[@]}"
         done
         for s in "${order[@]}"; do
+            cpu_of "$s"
             run_one u_echo_p16 "$s" "$round" echo --url "$(ws_url "$s")" -c 100 -p 16 -s 32 \
                 "${common[@]}"
         done
         for s in "${order[@]}"; do
+            cpu_of "$s"
             run_one u_echo_c1000 "$s" "$round" echo --url "$(ws_url "$s")" -c 1000 -p 1 -s 32 \
                 "${common[@]}"
         done
         for s in "${order[@]}"; do
+            cpu_of "$s"
             run_one u_connect "$s" "$round" connect --url "$(ws_url "$s")" -c 32 "${common[@]}"
         done
         for s in "${order[@]}"; do
+            cpu_of "$s"
             run_one u_http "$s" "$round" http --url "$(http_url "$s")" -c 50 --status 400 \
                 "${common[@]}"
         done
     done
+    cpu_pid=""
     # Memory per idle socket over the whole process tree (duro: gateway and both workers),
     # 10,000 sockets on one object, each server freshly started for it.
     for s in ddef uws; do
@@ -359,10 +381,11 @@ report=$(python3 - "$results" "$cmdline" "$(nproc)" "$(date -u '+%Y-%m-%d %H:%M 
     "$("$bun" --version 2>/dev/null || echo n/a)" "$(node --version 2>/dev/null || echo n/a)" \
     "$(node -e 'console.log(require(process.argv[1]).version)' \
         "$here/node_modules/ws/package.json" 2>/dev/null || echo n/a)" \
-    "$("$nginx_bin" -v 2>&1 | sed 's#.*: ##; s#/# #')" "$uws_only" "${uws_bin:-}" <<'PY'
+    "$("$nginx_bin" -v 2>&1 | sed 's#.*: ##; s#/# #')" "$uws_only" "${uws_bin:-}" \
+    "$(getconf CLK_TCK)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
 import json, statistics, sys
 (path, cmd, cores, date, commit, rounds, dur, warm, kernel, cpu, bunv, nodev, wsv,
- nginxv, uws_only, uws_bin) = sys.argv[1:]
+ nginxv, uws_only, uws_bin, clk_tck, loadavg) = sys.argv[1:]
 res = {}
 for line in open(path):
     m, s, r, js = line.rstrip("\n").split("\t", 3)
@@ -475,21 +498,36 @@ if res.get(("u_echo_p1", "uws")) or res.get(("u_idle", "uws")):
     out.append(f"duro with its default config (no -c: log_level = info, 2 workers) beside a native"
                f" uWebSockets server ({uws_bin}, one thread), interleaved, medians:")
     out.append("")
-    out.append("| measure | duro | native uWS | duro/uWS | target |")
-    out.append("|---|---|---|---|---|")
+    def cpu_us(m, s, key):
+        # server CPU per operation: its processes' CPU time over the run (warm-up included)
+        # divided by rate x (duration + warm-up); steadier than the rate on a busy machine
+        v = [j["server_cpu_ticks"] / float(clk_tck) * 1e6 / (j[key] * (float(dur) + float(warm)))
+             for j in res.get((m, s), []) if "server_cpu_ticks" in j and j.get(key)]
+        return statistics.median(v) if v else None
+
+    def us(v):
+        return "n/a" if v is None else f"{v:.1f}"
+
+    out.append("| measure | duro | native uWS | duro/uWS | target | server CPU us/op: duro |"
+               " uWS |")
+    out.append("|---|---|---|---|---|---|---|")
     for title, m, key in urows:
         d, u = med(m, "ddef", key), med(m, "uws", key)
-        out.append(f"| {title} | {fmt(d)} | {fmt(u)} | {ratio(d, u)} | >= 1.0x |")
+        out.append(f"| {title} | {fmt(d)} | {fmt(u)} | {ratio(d, u)} | >= 1.0x |"
+                   f" {us(cpu_us(m, 'ddef', key))} | {us(cpu_us(m, 'uws', key))} |")
         for s in ["ddef", "uws"]:
             if bad(m, s):
                 flags.append(f"{m}/{s}: {bad(m, s)} run(s) with errors or verify failures")
     d = med("u_idle", "ddef", "bytes_per_socket")
     u = med("u_idle", "uws", "bytes_per_socket")
     out.append("| memory per idle socket, 10,000 sockets, whole process tree (bytes) | "
-               f"{fmt(d)} | {fmt(u)} | {ratio(d, u, True)} | <= 256 B |")
+               f"{fmt(d)} | {fmt(u)} | {ratio(d, u, True)} | <= 256 B |  |  |")
     for s in ["ddef", "uws"]:
         if bad("u_idle", s):
             flags.append(f"u_idle/{s}: errors or verify failures")
+    out.append("")
+    out.append(f"Memory: the peer's bytes over duro's. Load average when the report was written:"
+               f" {loadavg}.")
     out.append("")
     out.append("| latency p50 / p99 (us) | duro | native uWS |")
     out.append("|---|---|---|")
