@@ -19,6 +19,12 @@ const char *const log_format_names[] = { "text", "json", NULL };
 /* The keys the formatter writes itself; a caller's pair with one of these names is renamed. */
 static const char *const owned_keys[] = { "ts", "level", "proc", "pid", "mod" };
 
+/* put_head's output for the logger's proc, pid and format. */
+struct head {
+    char text[80];
+    size_t len; /* 0: not formatted yet */
+};
+
 static struct {
     char proc[16];
     int pid;
@@ -28,10 +34,12 @@ static struct {
     enum log_format format;
     long long ts_sec;           /* the second ts_prefix was formatted for */
     char ts_prefix[24];         /* "2026-12-01T22:55:01." */
+    struct head head[LOG_ERROR + 1][2]; /* by level, and by whether it starts the line */
     size_t len;
     size_t cap;                 /* what one write(2) may carry without interleaving */
     char batch[DURO_LOG_FILE_BATCH_BYTES];
-} logger = { "duro", 0, "", LOG_INFO, 1, LOG_FORMAT_TEXT, -1, "", 0, DURO_LOG_BATCH_BYTES, "" };
+} logger = { .proc = "duro", .min = LOG_INFO, .timestamps = 1, .format = LOG_FORMAT_TEXT,
+              .ts_sec = -1, .cap = DURO_LOG_BATCH_BYTES };
 
 void log_flush(void)
 {
@@ -53,6 +61,7 @@ void log_init(const char *proc, enum log_level min_level)
     snprintf(logger.pidtext, sizeof logger.pidtext, "%d", logger.pid);
     logger.min = min_level;
     logger.len = 0;
+    memset(logger.head, 0, sizeof logger.head);
     /* A pipe or a socket (journald) keeps a write atomic up to PIPE_BUF only. */
     struct stat st;
     logger.cap = fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode) ? DURO_LOG_FILE_BATCH_BYTES
@@ -69,6 +78,7 @@ void log_configure(int timestamps, enum log_format format)
 {
     logger.timestamps = timestamps;
     logger.format = format;
+    memset(logger.head, 0, sizeof logger.head);
 }
 
 int log_level_parse(const char *s)
@@ -298,25 +308,34 @@ static void caller_pairs(struct out *o, enum log_format fmt, struct seen *s, con
     }
 }
 
-/* The owned pairs that start every line. `pidtext` is the pid as text. */
-static void begin_line(struct out *o, struct seen *s, enum log_format fmt, const char *ts,
-                       enum log_level lvl, const char *proc, const char *pidtext,
-                       const char *mod)
+static void begin_seen(struct seen *s)
 {
-    int first = 1;
-
     s->n = 0;
     s->used = 0;
     for (size_t i = 0; i < sizeof owned_keys / sizeof owned_keys[0]; i++) {
         seen_add(s, owned_keys[i], strlen(owned_keys[i]));
     }
-    if (ts != NULL) {
-        put_pair(o, fmt, first, "ts", 2, ts, strlen(ts), 0);
-        first = 0;
-    }
+}
+
+/* level, proc and pid: the same on every line of a level in one process. */
+static void put_head(struct out *o, enum log_format fmt, int first, enum log_level lvl,
+                     const char *proc, const char *pidtext)
+{
     put_pair(o, fmt, first, "level", 5, log_level_names[lvl], strlen(log_level_names[lvl]), 0);
     put_pair(o, fmt, 0, "proc", 4, proc, strlen(proc), 0);
     put_pair(o, fmt, 0, "pid", 3, pidtext, strlen(pidtext), 0);
+}
+
+/* The owned pairs that start every line. `pidtext` is the pid as text. */
+static void begin_line(struct out *o, struct seen *s, enum log_format fmt, const char *ts,
+                       enum log_level lvl, const char *proc, const char *pidtext,
+                       const char *mod)
+{
+    begin_seen(s);
+    if (ts != NULL) {
+        put_pair(o, fmt, 1, "ts", 2, ts, strlen(ts), 0);
+    }
+    put_head(o, fmt, ts == NULL, lvl, proc, pidtext);
     put_pair(o, fmt, 0, "mod", 3, mod, strlen(mod), 0);
 }
 
@@ -367,17 +386,9 @@ static char *digits(char *end, unsigned long long v)
     return end;
 }
 
-static size_t format_kv(char *out, size_t cap, enum log_format fmt, const char *ts,
-                        enum log_level lvl, const char *proc, const char *pidtext,
-                        const char *mod, const struct log_kv *kv, size_t n)
+static void kv_pairs(struct out *o, enum log_format fmt, struct seen *s,
+                     const struct log_kv *kv, size_t n)
 {
-    if (cap < 3) {
-        return 0;
-    }
-    struct out o = { out, cap - 2, 0 }; /* room for '}' and '\n' */
-    struct seen s;
-
-    begin_line(&o, &s, fmt, ts, lvl, proc, pidtext, mod);
     for (size_t i = 0; i < n; i++) {
         char num[24];
         char *end = num + sizeof num;
@@ -396,19 +407,25 @@ static size_t format_kv(char *out, size_t cap, enum log_format fmt, const char *
             v = digits(end, kv[i].u);
             vlen = (size_t)(end - v);
         }
-        caller_pair(&o, fmt, &s, kv[i].key, strlen(kv[i].key), v, vlen, kv[i].quote);
+        caller_pair(o, fmt, s, kv[i].key, strlen(kv[i].key), v, vlen, kv[i].quote);
     }
-    return end_line(&o, fmt);
 }
 
 size_t log_format_kv(char *out, size_t cap, enum log_format fmt, const char *ts,
                      enum log_level lvl, const char *proc, int pid, const char *mod,
                      const struct log_kv *kv, size_t n)
 {
+    if (cap < 3) {
+        return 0;
+    }
+    struct out o = { out, cap - 2, 0 }; /* room for '}' and '\n' */
+    struct seen s;
     char pidtext[16];
 
     snprintf(pidtext, sizeof pidtext, "%d", pid);
-    return format_kv(out, cap, fmt, ts, lvl, proc, pidtext, mod, kv, n);
+    begin_line(&o, &s, fmt, ts, lvl, proc, pidtext, mod);
+    kv_pairs(&o, fmt, &s, kv, n);
+    return end_line(&o, fmt);
 }
 
 /* "2026-12-01T22:55:01.123Z": the date part is formatted once a second. */
@@ -470,6 +487,32 @@ static const char *pidtext(char *tmp, size_t cap)
     return tmp;
 }
 
+/* begin_line for the logger's own lines: level, proc and pid are formatted once per level. */
+static void logger_begin(struct out *o, struct seen *s, const char *ts, enum log_level lvl,
+                         const char *mod)
+{
+    char pid[16];
+    int first = ts == NULL;
+    enum log_format fmt = logger.format;
+
+    if (logger.pidtext[0] == '\0') { /* no log_init: no cache, the pid is asked each time */
+        begin_line(o, s, fmt, ts, lvl, logger.proc, pidtext(pid, sizeof pid), mod);
+        return;
+    }
+    begin_seen(s);
+    if (ts != NULL) {
+        put_pair(o, fmt, 1, "ts", 2, ts, strlen(ts), 0);
+    }
+    struct head *h = &logger.head[lvl][first];
+    if (h->len == 0) {
+        struct out t = { h->text, sizeof h->text, 0 };
+        put_head(&t, fmt, first, lvl, logger.proc, logger.pidtext);
+        h->len = t.len;
+    }
+    put(o, h->text, h->len);
+    put_pair(o, fmt, 0, "mod", 3, mod, strlen(mod), 0);
+}
+
 /* Appends one formatted line (whole: the batch is written first when it has no room). */
 static void append_line(enum log_level lvl, const char *line, size_t len)
 {
@@ -488,7 +531,6 @@ static void emit(enum log_level lvl, const char *mod, const char *fmt, va_list a
     char msg[DURO_LOG_LINE_MAX_BYTES];
     char line[DURO_LOG_LINE_MAX_BYTES];
     char ts[48];
-    char pid[16];
 
     if (vsnprintf(msg, sizeof msg, fmt, ap) < 0) {
         msg[0] = '\0';
@@ -498,8 +540,7 @@ static void emit(enum log_level lvl, const char *mod, const char *fmt, va_list a
     }
     struct out o = { line, sizeof line - 2, 0 }; /* room for '}' and '\n' */
     struct seen s;
-    begin_line(&o, &s, logger.format, logger.timestamps ? ts : NULL, lvl, logger.proc,
-               pidtext(pid, sizeof pid), mod);
+    logger_begin(&o, &s, logger.timestamps ? ts : NULL, lvl, mod);
     caller_pairs(&o, logger.format, &s, msg);
     append_line(lvl, line, end_line(&o, logger.format));
 }
@@ -508,7 +549,6 @@ void log_kv(enum log_level lvl, const char *mod, const struct log_kv *kv, size_t
 {
     char line[DURO_LOG_LINE_MAX_BYTES];
     char ts[48];
-    char pid[16];
 
     if (lvl < logger.min) {
         return;
@@ -516,7 +556,9 @@ void log_kv(enum log_level lvl, const char *mod, const struct log_kv *kv, size_t
     if (logger.timestamps) {
         timestamp(ts, sizeof ts);
     }
-    size_t len = format_kv(line, sizeof line, logger.format, logger.timestamps ? ts : NULL, lvl,
-                           logger.proc, pidtext(pid, sizeof pid), mod, kv, n);
-    append_line(lvl, line, len);
+    struct out o = { line, sizeof line - 2, 0 }; /* room for '}' and '\n' */
+    struct seen s;
+    logger_begin(&o, &s, logger.timestamps ? ts : NULL, lvl, mod);
+    kv_pairs(&o, logger.format, &s, kv, n);
+    append_line(lvl, line, end_line(&o, logger.format));
 }

@@ -170,6 +170,67 @@ static void kv_values_are_taken_whole(void **state)
     assert_null(memchr(out, 'x', n));
 }
 
+/* The logger's own lines (level, proc and pid formatted once per level and format) are the pure
+ * formatter's, byte for byte, whatever the level, the format and the timestamps. */
+static void logger_lines_match_the_formatter(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_true(dup2(fds[1], STDERR_FILENO) >= 0);
+    log_init("gateway", LOG_DEBUG);
+    static char got[65536];
+    static char want[4096];
+    for (int f = LOG_FORMAT_TEXT; f <= LOG_FORMAT_JSON; f++) {
+        for (int stamps = 0; stamps <= 1; stamps++) {
+            log_configure(stamps, (enum log_format)f);
+            for (int lvl = LOG_DEBUG; lvl <= LOG_ERROR; lvl++) {
+                struct log_kv kv[] = { LOG_UINT("conn", 7), LOG_QSTR("target", "/x y") };
+                log_kv((enum log_level)lvl, "access", kv, 2);
+                log_msg((enum log_level)lvl, "main", "event=e n=%d", lvl);
+                log_flush();
+                ssize_t n = read(fds[0], got, sizeof got - 1);
+                assert_true(n > 0);
+                got[n] = '\0';
+                char *second = strchr(got, '\n');
+                assert_non_null(second);
+                second++;
+                /* the timestamp is the clock's: take it from the line itself */
+                char ts[32] = "";
+                const char *tskey = f == LOG_FORMAT_TEXT ? "ts=" : "\"ts\":\"";
+                if (stamps) {
+                    const char *at = strstr(got, tskey);
+                    assert_non_null(at);
+                    memcpy(ts, at + strlen(tskey), 24);
+                    ts[24] = '\0';
+                }
+                size_t w = log_format_kv(want, sizeof want, (enum log_format)f,
+                                         stamps ? ts : NULL, (enum log_level)lvl, "gateway",
+                                         (int)getpid(), "access", kv, 2);
+                assert_memory_equal(got, want, w);
+                assert_int_equal((size_t)(second - got), w);
+                if (stamps) {
+                    const char *at = strstr(second, tskey);
+                    assert_non_null(at);
+                    memcpy(ts, at + strlen(tskey), 24);
+                }
+                char msg[32];
+                snprintf(msg, sizeof msg, "event=e n=%d", lvl);
+                w = log_format_line(want, sizeof want, (enum log_format)f, stamps ? ts : NULL,
+                                    (enum log_level)lvl, "gateway", (int)getpid(), "main", msg);
+                want[w] = '\0';
+                assert_string_equal(second, want);
+            }
+        }
+    }
+    assert_true(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 #define WRITERS_COUNT 3
 #define LINES_PER_WRITER 3000
 
@@ -294,6 +355,7 @@ int main(void)
         cmocka_unit_test(long_lines_are_cut_not_split),
         cmocka_unit_test(kv_pairs_match_the_text_path),
         cmocka_unit_test(kv_values_are_taken_whole),
+        cmocka_unit_test(logger_lines_match_the_formatter),
         cmocka_unit_test(processes_never_interleave_inside_a_line),
         cmocka_unit_test(processes_never_interleave_in_a_file),
     };
