@@ -39,8 +39,9 @@ static void on_trim(uv_timer_t *t)
 
 static void arm_trim(struct gateway *gw)
 {
-    if (gw->trim_armed || gw->stopping) {
-        return;
+    if (gw->trim_armed || gw->stopping ||
+        (gw->trim_inited && uv_is_closing((uv_handle_t *)&gw->trim_timer))) {
+        return; /* at exit every handle is closed, this one too */
     }
     if (!gw->trim_inited) {
         if (uv_timer_init(gw->loop, &gw->trim_timer) != 0) {
