@@ -485,7 +485,8 @@ for title, m, key, peers, _ in rows:
         line.append("n/a" if p50 is None else f"{p50:.0f} / {p99:.0f}")
     out.append("| " + " | ".join(line) + " |")
 if uws_only == "1":
-    out = out[:2]
+    out = out[:2] + [f"- duro {commit}, release build; load generator: bench/duro-bench (one"
+                     " thread, same machine: it shares the 2 cores)"]
 if res.get(("u_echo_p1", "uws")) or res.get(("u_idle", "uws")):
     urows = [
         ("echo, c=100, p=1, 32 B: messages/s", "u_echo_p1", "msgs_per_s"),
