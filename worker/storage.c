@@ -71,6 +71,24 @@ static int mkdir_one(const char *path)
     return mkdir(path, 0750) == 0 || errno == EEXIST ? 0 : -1;
 }
 
+/* The set-up statements of a file that another worker may be opening at the same moment (the
+ * alarms index, which all workers share; an object's file during a hand-over). Switching a new
+ * file to WAL can answer SQLITE_BUSY at once, without calling the busy handler (SQLite does
+ * not wait where waiting could deadlock), so the whole batch is retried, bounded by the busy
+ * timeout. Only at start-up or a first open under contention does this wait. */
+static int exec_setup(sqlite3 *db, const char *sql)
+{
+    sqlite3_busy_timeout(db, (int)DURO_STORAGE_BUSY_TIMEOUT_MS);
+    int rc = SQLITE_OK;
+    for (unsigned waited = 0;; waited += DURO_STORAGE_SETUP_RETRY_MS) {
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= DURO_STORAGE_BUSY_TIMEOUT_MS) {
+            return rc;
+        }
+        sqlite3_sleep((int)DURO_STORAGE_SETUP_RETRY_MS);
+    }
+}
+
 static int prep(sqlite3 *db, const char *sql, sqlite3_stmt **out)
 {
     return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
@@ -112,7 +130,7 @@ struct store *store_open(const char *dir, const char *cls, const char *id, int f
              "at INTEGER NOT NULL, retry INTEGER NOT NULL);",
              full ? "FULL" : "NORMAL");
     if (rc == SQLITE_OK) {
-        rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+        rc = exec_setup(st->db, sql);
     }
     if (rc == SQLITE_OK) {
         sqlite3_stmt *ps = NULL;
@@ -734,12 +752,9 @@ struct alarm_index *alarm_index_open(const char *dir, char *err, size_t err_cap)
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                              NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_busy_timeout(ix->db, (int)DURO_STORAGE_BUSY_TIMEOUT_MS);
-        rc = sqlite3_exec(ix->db,
-                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                          "CREATE TABLE IF NOT EXISTS alarms(id TEXT PRIMARY KEY, cls TEXT NOT "
-                          "NULL, name BLOB NOT NULL, at INTEGER NOT NULL);",
-                          NULL, NULL, NULL);
+        rc = exec_setup(ix->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                "CREATE TABLE IF NOT EXISTS alarms(id TEXT PRIMARY KEY, cls TEXT "
+                                "NOT NULL, name BLOB NOT NULL, at INTEGER NOT NULL);");
     }
     if (rc != SQLITE_OK) {
         snprintf(err, err_cap, "%s: %s", path,

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -331,6 +332,52 @@ static void alarms_index(void **state)
     alarm_index_close(ix);
 }
 
+/* Workers start together and open the shared alarms index (and, in a hand-over, an object's
+ * file) at the same moment: a fresh file's switch to WAL could answer "database is locked"
+ * at once, which left a worker without storage. Processes released together by one pipe, on
+ * fresh directories, each must open it. */
+static void index_opened_by_racing_processes(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 40, PROCS = 4 };
+    int failures = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        char dir[64];
+        snprintf(dir, sizeof dir, "/tmp/duro-test-index-XXXXXX");
+        assert_non_null(mkdtemp(dir));
+        int gate[2];
+        assert_int_equal(pipe(gate), 0);
+        pid_t kids[PROCS];
+        for (int i = 0; i < PROCS; i++) {
+            kids[i] = fork();
+            assert_true(kids[i] >= 0);
+            if (kids[i] == 0) {
+                close(gate[1]);
+                char c;
+                (void)!read(gate[0], &c, 1); /* released when the parent closes the pipe */
+                char err[256];
+                struct alarm_index *ix = alarm_index_open(dir, err, sizeof err);
+                if (ix == NULL) {
+                    fprintf(stderr, "round %d: %s\n", r, err);
+                }
+                alarm_index_close(ix);
+                _exit(ix == NULL ? 1 : 0);
+            }
+        }
+        close(gate[0]);
+        close(gate[1]);
+        for (int i = 0; i < PROCS; i++) {
+            int st = 0;
+            assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+            failures += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        }
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        assert_int_equal(system(cmd), 0);
+    }
+    assert_int_equal(failures, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +390,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(savepoints_roll_back_or_keep, setup, teardown),
         cmocka_unit_test_setup_teardown(alarm_in_the_object_file, setup, teardown),
         cmocka_unit_test_setup_teardown(alarms_index, setup, teardown),
+        cmocka_unit_test(index_opened_by_racing_processes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
