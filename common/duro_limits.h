@@ -195,6 +195,7 @@
 #define DURO_STORAGE_KEY_MAX            2048u   /* = DURO_STORAGE_KEY_MAX_BYTES of the API */
 #define DURO_STORAGE_BUSY_TIMEOUT_MS     5000u   /* the alarms index, shared by the workers */
 #define DURO_STORAGE_SETUP_RETRY_MS      10u     /* a file's set-up retried this often on BUSY */
+#define DURO_STORAGE_REOPEN_INTERVAL_MS  1000u   /* a failed alarms index retried at most this often */
 #define DURO_STORAGE_COMMIT_THREADS      "16"   /* libuv pool size in workers (a string) */
 #define DURO_ALARM_RETRY_MAX_COUNT          6u   /* on_alarm failures retried this often */
 #define DURO_ALARM_RETRY_FIRST_MS        2000u   /* then doubling */

@@ -50,7 +50,19 @@ int storage_object_open(struct object *o)
     }
     struct worker *w = wk(o);
     if (!w->storage_ok) {
-        return DURO_ENOSYS;
+        /* The alarms index could not be opened when the pool was configured (its error was
+         * logged then): try again, at most once per interval, so that a passing failure does
+         * not leave this worker without storage until it restarts. */
+        uint64_t now = uv_now(w->loop);
+        if (now - w->storage_retry_ms < DURO_STORAGE_REOPEN_INTERVAL_MS) {
+            return DURO_ENOSYS;
+        }
+        w->storage_retry_ms = now;
+        w->storage_ok = alarm_load(w) == 0;
+        if (!w->storage_ok) {
+            return DURO_ENOSYS;
+        }
+        log_info("storage", "event=storage_recovered worker=%u", w->slot);
     }
     char err[512];
     o->store = store_open(w->conf.storage_dir, o->cls->name, o->id, w->conf.storage_full,

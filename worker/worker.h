@@ -133,6 +133,7 @@ struct worker {
     struct alarm_index *aidx;
     struct alarms *alarms;
     int storage_ok;          /* the storage dir was usable at start */
+    uint64_t storage_retry_ms; /* when storage_object_open last retried a failed start */
 
     uint64_t sessions_open;  /* sessions with a descriptor, accepted or not */
     uint64_t fd_soft;        /* RLIMIT_NOFILE in force (logged once configured) */

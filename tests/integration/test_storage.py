@@ -107,6 +107,36 @@ class StorageTest(unittest.TestCase):
         rcvd = run_async(unsupported())
         self.assertEqual((rcvd.code, rcvd.reason), (1003, "unsupported command"))
 
+    def test_storage_recovers_when_its_index_can_be_opened_again(self):
+        # alarms.db unusable at start (a directory in its place): the worker logs it and its
+        # storage calls fail with 1011; once the path is usable, a later call opens it again.
+        d = storage_dir(self)
+        os.mkdir(os.path.join(d, "alarms.db"))
+        gw = Gateway(self, config=config(d), workers=1)
+        gw.wait_for_line(r"event=index_open_failed", 5)
+        url = gw.ws_url("/counter/r/websocket")
+
+        async def refused():
+            async with websockets.connect(url) as ws:
+                await ws.send("incr")
+                with self.assertRaises(websockets.ConnectionClosed) as cm:
+                    await asyncio.wait_for(ws.recv(), 5)
+                return cm.exception.rcvd.code
+
+        self.assertEqual(run_async(refused()), 1011)
+        os.rmdir(os.path.join(d, "alarms.db"))
+        mark = gw.mark()
+
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.assertEqual(ask_sync(url, "incr", "get"), ["1", "1"])
+                break
+            except websockets.ConnectionClosed:  # within the retry interval: 1011 again
+                self.assertLess(time.monotonic(), deadline, "storage never opened again")
+                time.sleep(0.1)  # polling pace, not synchronisation
+        gw.wait_for_line(r"event=storage_recovered worker=0", 5, mark)
+
     def test_survives_hibernation_worker_kill_and_gateway_restart(self):
         d = storage_dir(self)
         gw = Gateway(self, config=config(d, hibernate_ms=100))
