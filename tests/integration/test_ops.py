@@ -21,8 +21,8 @@ import urllib.request
 
 import websockets
 
-from harness import (GATEWAY, WORKER, Gateway, admin_objects, admin_page, frame, pid_alive,
-                     run_async, ws_request)
+from harness import (GATEWAY, WORKER, Gateway, admin_page, frame, pid_alive, run_async,
+                     wait_until, ws_request)
 
 SEED = "[Durable Object] message: {}, connections: {}"
 
@@ -52,15 +52,6 @@ def metric(text, name, labels=""):
 
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def wait_until(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.02)  # polling an external condition (process state), not synchronisation
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class AdminTest(unittest.TestCase):

@@ -8,51 +8,25 @@ Run: DURO_GATEWAY=... DURO_WORKER=... DURO_PROBE_SO=... /usr/bin/python3 tests/i
 
 import asyncio
 import os
-import socket
 import unittest
 
 import websockets
 
-from harness import OP_CLOSE, OP_TEXT, Gateway, frame, run_async, ws_request
+from harness import (OP_CLOSE, OP_TEXT, Gateway, frame, never_reading, probe_echo_config,
+                     run_async, ws_request)
 
 PROBE_SO = os.environ.get("DURO_PROBE_SO", "")
 ZERO_KEY = b"\x00\x00\x00\x00"
 
 
 def config(websocket=""):
-    return f"""
-[websocket]
-{websocket}
-[class probe]
-path = {PROBE_SO}
-symbol = probe_class
-
-[route probe]
-match = path /probe/{{name}}
-class = probe
-object = {{name}}
-
-[route echo]
-match = exact /echo
-class = echo
-object = echo
-"""
+    return probe_echo_config(PROBE_SO, websocket=websocket)
 
 
 def connect(url):
     return websockets.connect(url, compression=None, open_timeout=5, close_timeout=2,
                               ping_interval=None, max_size=None)
 
-
-def never_reading(gw, target):
-    """A raw upgraded socket with a small receive buffer that the test does not read."""
-    c = gw.connect()
-    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    c.send(ws_request(target))
-    r = c.read_response()
-    if r.code != 101:
-        raise AssertionError(f"upgrade answered {r.raw!r}")
-    return c
 
 
 class OverloadTest(unittest.TestCase):

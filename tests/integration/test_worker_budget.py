@@ -12,17 +12,16 @@ import fcntl
 import os
 import re
 import signal
-import socket
 import struct
 import termios
 import threading
-import time
 import unittest
 import urllib.request
 
 import websockets
 
-from harness import OP_CLOSE, OP_TEXT, WORKER, Gateway, _sanitized, frame, run_async, ws_request
+from harness import (OP_CLOSE, OP_TEXT, WORKER, Gateway, _sanitized, frame, never_reading,
+                     probe_echo_config, run_async, wait_until)
 
 PROBE_SO = os.environ.get("DURO_PROBE_SO", "")
 ZERO_KEY = b"\x00\x00\x00\x00"
@@ -30,41 +29,13 @@ MIB = 1 << 20
 
 
 def config(websocket="", server=""):
-    return f"""
-[server]
-{server}
-[websocket]
-{websocket}
-[class probe]
-path = {PROBE_SO}
-symbol = probe_class
-
-[route probe]
-match = path /probe/{{name}}
-class = probe
-object = {{name}}
-
-[route echo]
-match = exact /echo
-class = echo
-object = echo
-"""
+    return probe_echo_config(PROBE_SO, server=server, websocket=websocket)
 
 
 def connect(url):
     return websockets.connect(url, compression=None, open_timeout=10, close_timeout=2,
                               ping_interval=None, max_size=None)
 
-
-def never_reading(gw, target):
-    """A raw upgraded socket with a small receive buffer that the test does not read."""
-    c = gw.connect()
-    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    c.send(ws_request(target))
-    r = c.read_response()
-    if r.code != 101:
-        raise AssertionError(f"upgrade answered {r.raw!r}")
-    return c
 
 
 # AddressSanitizer keeps freed memory in quarantine (up to 256 MiB) and adds shadow memory:
@@ -94,15 +65,6 @@ def metric(gw, name):
     if m is None:
         raise AssertionError(f"{name} not in /metrics")
     return float(m.group(1))
-
-
-def wait_until(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.01)  # polling an external condition (kernel queues), not synchronisation
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class BudgetTest(unittest.TestCase):

@@ -617,6 +617,48 @@ class Duro:
 
 # ---- HTTP ----
 
+def wait_until(pred, timeout, what, pace=0.02):
+    """Polls `pred` (an external condition: process state, kernel queues) until it is true;
+    AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(pace)  # polling pace, not synchronisation
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def probe_echo_config(probe_so, **sections):
+    """A config with the probe class at /probe/{name} and echo at /echo; each keyword becomes a
+    section of that name holding its text (server="admin = off\n", websocket=...)."""
+    text = "".join(f"[{name}]\n{body}\n" for name, body in sections.items())
+    return text + f"""[class probe]
+path = {probe_so}
+symbol = probe_class
+
+[route probe]
+match = path /probe/{{name}}
+class = probe
+object = {{name}}
+
+[route echo]
+match = exact /echo
+class = echo
+object = echo
+"""
+
+
+def never_reading(gw, target):
+    """A raw upgraded socket (Conn) with a 4 KiB receive buffer, which the test does not read."""
+    c = gw.connect()
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.send(ws_request(target))
+    r = c.read_response()
+    if r.code != 101:
+        raise AssertionError(f"upgrade answered {r.raw!r}")
+    return c
+
+
 def admin_page(admin, limit=None, cursor=None, timeout=30):
     """(status, headers, JSON document or body text) of one GET /objects page; `admin` is
     Gateway.admin (host, port)."""
