@@ -2,61 +2,42 @@
 
 #include <string.h>
 
+#include "common/wire.h"
+
 static const uint8_t magic[4] = { 'D', 'U', 'R', 'O' };
 
 /* ---- writer ---- */
 
-struct wr {
-    uint8_t *p;
-    uint8_t *end;
-    int ok;
-};
-
-static void put(struct wr *w, const void *src, size_t n)
+static void put_u16(struct wire_wr *w, uint16_t v)
 {
-    if (!w->ok || (size_t)(w->end - w->p) < n) {
-        w->ok = 0;
-        return;
-    }
-    if (n > 0) {
-        memcpy(w->p, src, n);
-    }
-    w->p += n;
+    wire_put_be(w, v, 2);
 }
 
-static void put_u16(struct wr *w, uint16_t v)
+static void put_u32(struct wire_wr *w, uint32_t v)
 {
-    uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
-    put(w, b, sizeof b);
+    wire_put_be(w, v, 4);
 }
 
-static void put_u32(struct wr *w, uint32_t v)
+static void put_u64(struct wire_wr *w, uint64_t v)
 {
-    uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
-    put(w, b, sizeof b);
+    wire_put_be(w, v, 8);
 }
 
-static void put_u64(struct wr *w, uint64_t v)
-{
-    put_u32(w, (uint32_t)(v >> 32));
-    put_u32(w, (uint32_t)v);
-}
-
-static void put_span16(struct wr *w, struct msg_span s)
+static void put_span16(struct wire_wr *w, struct msg_span s)
 {
     put_u16(w, (uint16_t)s.len);
-    put(w, s.ptr, s.len);
+    wire_put(w, s.ptr, s.len);
 }
 
-static void put_span32(struct wr *w, struct msg_span s)
+static void put_span32(struct wire_wr *w, struct msg_span s)
 {
     put_u32(w, (uint32_t)s.len);
-    put(w, s.ptr, s.len);
+    wire_put(w, s.ptr, s.len);
 }
 
-static void put_header(struct wr *w, enum msg_type type, size_t body_len)
+static void put_header(struct wire_wr *w, enum msg_type type, size_t body_len)
 {
-    put(w, magic, sizeof magic);
+    wire_put(w, magic, sizeof magic);
     put_u16(w, MSG_VERSION);
     put_u16(w, (uint16_t)type);
     put_u32(w, (uint32_t)body_len);
@@ -83,11 +64,11 @@ static size_t headers_wire_len(const struct msg_headers *h)
     return n;
 }
 
-static void put_headers(struct wr *w, const struct msg_headers *h, size_t wire_len)
+static void put_headers(struct wire_wr *w, const struct msg_headers *h, size_t wire_len)
 {
     put_u32(w, (uint32_t)wire_len);
     if (h->list == NULL && h->wire != NULL) {
-        put(w, h->wire, h->wire_len);
+        wire_put(w, h->wire, h->wire_len);
         return;
     }
     put_u16(w, (uint16_t)h->count);
@@ -176,7 +157,7 @@ size_t msg_encode_request(uint8_t *dst, size_t cap, const struct msg_request *q)
     if (total == 0 || total > cap) {
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
+    struct wire_wr w = { dst, dst + cap, 1 };
     put_header(&w, MSG_REQUEST, total - DURO_MSG_HEADER_BYTES);
     put_u64(&w, q->req_id);
     put_u64(&w, q->conn_id);
@@ -196,7 +177,7 @@ size_t msg_encode_response(uint8_t *dst, size_t cap, const struct msg_response *
     if (total == 0 || total > cap) {
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
+    struct wire_wr w = { dst, dst + cap, 1 };
     put_header(&w, MSG_RESPONSE, total - DURO_MSG_HEADER_BYTES);
     put_u64(&w, r->req_id);
     put_u16(&w, r->status);
@@ -212,7 +193,7 @@ size_t msg_encode_close(uint8_t *dst, size_t cap, const struct msg_close *c)
     if (!close_in_bounds(c) || total > cap) {
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
+    struct wire_wr w = { dst, dst + cap, 1 };
     put_header(&w, MSG_CLOSE, total - DURO_MSG_HEADER_BYTES);
     put_u64(&w, c->seq);
     put_span16(&w, c->cls);
@@ -229,7 +210,7 @@ size_t msg_encode_closed(uint8_t *dst, size_t cap, uint64_t seq, uint32_t count)
     if (total > cap) {
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
+    struct wire_wr w = { dst, dst + cap, 1 };
     put_header(&w, MSG_CLOSED, total - DURO_MSG_HEADER_BYTES);
     put_u64(&w, seq);
     put_u32(&w, count);
@@ -255,7 +236,7 @@ size_t msg_encode_migrate(uint8_t *dst, size_t cap, const struct msg_migrate *m)
     if (!migrate_in_bounds(m) || total > cap) {
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
+    struct wire_wr w = { dst, dst + cap, 1 };
     put_header(&w, MSG_MIGRATE, total - DURO_MSG_HEADER_BYTES);
     put_u64(&w, m->seq);
     put_u32(&w, m->mode);
@@ -280,7 +261,7 @@ size_t msg_encode_emigrant(uint8_t *dst, size_t cap, enum msg_type type,
     if (total == 0 || total > cap || (type != MSG_EMIGRATE && type != MSG_ADOPT)) {
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
+    struct wire_wr w = { dst, dst + cap, 1 };
     put_header(&w, type, total - DURO_MSG_HEADER_BYTES);
     put_u64(&w, e->seq);
     put_u64(&w, e->conn_id);
@@ -296,7 +277,7 @@ size_t msg_encode_migrated(uint8_t *dst, size_t cap, const struct msg_migrated *
     if (total > cap) {
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
+    struct wire_wr w = { dst, dst + cap, 1 };
     put_header(&w, MSG_MIGRATED, total - DURO_MSG_HEADER_BYTES);
     put_u64(&w, m->seq);
     put_u32(&w, m->moved);
@@ -313,7 +294,7 @@ size_t msg_encode_upgrade(uint8_t *dst, size_t cap, const struct msg_upgrade *u)
         (u->what != UPGRADE_READY && u->what != UPGRADE_DONE)) {
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
+    struct wire_wr w = { dst, dst + cap, 1 };
     put_header(&w, MSG_UPGRADE, total - DURO_MSG_HEADER_BYTES);
     put_u32(&w, u->what);
     put_u32(&w, u->pid);
@@ -336,7 +317,7 @@ size_t msg_encode_handoff(uint8_t *dst, size_t cap, const struct msg_handoff *h)
     if (total == 0 || total > cap) {
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
+    struct wire_wr w = { dst, dst + cap, 1 };
     put_header(&w, MSG_HANDOFF, total - DURO_MSG_HEADER_BYTES);
     put_u64(&w, h->conn_id);
     put_span16(&w, h->cls);
@@ -357,7 +338,7 @@ size_t msg_encode_config(uint8_t *dst, size_t cap, const struct msg_config *c)
     if (total == 0 || total > cap) {
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
+    struct wire_wr w = { dst, dst + cap, 1 };
     put_header(&w, MSG_CONFIG, total - DURO_MSG_HEADER_BYTES);
     put_u32(&w, c->slot);
     put_u32(&w, c->nslots);
@@ -372,7 +353,7 @@ size_t msg_encode_query(uint8_t *dst, size_t cap, uint64_t seq, uint32_t what)
     if (total > cap || what == QUERY_OBJECTS) { /* msg_encode_objects_query */
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
+    struct wire_wr w = { dst, dst + cap, 1 };
     put_header(&w, MSG_QUERY, total - DURO_MSG_HEADER_BYTES);
     put_u64(&w, seq);
     put_u32(&w, what);
@@ -386,7 +367,7 @@ size_t msg_encode_stats(uint8_t *dst, size_t cap, uint64_t seq, const uint64_t *
     if (nwords > DURO_MSG_STATS_MAX_WORDS || total > cap) {
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
+    struct wire_wr w = { dst, dst + cap, 1 };
     put_header(&w, MSG_STATS, total - DURO_MSG_HEADER_BYTES);
     put_u64(&w, seq);
     put_u32(&w, nwords);
@@ -415,13 +396,13 @@ static size_t cursor_size(const struct msg_objects_cursor *c)
     return 8 + 1 + 1 + (c->has_after ? sizeof c->after : 0);
 }
 
-static void put_cursor(struct wr *w, const struct msg_objects_cursor *c)
+static void put_cursor(struct wire_wr *w, const struct msg_objects_cursor *c)
 {
     put_u64(w, c->bucket);
-    put(w, &c->bits, 1);
-    put(w, &c->has_after, 1);
+    wire_put(w, &c->bits, 1);
+    wire_put(w, &c->has_after, 1);
     if (c->has_after) {
-        put(w, c->after, sizeof c->after);
+        wire_put(w, c->after, sizeof c->after);
     }
 }
 
@@ -432,7 +413,7 @@ size_t msg_encode_objects_query(uint8_t *dst, size_t cap, const struct msg_query
         q->limit > DURO_OBJECTS_CHUNK_MAX_COUNT) {
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
+    struct wire_wr w = { dst, dst + cap, 1 };
     put_header(&w, MSG_QUERY, total - DURO_MSG_HEADER_BYTES);
     put_u64(&w, q->seq);
     put_u32(&w, QUERY_OBJECTS);
@@ -448,11 +429,11 @@ size_t msg_encode_objects(uint8_t *dst, size_t cap, const struct msg_objects *o)
         !cursor_ok(&o->next)) {
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
+    struct wire_wr w = { dst, dst + cap, 1 };
     put_header(&w, MSG_OBJECTS, total - DURO_MSG_HEADER_BYTES);
     put_u64(&w, o->seq);
     put_u32(&w, o->count);
-    put(&w, &o->more, 1);
+    wire_put(&w, &o->more, 1);
     put_cursor(&w, &o->next);
     put_span32(&w, o->json);
     return w.ok ? total : 0;
@@ -470,56 +451,28 @@ uint64_t msg_stats_word(const struct msg_stats *s, uint32_t i)
 
 /* ---- reader ---- */
 
-struct rd {
-    const uint8_t *p;
-    const uint8_t *end;
-    int ok;
-};
-
-static const uint8_t *take(struct rd *r, size_t n)
+static uint64_t get_u64(struct wire_rd *r)
 {
-    if (!r->ok || (size_t)(r->end - r->p) < n) {
-        r->ok = 0;
-        return NULL;
-    }
-    const uint8_t *at = r->p;
-    r->p += n;
-    return at;
-}
-
-static uint32_t get_be(struct rd *r, size_t n)
-{
-    const uint8_t *b = take(r, n);
-    uint32_t v = 0;
-    for (size_t i = 0; b != NULL && i < n; i++) {
-        v = (v << 8) | b[i];
-    }
-    return v;
-}
-
-static uint64_t get_u64(struct rd *r)
-{
-    uint64_t hi = get_be(r, 4);
-    return (hi << 32) | get_be(r, 4);
+    return wire_get_be(r, 8);
 }
 
 /* Its bounds are the caller's to check (cursor_ok). */
-static void get_cursor(struct rd *r, struct msg_objects_cursor *c)
+static void get_cursor(struct wire_rd *r, struct msg_objects_cursor *c)
 {
     c->bucket = get_u64(r);
-    c->bits = (uint8_t)get_be(r, 1);
-    c->has_after = (uint8_t)get_be(r, 1);
-    const uint8_t *p = c->has_after == 1 ? take(r, sizeof c->after) : NULL;
+    c->bits = (uint8_t)wire_get_be(r, 1);
+    c->has_after = (uint8_t)wire_get_be(r, 1);
+    const uint8_t *p = c->has_after == 1 ? wire_take(r, sizeof c->after) : NULL;
     if (p != NULL) {
         memcpy(c->after, p, sizeof c->after);
     }
 }
 
-static struct msg_span get_span(struct rd *r, size_t len_bytes)
+static struct msg_span get_span(struct wire_rd *r, size_t len_bytes)
 {
     struct msg_span s = { "", 0 };
-    size_t n = get_be(r, len_bytes);
-    const uint8_t *p = take(r, n);
+    size_t n = wire_get_be(r, len_bytes);
+    const uint8_t *p = wire_take(r, n);
     if (p != NULL) {
         s.ptr = (const char *)p;
         s.len = n;
@@ -528,23 +481,23 @@ static struct msg_span get_span(struct rd *r, size_t len_bytes)
 }
 
 /* Reads a header list: validates every entry of its wire form, keeps it as a span. */
-static struct msg_headers get_headers(struct rd *r, uint32_t max_count)
+static struct msg_headers get_headers(struct wire_rd *r, uint32_t max_count)
 {
     struct msg_headers h = { NULL, 0, NULL, 0 };
-    size_t n = get_be(r, 4);
-    const uint8_t *p = take(r, n);
+    size_t n = wire_get_be(r, 4);
+    const uint8_t *p = wire_take(r, n);
     if (p == NULL) {
         return h;
     }
-    struct rd in = { p, p + n, 1 };
-    uint32_t count = get_be(&in, 2);
+    struct wire_rd in = { p, p + n, 1 };
+    uint32_t count = wire_get_be(&in, 2);
     for (uint32_t i = 0; i < count && in.ok; i++) {
-        size_t nl = get_be(&in, 2);
+        size_t nl = wire_get_be(&in, 2);
         if (nl == 0) {
             in.ok = 0;
         }
-        (void)take(&in, nl);
-        (void)take(&in, get_be(&in, 2));
+        (void)wire_take(&in, nl);
+        (void)wire_take(&in, wire_get_be(&in, 2));
     }
     if (!in.ok || in.p != in.end || count > max_count) {
         r->ok = 0;
@@ -565,7 +518,7 @@ int msg_headers_next(const struct msg_headers *h, size_t *pos, struct msg_header
     if (at >= h->wire_len) {
         return 0;
     }
-    struct rd r = { h->wire + at, h->wire + h->wire_len, 1 };
+    struct wire_rd r = { h->wire + at, h->wire + h->wire_len, 1 };
     out->name = get_span(&r, 2);
     out->value = get_span(&r, 2);
     if (!r.ok) {
@@ -585,10 +538,10 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
     if (len < DURO_MSG_HEADER_BYTES) {
         return MSG_NEED_MORE;
     }
-    struct rd h = { buf + sizeof magic, buf + DURO_MSG_HEADER_BYTES, 1 };
-    uint32_t version = get_be(&h, 2);
-    uint32_t type = get_be(&h, 2);
-    uint32_t body_len = get_be(&h, 4);
+    struct wire_rd h = { buf + sizeof magic, buf + DURO_MSG_HEADER_BYTES, 1 };
+    uint32_t version = wire_get_be(&h, 2);
+    uint32_t type = wire_get_be(&h, 2);
+    uint32_t body_len = wire_get_be(&h, 4);
     if (version != MSG_VERSION || body_len > DURO_MSG_BODY_MAX_BYTES) {
         return MSG_BAD;
     }
@@ -598,7 +551,7 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
     if (len - DURO_MSG_HEADER_BYTES < body_len) {
         return MSG_NEED_MORE;
     }
-    struct rd r = { buf + DURO_MSG_HEADER_BYTES, buf + DURO_MSG_HEADER_BYTES + body_len, 1 };
+    struct wire_rd r = { buf + DURO_MSG_HEADER_BYTES, buf + DURO_MSG_HEADER_BYTES + body_len, 1 };
     memset(out, 0, sizeof *out);
     out->type = (enum msg_type)type;
     if (type == MSG_HANDOFF) {
@@ -633,7 +586,7 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
     } else if (type == MSG_RESPONSE) {
         struct msg_response *q = &out->u.response;
         q->req_id = get_u64(&r);
-        q->status = (uint16_t)get_be(&r, 2);
+        q->status = (uint16_t)wire_get_be(&r, 2);
         q->headers = get_headers(&r, DURO_HTTP_RESPONSE_HEADERS_MAX_COUNT);
         q->body = get_span(&r, 4);
         if (!r.ok || r.p != r.end || !response_in_bounds(q)) {
@@ -645,24 +598,24 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
         q->cls = get_span(&r, 2);
         q->name = get_span(&r, 2);
         q->tag = get_span(&r, 2);
-        q->code = (uint16_t)get_be(&r, 2);
+        q->code = (uint16_t)wire_get_be(&r, 2);
         q->reason = get_span(&r, 2);
         if (!r.ok || r.p != r.end || !close_in_bounds(q)) {
             return MSG_BAD;
         }
     } else if (type == MSG_CLOSED) {
         out->u.closed.seq = get_u64(&r);
-        out->u.closed.count = get_be(&r, 4);
+        out->u.closed.count = wire_get_be(&r, 4);
         if (!r.ok || r.p != r.end) {
             return MSG_BAD;
         }
     } else if (type == MSG_MIGRATE) {
         struct msg_migrate *q = &out->u.migrate;
         q->seq = get_u64(&r);
-        q->mode = get_be(&r, 4);
-        q->slot = get_be(&r, 4);
-        q->nslots = get_be(&r, 4);
-        q->timeout_ms = get_be(&r, 4);
+        q->mode = wire_get_be(&r, 4);
+        q->slot = wire_get_be(&r, 4);
+        q->nslots = wire_get_be(&r, 4);
+        q->timeout_ms = wire_get_be(&r, 4);
         if (!r.ok || r.p != r.end || !migrate_in_bounds(q)) {
             return MSG_BAD;
         }
@@ -679,17 +632,17 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
     } else if (type == MSG_MIGRATED) {
         struct msg_migrated *q = &out->u.migrated;
         q->seq = get_u64(&r);
-        q->moved = get_be(&r, 4);
-        q->closed = get_be(&r, 4);
-        q->remaining = get_be(&r, 4);
+        q->moved = wire_get_be(&r, 4);
+        q->closed = wire_get_be(&r, 4);
+        q->remaining = wire_get_be(&r, 4);
         q->elapsed_us = get_u64(&r);
         if (!r.ok || r.p != r.end) {
             return MSG_BAD;
         }
     } else if (type == MSG_UPGRADE) {
         struct msg_upgrade *u = &out->u.upgrade;
-        u->what = get_be(&r, 4);
-        u->pid = get_be(&r, 4);
+        u->what = wire_get_be(&r, 4);
+        u->pid = wire_get_be(&r, 4);
         u->count = get_u64(&r);
         u->version = get_span(&r, 2);
         if (!r.ok || r.p != r.end || u->version.len > DURO_UPGRADE_VERSION_MAX_BYTES ||
@@ -699,9 +652,9 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
     } else if (type == MSG_QUERY) {
         struct msg_query *q = &out->u.query;
         q->seq = get_u64(&r);
-        q->what = get_be(&r, 4);
+        q->what = wire_get_be(&r, 4);
         if (q->what == QUERY_OBJECTS) {
-            q->limit = get_be(&r, 4);
+            q->limit = wire_get_be(&r, 4);
             get_cursor(&r, &q->from);
         }
         if (!r.ok || r.p != r.end || (q->what != QUERY_STATS && q->what != QUERY_OBJECTS) ||
@@ -711,19 +664,19 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
         }
     } else if (type == MSG_STATS) {
         out->u.stats.seq = get_u64(&r);
-        out->u.stats.nwords = get_be(&r, 4);
+        out->u.stats.nwords = wire_get_be(&r, 4);
         if (out->u.stats.nwords > DURO_MSG_STATS_MAX_WORDS) {
             return MSG_BAD;
         }
-        out->u.stats.words = take(&r, (size_t)out->u.stats.nwords * 8);
+        out->u.stats.words = wire_take(&r, (size_t)out->u.stats.nwords * 8);
         if (!r.ok || r.p != r.end) {
             return MSG_BAD;
         }
     } else if (type == MSG_OBJECTS) {
         struct msg_objects *o = &out->u.objects;
         o->seq = get_u64(&r);
-        o->count = get_be(&r, 4);
-        o->more = (uint8_t)get_be(&r, 1);
+        o->count = wire_get_be(&r, 4);
+        o->more = (uint8_t)wire_get_be(&r, 1);
         get_cursor(&r, &o->next);
         o->json = get_span(&r, 4);
         if (!r.ok || r.p != r.end || o->json.len > DURO_OBJECTS_JSON_MAX_BYTES || o->more > 1 ||
@@ -732,8 +685,8 @@ enum msg_result msg_decode(const uint8_t *buf, size_t len, struct msg *out, size
         }
     } else {
         struct msg_config *c = &out->u.config;
-        c->slot = get_be(&r, 4);
-        c->nslots = get_be(&r, 4);
+        c->slot = wire_get_be(&r, 4);
+        c->nslots = wire_get_be(&r, 4);
         c->path = get_span(&r, 2);
         c->text = get_span(&r, 4);
         if (!r.ok || r.p != r.end || !config_in_bounds(c)) {

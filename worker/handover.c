@@ -2,43 +2,17 @@
 
 #include <string.h>
 
+#include "common/wire.h"
 #include "duro/class.h"
 
 #define FIXED_BYTES (2 + 2 + 2 + 8 * 4 + 4 * 4)
 
 /* ---- writer ---- */
 
-struct wr {
-    uint8_t *p;
-    uint8_t *end;
-    int ok;
-};
-
-static void put(struct wr *w, const void *src, size_t n)
+static void put_span(struct wire_wr *w, struct msg_span s, unsigned len_bytes)
 {
-    if (!w->ok || (size_t)(w->end - w->p) < n) {
-        w->ok = 0;
-        return;
-    }
-    if (n > 0) {
-        memcpy(w->p, src, n);
-    }
-    w->p += n;
-}
-
-static void put_be(struct wr *w, uint64_t v, unsigned n)
-{
-    uint8_t b[8];
-    for (unsigned i = 0; i < n; i++) {
-        b[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-    }
-    put(w, b, n);
-}
-
-static void put_span(struct wr *w, struct msg_span s, unsigned len_bytes)
-{
-    put_be(w, s.len, len_bytes);
-    put(w, s.ptr, s.len);
+    wire_put_be(w, s.len, len_bytes);
+    wire_put(w, s.ptr, s.len);
 }
 
 /* ---- bounds, shared by encoder and decoder ---- */
@@ -108,36 +82,36 @@ size_t handover_encode(uint8_t *dst, size_t cap, const struct handover_state *st
     if (total == 0 || total > cap) {
         return 0;
     }
-    struct wr w = { dst, dst + cap, 1 };
-    put_be(&w, HANDOVER_VERSION, 2);
-    put_be(&w, st->flags, 2);
-    put_be(&w, st->group_left, 2);
-    put_be(&w, st->age_ms, 8);
-    put_be(&w, st->last_auto_ms, 8);
-    put_be(&w, st->bytes_in, 8);
-    put_be(&w, st->bytes_out, 8);
-    put_be(&w, st->msgs_in, 4);
-    put_be(&w, st->msgs_out, 4);
-    put_be(&w, st->silent_ms, 4);
-    put_be(&w, st->rate_milli, 4);
+    struct wire_wr w = { dst, dst + cap, 1 };
+    wire_put_be(&w, HANDOVER_VERSION, 2);
+    wire_put_be(&w, st->flags, 2);
+    wire_put_be(&w, st->group_left, 2);
+    wire_put_be(&w, st->age_ms, 8);
+    wire_put_be(&w, st->last_auto_ms, 8);
+    wire_put_be(&w, st->bytes_in, 8);
+    wire_put_be(&w, st->bytes_out, 8);
+    wire_put_be(&w, st->msgs_in, 4);
+    wire_put_be(&w, st->msgs_out, 4);
+    wire_put_be(&w, st->silent_ms, 4);
+    wire_put_be(&w, st->rate_milli, 4);
     put_span(&w, st->protocol, 2);
     put_span(&w, st->client, 2);
     put_span(&w, st->attachment, 4);
     put_span(&w, st->early, 4);
     const uint8_t pmd[5] = { st->pmd_on, st->pmd_snt, st->pmd_cnt, st->pmd_sbits,
                              st->pmd_cbits };
-    put(&w, pmd, sizeof pmd);
+    wire_put(&w, pmd, sizeof pmd);
     put_span(&w, st->def_window, 2);
     put_span(&w, st->inf_window, 2);
-    put_be(&w, st->ntags, 1);
+    wire_put_be(&w, st->ntags, 1);
     for (uint8_t i = 0; i < st->ntags; i++) {
         put_span(&w, st->tags[i], 2);
     }
-    put_be(&w, st->nrules, 1);
+    wire_put_be(&w, st->nrules, 1);
     for (uint8_t i = 0; i < st->nrules; i++) {
         const struct handover_rule *r = &st->rules[i];
-        put_be(&w, r->req_kind, 1);
-        put_be(&w, r->resp_kind, 1);
+        wire_put_be(&w, r->req_kind, 1);
+        wire_put_be(&w, r->resp_kind, 1);
         put_span(&w, r->req, 2);
         put_span(&w, r->resp, 2);
     }
@@ -146,38 +120,11 @@ size_t handover_encode(uint8_t *dst, size_t cap, const struct handover_state *st
 
 /* ---- reader ---- */
 
-struct rd {
-    const uint8_t *p;
-    const uint8_t *end;
-    int ok;
-};
-
-static const uint8_t *take(struct rd *r, size_t n)
-{
-    if (!r->ok || (size_t)(r->end - r->p) < n) {
-        r->ok = 0;
-        return NULL;
-    }
-    const uint8_t *at = r->p;
-    r->p += n;
-    return at;
-}
-
-static uint64_t get_be(struct rd *r, unsigned n)
-{
-    const uint8_t *b = take(r, n);
-    uint64_t v = 0;
-    for (unsigned i = 0; b != NULL && i < n; i++) {
-        v = (v << 8) | b[i];
-    }
-    return v;
-}
-
-static struct msg_span get_span(struct rd *r, unsigned len_bytes)
+static struct msg_span get_span(struct wire_rd *r, unsigned len_bytes)
 {
     struct msg_span s = { "", 0 };
-    size_t n = (size_t)get_be(r, len_bytes);
-    const uint8_t *p = take(r, n);
+    size_t n = (size_t)wire_get_be(r, len_bytes);
+    const uint8_t *p = wire_take(r, n);
     if (p != NULL) {
         s.ptr = (const char *)p;
         s.len = n;
@@ -187,34 +134,34 @@ static struct msg_span get_span(struct rd *r, unsigned len_bytes)
 
 int handover_decode(const uint8_t *buf, size_t len, struct handover_state *st)
 {
-    struct rd r = { buf, buf + len, 1 };
+    struct wire_rd r = { buf, buf + len, 1 };
     memset(st, 0, sizeof *st);
-    st->version = (uint16_t)get_be(&r, 2);
+    st->version = (uint16_t)wire_get_be(&r, 2);
     if (!r.ok || st->version != HANDOVER_VERSION) {
         return -1;
     }
-    st->flags = (uint16_t)get_be(&r, 2);
-    st->group_left = (uint16_t)get_be(&r, 2);
-    st->age_ms = get_be(&r, 8);
-    st->last_auto_ms = get_be(&r, 8);
-    st->bytes_in = get_be(&r, 8);
-    st->bytes_out = get_be(&r, 8);
-    st->msgs_in = (uint32_t)get_be(&r, 4);
-    st->msgs_out = (uint32_t)get_be(&r, 4);
-    st->silent_ms = (uint32_t)get_be(&r, 4);
-    st->rate_milli = (uint32_t)get_be(&r, 4);
+    st->flags = (uint16_t)wire_get_be(&r, 2);
+    st->group_left = (uint16_t)wire_get_be(&r, 2);
+    st->age_ms = wire_get_be(&r, 8);
+    st->last_auto_ms = wire_get_be(&r, 8);
+    st->bytes_in = wire_get_be(&r, 8);
+    st->bytes_out = wire_get_be(&r, 8);
+    st->msgs_in = (uint32_t)wire_get_be(&r, 4);
+    st->msgs_out = (uint32_t)wire_get_be(&r, 4);
+    st->silent_ms = (uint32_t)wire_get_be(&r, 4);
+    st->rate_milli = (uint32_t)wire_get_be(&r, 4);
     st->protocol = get_span(&r, 2);
     st->client = get_span(&r, 2);
     st->attachment = get_span(&r, 4);
     st->early = get_span(&r, 4);
-    st->pmd_on = (uint8_t)get_be(&r, 1);
-    st->pmd_snt = (uint8_t)get_be(&r, 1);
-    st->pmd_cnt = (uint8_t)get_be(&r, 1);
-    st->pmd_sbits = (uint8_t)get_be(&r, 1);
-    st->pmd_cbits = (uint8_t)get_be(&r, 1);
+    st->pmd_on = (uint8_t)wire_get_be(&r, 1);
+    st->pmd_snt = (uint8_t)wire_get_be(&r, 1);
+    st->pmd_cnt = (uint8_t)wire_get_be(&r, 1);
+    st->pmd_sbits = (uint8_t)wire_get_be(&r, 1);
+    st->pmd_cbits = (uint8_t)wire_get_be(&r, 1);
     st->def_window = get_span(&r, 2);
     st->inf_window = get_span(&r, 2);
-    uint64_t ntags = get_be(&r, 1);
+    uint64_t ntags = wire_get_be(&r, 1);
     if (ntags > DURO_TAGS_MAX_COUNT) {
         return -1;
     }
@@ -222,15 +169,15 @@ int handover_decode(const uint8_t *buf, size_t len, struct handover_state *st)
     for (uint8_t i = 0; i < st->ntags; i++) {
         st->tags[i] = get_span(&r, 2);
     }
-    uint64_t nrules = get_be(&r, 1);
+    uint64_t nrules = wire_get_be(&r, 1);
     if (nrules > DURO_AUTO_RULES_MAX_COUNT) {
         return -1;
     }
     st->nrules = (uint8_t)nrules;
     for (uint8_t i = 0; i < st->nrules; i++) {
         struct handover_rule *x = &st->rules[i];
-        x->req_kind = (uint8_t)get_be(&r, 1);
-        x->resp_kind = (uint8_t)get_be(&r, 1);
+        x->req_kind = (uint8_t)wire_get_be(&r, 1);
+        x->resp_kind = (uint8_t)wire_get_be(&r, 1);
         x->req = get_span(&r, 2);
         x->resp = get_span(&r, 2);
     }
