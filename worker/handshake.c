@@ -129,13 +129,25 @@ void handshake_start(struct worker *w, struct chan *ch, const struct msg_handoff
     }
     session_opened(s);
     metrics_http_status(&w->metrics, 101);
-    char client[DURO_NETADDR_TEXT_MAX_BYTES];
-    session_client(s, client, sizeof client);
-    int tlen = (int)(h->target.len < DURO_LOG_TARGET_MAX_BYTES ? h->target.len
-                                                               : DURO_LOG_TARGET_MAX_BYTES);
-    log_info("access", "event=ws_open conn=%llu obj=%s/%s client=%s class=%s status=101 "
-             "target=\"%.*s\" deflate=%s", (unsigned long long)s->conn_id, cls->name, o->name,
-             client, cls->name, tlen, h->target.ptr, s->pmd_sbits ? "on" : "off");
+    if (log_enabled(LOG_INFO)) {
+        /* Pairs, not printf: one line per upgrade (issue 18); the peer asked only for it. */
+        char client[DURO_NETADDR_TEXT_MAX_BYTES];
+        session_client(s, client, sizeof client);
+        char label[DURO_OBJECT_LABEL_MAX_BYTES];
+        size_t tlen = h->target.len < DURO_LOG_TARGET_MAX_BYTES ? h->target.len
+                                                                : DURO_LOG_TARGET_MAX_BYTES;
+        struct log_kv kv[] = {
+            LOG_STR("event", "ws_open"),
+            LOG_UINT("conn", s->conn_id),
+            LOG_STRN("obj", label, object_label(o, label)),
+            LOG_STR("client", client),
+            LOG_STR("class", cls->name),
+            LOG_INT("status", 101),
+            LOG_QSTRN("target", h->target.ptr, tlen),
+            LOG_STR("deflate", s->pmd_sbits ? "on" : "off"),
+        };
+        log_kv(LOG_INFO, "access", kv, sizeof kv / sizeof kv[0]);
+    }
     log_debug("session", "conn=%llu obj=%s/%s event=open sockets=%u",
               (unsigned long long)s->conn_id, cls->name, o->name, o->nsockets);
     if (h->early.len > 0) {

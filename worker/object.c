@@ -178,6 +178,16 @@ static void on_idle_timer(uv_timer_t *t)
     /* Hibernated with sockets: nothing to time until the next event wakes it. */
 }
 
+size_t object_label(const struct object *o, char *out)
+{
+    size_t cl = strnlen(o->cls->name, DURO_CLASS_NAME_MAX_BYTES);
+    size_t nl = o->name_len < DURO_OBJECT_NAME_MAX_BYTES ? o->name_len : DURO_OBJECT_NAME_MAX_BYTES;
+    memcpy(out, o->cls->name, cl);
+    out[cl] = '/';
+    memcpy(out + cl + 1, o->name, nl);
+    return cl + 1 + nl;
+}
+
 void object_wake(struct object *o)
 {
     o->last_event_ms = uv_now(o->reg->w->loop);

@@ -128,6 +128,11 @@ struct object *registry_bucket(const struct registry *reg, size_t i);
 void registry_each_socket(struct registry *reg, void (*fn)(struct session *s, void *arg),
                           void *arg);
 
+/* Writes "CLASS/NAME" (the `obj=` of log lines) into `out` of DURO_OBJECT_LABEL_MAX_BYTES,
+ * without a NUL; returns its length. */
+#define DURO_OBJECT_LABEL_MAX_BYTES (DURO_CLASS_NAME_MAX_BYTES + 1 + DURO_OBJECT_NAME_MAX_BYTES)
+size_t object_label(const struct object *o, char *out);
+
 /* Marks an event: wakes a hibernated object (construct runs) and restarts its idle time. Call
  * before every class callback. */
 void object_wake(struct object *o);

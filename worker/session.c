@@ -327,18 +327,26 @@ void session_destroy(struct session *s)
     if (s->accepted) {
         s->w->metrics.v[M_WS_OPEN]--;
         metrics_ws_close(&s->w->metrics, s->code_sent ? s->code_sent : DURO_CLOSE_ABNORMAL);
-        uint64_t now = uv_now(s->w->loop);
-        char client[DURO_NETADDR_TEXT_MAX_BYTES];
-        session_client(s, client, sizeof client);
-        log_info("access",
-                 "event=ws_closed conn=%llu obj=%s/%s client=%s class=%s code_sent=%u "
-                 "code_recv=%u duration_ms=%llu msgs_in=%u msgs_out=%u bytes_in=%llu "
-                 "bytes_out=%llu",
-                 (unsigned long long)s->conn_id, s->obj->cls->name, s->obj->name, client,
-                 s->obj->cls->name, s->code_sent,
-                 s->code_recv ? s->code_recv : DURO_CLOSE_ABNORMAL,
-                 (unsigned long long)(now - s->opened_ms), s->msgs_in, s->msgs_out,
-                 (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
+        if (log_enabled(LOG_INFO)) {
+            char client[DURO_NETADDR_TEXT_MAX_BYTES];
+            session_client(s, client, sizeof client);
+            char label[DURO_OBJECT_LABEL_MAX_BYTES];
+            struct log_kv kv[] = {
+                LOG_STR("event", "ws_closed"),
+                LOG_UINT("conn", s->conn_id),
+                LOG_STRN("obj", label, object_label(s->obj, label)),
+                LOG_STR("client", client),
+                LOG_STR("class", s->obj->cls->name),
+                LOG_UINT("code_sent", s->code_sent),
+                LOG_UINT("code_recv", s->code_recv ? s->code_recv : DURO_CLOSE_ABNORMAL),
+                LOG_UINT("duration_ms", uv_now(s->w->loop) - s->opened_ms),
+                LOG_UINT("msgs_in", s->msgs_in),
+                LOG_UINT("msgs_out", s->msgs_out),
+                LOG_UINT("bytes_in", s->bytes_in),
+                LOG_UINT("bytes_out", s->bytes_out),
+            };
+            log_kv(LOG_INFO, "access", kv, sizeof kv / sizeof kv[0]);
+        }
     }
     uv_close((uv_handle_t *)&s->tcp, on_closed);
 }
