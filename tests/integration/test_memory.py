@@ -17,8 +17,8 @@ import os
 import socket
 import unittest
 
-from harness import (HOST, OP_TEXT, Gateway, _sanitized, frame, http_request, proc_rss_kib,
-                     upgrade_request)
+from harness import (HOST, OP_TEXT, Gateway, _sanitized, frame, http_request, probe_echo_config,
+                     proc_rss_kib, upgrade_request)
 
 PROBE_SO = os.environ.get("DURO_PROBE_SO", "")
 
@@ -27,23 +27,8 @@ HANDOFFS = 10000
 BATCH = 100                     # connections open at once
 BOUND_KIB = 2048                # growth above the warmed-up baseline still accepted
 
-CONFIG = f"""
-[server]
-admin = off
-[http]
-body_max_bytes = {BODY_BYTES}
-[class probe]
-path = {PROBE_SO}
-symbol = probe_class
-[route probe]
-match = path /probe/{{name}}
-class = probe
-object = {{name}}
-[route echo]
-match = exact /echo
-class = echo
-object = echo
-"""
+CONFIG = probe_echo_config(PROBE_SO, server="admin = off\n",
+                           http=f"body_max_bytes = {BODY_BYTES}\n")
 
 
 def read_head(s):
