@@ -44,6 +44,8 @@ struct gw_conn {
     uint64_t head_started_ns; /* first byte of the current request, for duro_handshake_seconds */
     int open_handles;
     enum conn_timer timer_mode;
+    uint64_t deadline_ms;     /* uv_now() when timer_mode's wait ends; the timer may fire
+                               * earlier (conn.c, arm) */
     unsigned reading : 1;
     unsigned writing : 1;
     unsigned closing : 1;     /* uv_close called */

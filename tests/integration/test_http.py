@@ -296,6 +296,41 @@ class HeadTimeoutTest(unittest.TestCase):
         self.assertGreater(time.monotonic() - t0, 0.25, "closed before head_timeout_ms")
 
 
+class KeepAliveTimeoutTest(unittest.TestCase):
+    """The connection's one timer is moved lazily (gateway/conn.c, arm): a later deadline is
+    written down and the timer, still set for the earlier one, fires and waits again; an
+    earlier deadline moves it at once."""
+    CONFIG = "[http]\nhead_timeout_ms = 300\nkeepalive_timeout_ms = 1500\n"
+
+    def test_idle_keepalive_outlives_the_head_timeout(self):
+        gw = Gateway(self, config=self.CONFIG)
+        c = gw.connect()
+        c.send(get("/"))
+        self.assertEqual(c.read_response().code, 400)
+        # past the 300 ms the timer was set for while the head arrived, inside keep-alive
+        time.sleep(0.7)
+        c.send(get("/"))
+        self.assertEqual(c.read_response().code, 400, "closed at the head timeout while idle")
+        t0 = time.monotonic()
+        c.read_eof(timeout=5.0)
+        elapsed = time.monotonic() - t0
+        self.assertGreater(elapsed, 1.2, "closed before keepalive_timeout_ms")
+        self.assertLess(elapsed, 4.0, "keepalive_timeout_ms = 1500 not applied")
+
+    def test_head_after_idle_gets_the_shorter_deadline(self):
+        gw = Gateway(self, config=self.CONFIG)
+        c = gw.connect()
+        c.send(get("/"))
+        self.assertEqual(c.read_response().code, 400)
+        t0 = time.monotonic()
+        c.send(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        r = c.read_response()
+        elapsed = time.monotonic() - t0
+        assert_error_response(r, 408)
+        self.assertGreater(elapsed, 0.25, "408 before head_timeout_ms")
+        self.assertLess(elapsed, 1.2, "the head waited for the keep-alive deadline")
+
+
 ROUTES = """
 [route echo]
 match = exact /echo

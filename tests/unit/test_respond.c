@@ -22,6 +22,16 @@ static void seed_400(void **state)
     want = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n";
     assert_int_equal(n, strlen(want));
     assert_memory_equal(b, want, n);
+    n = respond_seed_400(b, sizeof b, RESPOND_HEAD);
+    want = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n\r\n";
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(b, want, n);
+    n = respond_seed_400(b, sizeof b, RESPOND_CLOSE);
+    want = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nContent-Type: text/plain\r\n"
+           "Connection: close\r\n\r\n";
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(b, want, n);
+    assert_int_equal(respond_seed_400(b, strlen(want), RESPOND_CLOSE), 0); /* no room */
 }
 
 static void seed_426(void **state)
@@ -32,6 +42,22 @@ static void seed_426(void **state)
     const char *want = "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 42\r\n"
                        "Content-Type: text/plain;charset=UTF-8\r\n\r\n"
                        "Durable Object expected Upgrade: websocket";
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(b, want, n);
+    n = respond_seed_426(b, sizeof b, RESPOND_HEAD); /* HEAD: the length, not the body */
+    want = "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 42\r\n"
+           "Content-Type: text/plain;charset=UTF-8\r\n\r\n";
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(b, want, n);
+    n = respond_seed_426(b, sizeof b, RESPOND_CLOSE);
+    want = "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 42\r\n"
+           "Content-Type: text/plain;charset=UTF-8\r\nConnection: close\r\n\r\n"
+           "Durable Object expected Upgrade: websocket";
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(b, want, n);
+    n = respond_seed_426(b, sizeof b, RESPOND_HEAD | RESPOND_CLOSE);
+    want = "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 42\r\n"
+           "Content-Type: text/plain;charset=UTF-8\r\nConnection: close\r\n\r\n";
     assert_int_equal(n, strlen(want));
     assert_memory_equal(b, want, n);
 }
