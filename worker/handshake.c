@@ -96,7 +96,11 @@ void handshake_start(struct worker *w, struct chan *ch, const struct msg_handoff
     }
     if (cls->on_connect != NULL) {
         char peer[80], client[80];
-        netaddr_peer(&s->tcp, peer, sizeof peer);
+        if (s->client == NULL) {
+            session_client(s, peer, sizeof peer); /* asked once: the access lines reuse it */
+        } else {
+            netaddr_peer(&s->tcp, peer, sizeof peer); /* the proxy, not the PROXY header's */
+        }
         snprintf(client, sizeof client, "%.*s", (int)h->client.len, h->client.ptr);
         size_t nh;
         const struct duro_header *hdrs = request_headers(w, &h->headers, &nh);

@@ -241,12 +241,42 @@ static void on_closed(uv_handle_t *h)
     free(s);
 }
 
-void session_client(const struct session *s, char *out, size_t cap)
+void session_client(struct session *s, char *out, size_t cap)
 {
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
     if (s->client != NULL) {
         snprintf(out, cap, "%s", s->client);
-    } else {
-        netaddr_peer(&s->tcp, out, cap);
+        return;
+    }
+    if (s->peer_kind == PEER_V4) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(s->peer_port);
+        a->sin_addr.s_addr = s->peer4;
+        netaddr_format(&ss, out, cap);
+        return;
+    }
+    if (s->peer_kind == PEER_GONE) {
+        netaddr_format(&ss, out, cap); /* AF_UNSPEC: the unknown address */
+        return;
+    }
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) != 0) {
+        ss.ss_family = AF_UNSPEC;
+    }
+    netaddr_format(&ss, out, cap);
+    /* An IPv4 peer fits in the session's spare bytes; any other is kept as its text, which
+     * costs an allocation (none kept if it fails: the next line asks again). */
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        s->peer4 = a->sin_addr.s_addr;
+        s->peer_port = ntohs(a->sin_port);
+        s->peer_kind = PEER_V4;
+    } else if (ss.ss_family == AF_UNSPEC) {
+        s->peer_kind = PEER_GONE;
+    } else if ((s->client = strdup(out)) != NULL) {
+        s->peer_kind = PEER_TEXT;
     }
 }
 

@@ -98,20 +98,26 @@ struct session {
                                   * with the shared codec */
     unsigned gate_paused : 1;    /* reads stopped while its object's commit is in flight */
     unsigned ping_out : 1;       /* liveness: a ping is unanswered since rx_tick */
-    struct wheel_node lnode;       /* liveness: in the worker's wheel while open */
-    struct pmd_codec *zc;          /* takeover mode: this socket's own windows, kept for its
-                                    * life (NULL in stateless mode) */
     unsigned read_paused : 1;    /* in the worker's paused list until the check phase */
     unsigned rate_started : 1;   /* the rate bucket was filled */
     unsigned migrating : 1;      /* to be handed over to another worker (worker/migrate.h) */
     unsigned held : 1;           /* ... and at a message boundary: reads stay stopped */
     unsigned grouped : 1;        /* adopted, held until the rest of its object's sockets came */
+    unsigned peer_kind : 2;      /* session_client's cache: PEER_UNASKED, _V4 (peer4/peer_port),
+                                  * _TEXT (kept in `client`), _GONE (asked, the kernel had none) */
+    uint16_t peer_port;          /* host order */
+    uint32_t peer4;              /* network order */
+    struct wheel_node lnode;       /* liveness: in the worker's wheel while open */
+    struct pmd_codec *zc;          /* takeover mode: this socket's own windows, kept for its
+                                    * life (NULL in stateless mode) */
     char *protocol;              /* chosen subprotocol, only during the handshake; for a
                                   * `grouped` adopted socket, its early bytes (u32 length, then
                                   * the bytes) until its group is released (worker/migrate.c) */
-    char *client;                /* the PROXY protocol's client "ip:port", NULL without one (the
-                                  * TCP peer is asked again when a log line needs it) */
+    char *client;                /* the PROXY protocol's client "ip:port", or a peer that is not
+                                  * IPv4 as text once asked (peer_kind); NULL otherwise */
 };
+
+enum { PEER_UNASKED, PEER_V4, PEER_TEXT, PEER_GONE };
 
 /* ---- for main ---- */
 
@@ -194,8 +200,10 @@ int session_closing(const struct session *s);
 /* True for the close codes an endpoint may send (RFC 6455 7.4). */
 int session_close_code_valid(uint16_t code);
 
-/* The client's address for logs: the PROXY protocol's, else the TCP peer's. */
-void session_client(const struct session *s, char *out, size_t cap);
+/* The client's address for logs: the PROXY protocol's, else the TCP peer's. The peer is asked
+ * once and kept: after a reset the kernel no longer knows it, and the close line of a dropped
+ * connection is the one an operator looks for. */
+void session_client(struct session *s, char *out, size_t cap);
 
 /* ---- permessage-deflate (worker/pmd.h) ---- */
 

@@ -11,6 +11,8 @@ import os
 import queue
 import re
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -19,7 +21,7 @@ import unittest
 
 import websockets
 
-from harness import GATEWAY, HOST, WORKER, pid_alive, _is_worker
+from harness import GATEWAY, HOST, WORKER, Gateway, pid_alive, _is_worker
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
@@ -217,6 +219,40 @@ class CheckMatchesStartUpTest(unittest.TestCase):
         p = self.gateway("[class k]\nsymbol = s\n" + ECHO_ROUTE, "--check")
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("duro.ini:1: [class k] has no 'path' key", p.stderr)
+
+
+class DroppedClientTest(unittest.TestCase):
+    """The close line of a connection the client reset names the client: the kernel forgets a
+    reset socket's peer, so the worker keeps what it asked at the open line (session_client)."""
+
+    def reset_and_read_lines(self, listen):
+        args = ("--listen", listen) if listen else ()
+        gw = Gateway(self, config=ECHO_ROUTE, args=args)
+        mark = gw.mark()
+        c = gw.ws_open("/echo")
+        local = c.sock.getsockname()
+        opened = gw.wait_for_line(r"event=ws_open .*client=(\S+)", 10, mark)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()  # an RST, not a FIN
+        closed = gw.wait_for_line(r"event=ws_closed .*client=(\S+) .*code_recv=1006", 10, mark)
+        return local, opened.group(1), closed.group(1)
+
+    def test_ipv4_reset_keeps_the_client(self):
+        local, opened, closed = self.reset_and_read_lines(None)
+        self.assertEqual(opened, f"{local[0]}:{local[1]}")
+        self.assertEqual(closed, opened)
+
+    def test_ipv6_reset_keeps_the_client(self):
+        if not socket.has_ipv6:
+            self.skipTest("this machine has no IPv6")
+        try:
+            with socket.socket(socket.AF_INET6) as probe:
+                probe.bind(("::1", 0))
+        except OSError as e:
+            self.skipTest(f"::1 cannot be bound here: {e}")
+        local, opened, closed = self.reset_and_read_lines("[::1]:0")
+        self.assertEqual(opened, f"[{local[0]}]:{local[1]}")
+        self.assertEqual(closed, opened)
 
 
 if __name__ == "__main__":
