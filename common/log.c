@@ -1,6 +1,7 @@
 #include "common/log.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,10 @@ const char *const log_level_names[] = { "debug", "info", "warn", "error", NULL }
 const char *const log_format_names[] = { "text", "json", NULL };
 
 /* The keys the formatter writes itself; a caller's pair with one of these names is renamed. */
-static const char *const owned_keys[] = { "ts", "level", "proc", "pid", "mod" };
+static const struct {
+    const char *key;
+    size_t len;
+} owned_keys[] = { { "ts", 2 }, { "level", 5 }, { "proc", 4 }, { "pid", 3 }, { "mod", 3 } };
 
 /* put_head's output for the logger's proc, pid and format. */
 struct head {
@@ -214,17 +218,44 @@ static void put_pair(struct out *o, enum log_format fmt, int first, const char *
 
 #define SEEN_MAX_COUNT 48
 
-/* The keys already on the line, copied (a renamed key has no other home). */
+/* The callers' keys already on the line. A key points into the caller's text or kv array,
+ * which outlive the line; only a renamed key is copied (it has no other home). `sig` has one
+ * bit per key (sig_bit), so that a key new to the line, nearly every one, is known new without
+ * comparing it to the others: the access lines are written for every request (issue 18). */
 struct seen {
     unsigned n;
     size_t used;
+    uint64_t sig;
     const char *key[SEEN_MAX_COUNT];
     size_t len[SEEN_MAX_COUNT];
     char arena[1024];
 };
 
+static uint64_t sig_bit(const char *k, size_t n)
+{
+    unsigned h = n == 0 ? 0 : (unsigned char)k[0] * 31u + (unsigned char)k[n - 1] + (unsigned)n * 7u;
+    return 1ull << (h & 63u);
+}
+
+/* One of owned_keys, which the formatter writes itself. */
+static int is_owned(const char *k, size_t n)
+{
+    for (size_t i = 0; i < sizeof owned_keys / sizeof owned_keys[0]; i++) {
+        if (owned_keys[i].len == n && memcmp(owned_keys[i].key, k, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int seen_has(const struct seen *s, const char *k, size_t n)
 {
+    if (is_owned(k, n)) {
+        return 1;
+    }
+    if (!(s->sig & sig_bit(k, n))) {
+        return 0;
+    }
     for (unsigned i = 0; i < s->n; i++) {
         if (s->len[i] == n && memcmp(s->key[i], k, n) == 0) {
             return 1;
@@ -233,14 +264,23 @@ static int seen_has(const struct seen *s, const char *k, size_t n)
     return 0;
 }
 
-static void seen_add(struct seen *s, const char *k, size_t n)
+/* `copy`: the key lives only as long as the caller's frame (a renamed one). */
+static void seen_add(struct seen *s, const char *k, size_t n, int copy)
 {
-    if (s->n < SEEN_MAX_COUNT && n <= sizeof s->arena - s->used) {
+    if (s->n >= SEEN_MAX_COUNT) {
+        return;
+    }
+    if (copy) {
+        if (n > sizeof s->arena - s->used) {
+            return;
+        }
         memcpy(s->arena + s->used, k, n);
-        s->key[s->n] = s->arena + s->used;
-        s->len[s->n++] = n;
+        k = s->arena + s->used;
         s->used += n;
     }
+    s->key[s->n] = k;
+    s->len[s->n++] = n;
+    s->sig |= sig_bit(k, n);
 }
 
 /* A caller's pair; a key already on the line is written as key_2, key_3, ... */
@@ -256,7 +296,7 @@ static void caller_pair(struct out *o, enum log_format fmt, struct seen *s, cons
         n = (size_t)m;
     }
     put_pair(o, fmt, 0, key, n, v, vlen, quoted);
-    seen_add(s, key, n);
+    seen_add(s, key, n, key == renamed);
 }
 
 /* Splits the caller's text into `key=value` pairs: a value runs to the next space, or is
@@ -312,9 +352,7 @@ static void begin_seen(struct seen *s)
 {
     s->n = 0;
     s->used = 0;
-    for (size_t i = 0; i < sizeof owned_keys / sizeof owned_keys[0]; i++) {
-        seen_add(s, owned_keys[i], strlen(owned_keys[i]));
-    }
+    s->sig = 0; /* the owned keys are is_owned's */
 }
 
 /* level, proc and pid: the same on every line of a level in one process. */
