@@ -694,14 +694,14 @@ static char *read_line(char *str, int num, void *stream)
     return str;
 }
 
-/* A relative [class] path names a file next to the config file that holds it (as nginx and
- * HAProxy resolve theirs), so an installed tree can be moved or staged with DESTDIR. The
- * embedded config has no directory: its relative paths stay relative to the working directory.
- * Returns 0, or -1 when the joined path does not fit. */
-static int resolve_class_path(struct conf_class *k, const char *origin)
+/* A relative [class] path or script names a file next to the config file that holds it (as
+ * nginx and HAProxy resolve theirs), so an installed tree can be moved or staged with DESTDIR.
+ * The embedded config has no directory: its relative paths stay relative to the working
+ * directory. `file` holds DURO_CLASS_PATH_MAX_BYTES + 1. Returns 0, or -1 when the joined path
+ * does not fit. */
+static int resolve_class_file(char *file, const char *origin)
 {
-    if (k->path[0] == '\0' || k->path[0] == '/' ||
-        strcmp(origin, CONF_ORIGIN_EMBEDDED) == 0) {
+    if (file[0] == '\0' || file[0] == '/' || strcmp(origin, CONF_ORIGIN_EMBEDDED) == 0) {
         return 0;
     }
     const char *slash = strrchr(origin, '/');
@@ -709,11 +709,11 @@ static int resolve_class_path(struct conf_class *k, const char *origin)
         return 0; /* a config file in the working directory */
     }
     char joined[DURO_CLASS_PATH_MAX_BYTES + 1];
-    int n = snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - origin), origin, k->path);
+    int n = snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - origin), origin, file);
     if (n < 0 || (size_t)n >= sizeof joined) {
         return -1;
     }
-    memcpy(k->path, joined, (size_t)n + 1);
+    memcpy(file, joined, (size_t)n + 1);
     return 0;
 }
 
@@ -757,10 +757,12 @@ int conf_parse(struct conf *c, const char *text, const char *origin, char *err, 
                 return -1;
             }
         }
-        if (resolve_class_path(&c->classes[i], origin) != 0) {
-            snprintf(err, err_cap, "%s: [class %s] path '%s' is over %u bytes once resolved "
-                     "against the config file's directory", origin, c->classes[i].name,
-                     c->classes[i].path, DURO_CLASS_PATH_MAX_BYTES);
+        struct conf_class *kc = &c->classes[i];
+        char *file = kc->path[0] != '\0' ? kc->path : kc->script;
+        if (resolve_class_file(file, origin) != 0) {
+            snprintf(err, err_cap, "%s: [class %s] %s '%s' is over %u bytes once resolved "
+                     "against the config file's directory", origin, kc->name,
+                     file == kc->path ? "path" : "script", file, DURO_CLASS_PATH_MAX_BYTES);
             return -1;
         }
     }

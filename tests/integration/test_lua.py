@@ -215,6 +215,23 @@ class LuaTest(unittest.TestCase):
         run_async(run())
         gw.wait_for_lines(r'event=log msg="construct h"', 2)
 
+    def test_relative_script_is_found_next_to_its_config(self):
+        # as a relative [class] path is: a config and its scripts move together
+        with tempfile.TemporaryDirectory(prefix="duro-lua-rel-") as tmp:
+            with open(os.path.join(tmp, "room.lua"), "w", encoding="utf-8") as f:
+                f.write(ROOM_V1)
+            conf = os.path.join(tmp, "duro.ini")
+            with open(conf, "w", encoding="utf-8") as f:
+                f.write(config({"faulty": FAULTY, "room": "room.lua"}))
+            self.assertNotEqual(os.path.realpath(os.getcwd()), os.path.realpath(tmp))
+            gw = Gateway(self, config_path=conf)
+
+            async def run():
+                async with connect(gw.ws_url("/room/r")) as ws:
+                    await ws.send("x")
+                    self.assertEqual(await recv(ws), "v1 x 1")
+            run_async(run())
+
     def reload_gateway(self, tmp):
         path = os.path.join(tmp, "room.lua")
         with open(path, "w", encoding="utf-8") as f:

@@ -393,6 +393,15 @@ static void class_paths_resolve_against_the_config_directory(void **state)
     origin[sizeof origin - 3] = '/';
     assert_int_equal(conf_parse(&got, text, origin, err, ERR_CAP), -1);
     assert_non_null(strstr(err, "[class a]"));
+    /* a Lua script the same way */
+    text = "[class c]\nscript = room.lua\n[class d]\nscript = /abs/d.lua\n";
+    assert_int_equal(conf_parse(&got, text, "/etc/duro/duro.ini", err, ERR_CAP), 0);
+    assert_string_equal(got.classes[0].script, "/etc/duro/room.lua");
+    assert_string_equal(got.classes[1].script, "/abs/d.lua");
+    assert_int_equal(conf_parse(&got, text, CONF_ORIGIN_EMBEDDED, err, ERR_CAP), 0);
+    assert_string_equal(got.classes[0].script, "room.lua");
+    assert_int_equal(conf_parse(&got, text, origin, err, ERR_CAP), -1);
+    assert_non_null(strstr(err, "[class c] script"));
 }
 
 static void ready_share_is_bounded(void **state)
