@@ -2,6 +2,7 @@
 
 #include <luajit-2.1/lauxlib.h>
 #include <luajit-2.1/lualib.h>
+#include <time.h>
 
 #include "common/duro_limits.h"
 #include "common/log.h"
@@ -519,6 +520,16 @@ static int l_log(lua_State *L)
     return 0;
 }
 
+/* duro.now_ms(): the wall clock in milliseconds since the epoch, the clock alarms are set in
+ * (os.time() tells only seconds). */
+static int l_now_ms(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec * 1000.0 + (lua_Number)(ts.tv_nsec / 1000000));
+    return 1;
+}
+
 static int l_valid_utf8(lua_State *L)
 {
     size_t len;
@@ -615,6 +626,8 @@ int lua_api_open(lua_State *L, struct lua_api_ev *ev)
     lua_setfield(L, -2, "log");
     lua_pushcfunction(L, l_valid_utf8);
     lua_setfield(L, -2, "valid_utf8");
+    lua_pushcfunction(L, l_now_ms);
+    lua_setfield(L, -2, "now_ms");
     lua_setglobal(L, "duro");
     return lua_fast_open(L, ev);
 }

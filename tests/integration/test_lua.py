@@ -215,6 +215,21 @@ class LuaTest(unittest.TestCase):
         run_async(run())
         gw.wait_for_lines(r'event=log msg="construct h"', 2)
 
+    def test_now_ms_is_the_wall_clock_in_milliseconds(self):
+        gw = self.gateway()
+
+        async def run():
+            async with connect(gw.ws_url("/f/t")) as ws:
+                before = time.time() * 1000
+                await ws.send("now")
+                got = await recv(ws)
+                after = time.time() * 1000
+                return float(got.split()[1]), before, after
+        now, before, after = run_async(run())
+        # the clock alarms are set in (counter.lua's "alarm MS"), to the millisecond
+        self.assertGreaterEqual(now, before - 5)
+        self.assertLessEqual(now, after + 5)
+
     def test_relative_script_is_found_next_to_its_config(self):
         # as a relative [class] path is: a config and its scripts move together
         with tempfile.TemporaryDirectory(prefix="duro-lua-rel-") as tmp:

@@ -31,8 +31,8 @@ Wire:
   `report`: one command line and one output format.
 
 Set DURO_IT_LOG=1 to print each Gateway's log when its test ends.
-Set DURO_SEED_CLASS_SCRIPT (DURO_CHAT_CLASS_SCRIPT)=FILE.lua to replace the built-in seed (chat)
-class by that Lua script.
+Set DURO_SEED_CLASS_SCRIPT (DURO_CHAT_CLASS_SCRIPT, DURO_COUNTER_CLASS_SCRIPT)=FILE.lua to replace
+the built-in seed (chat, counter) class by that Lua script.
 """
 import asyncio
 import base64
@@ -294,7 +294,8 @@ class Gateway:
             argv += ["--workers", str(workers)]
         self.config_path = None
         for script_var, cls in (("DURO_SEED_CLASS_SCRIPT", "seed"),
-                                ("DURO_CHAT_CLASS_SCRIPT", "chat")):
+                                ("DURO_CHAT_CLASS_SCRIPT", "chat"),
+                                ("DURO_COUNTER_CLASS_SCRIPT", "counter")):
             script = os.environ.get(script_var)
             if script:
                 # The tests of a built-in class run unchanged against a Lua script replacing it.

@@ -1,8 +1,8 @@
 -- tests/integration/lua/faulty.lua: a Lua class that fails on demand (test_lua.py).
 -- "error" raises, "loop" never returns ("catch" too, catching every error; "sum" counts to
 -- 1e12; "tail" tail-calls itself for ever), "hog" allocates without end, "keep" stores the socket
--- handle in a global and "stale" uses the stored one; anything else gets "n=N" (N counts the
--- messages since construct).
+-- handle in a global and "stale" uses the stored one, "now" answers duro.now_ms(); anything else
+-- gets "n=N" (N counts the messages since construct).
 local t = {}
 local kept
 
@@ -52,6 +52,9 @@ function t.on_message(obj, state, ws, data, binary)
         kept = ws
     elseif data == "stale" then
         kept:send("never")
+    elseif data == "now" then
+        ws:send(string.format("now %.0f", duro.now_ms()))
+        return
     elseif data == "storage" then
         local v, err = obj:get("k")
         ws:send("storage " .. tostring(v) .. " " .. tostring(err))
