@@ -365,6 +365,7 @@ static int run(struct lua_rec *r, struct ev *e)
          * Nothing pushed here allocates, so nothing can fail outside the protected call. */
         vm->ev.data = (const char *)e->data;
         vm->ev.len = e->len;
+        vm->ev.gen++; /* a view made for this message is live until the next change */
         if (vm->depth > 1) {
             lua_rawgeti(L, LUA_REGISTRYINDEX, vm->message);
         } else {
@@ -374,6 +375,7 @@ static int run(struct lua_rec *r, struct ev *e)
         lua_pushlightuserdata(L, e->ws);
         lua_pushboolean(L, e->binary);
         rc = lua_pcall(L, 3, 0, h);
+        vm->ev.gen++; /* and stale from now on */
     } else {
         lua_rawgeti(L, LUA_REGISTRYINDEX, vm->tramp);
         lua_pushlightuserdata(L, e);
@@ -636,10 +638,14 @@ static int setup(lua_State *L)
     }
     /* the fixed slots: vm_new puts them at the bottom of the stack */
     lua_pushcfunction(L, msgh);
+    lua_getfield(L, t, "message_view"); /* on_message takes a view, not a string */
+    int view = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     if (vm->cb[CB_MESSAGE] != LUA_NOREF) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, vm->maker);
         lua_rawgeti(L, LUA_REGISTRYINDEX, vm->cb[CB_MESSAGE]);
-        lua_call(L, 1, 1);
+        lua_pushboolean(L, view);
+        lua_call(L, 2, 1);
     } else {
         lua_pushnil(L);
     }

@@ -58,6 +58,8 @@ struct lua_res_ud {
 struct lua_api_ev {
     const char *data;
     size_t len;
+    double gen; /* changes as a message event starts and ends: a message view of an older
+                 * value is stale (lua_fast.c) */
 };
 
 /* Opens the sandboxed libraries (base without load/loadstring/dofile/loadfile/print/newproxy,

@@ -3,7 +3,11 @@
 --   [class seed]
 --   script = examples/lua/seed.lua
 -- which replaces the built-in seed class.
-local seed = {}
+local seed = {
+    -- on_message's `data` is a view of the message's bytes, not a string: it is passed on to
+    -- ws:sendv as is, so no Lua string is made per message (tostring(data) makes one).
+    message_view = true,
+}
 
 -- Every text message M gets "[Durable Object] message: M, connections: N"; a binary one gets
 -- "[object ArrayBuffer]" in place of M (JavaScript's `${arrayBuffer}`); N is the number of the

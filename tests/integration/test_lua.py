@@ -18,6 +18,7 @@ from harness import GATEWAY, WORKER, Gateway, run_async
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 FAULTY = os.path.join(HERE, "lua", "faulty.lua")
+VIEW = os.path.join(HERE, "lua", "view.lua")
 NESTED = os.path.join(HERE, "lua", "nested.lua")
 CHAT = os.path.join(REPO, "examples", "lua", "chat.lua")
 RECV_TIMEOUT_S = 5.0
@@ -214,6 +215,28 @@ class LuaTest(unittest.TestCase):
                 self.assertEqual(await recv(ws), "n=1")
         run_async(run())
         gw.wait_for_lines(r'event=log msg="construct h"', 2)
+
+    def test_message_views_read_like_strings_and_go_stale_after_their_event(self):
+        gw = self.gateway({"faulty": FAULTY, "vt": VIEW},
+                          "[route vt]\nmatch = path /vt/{name}\nclass = vt\nobject = {name}\n")
+
+        async def run():
+            async with connect(gw.ws_url("/vt/a")) as ws, connect(gw.ws_url("/vt/a")) as other:
+                for sent, want in (("hello", "hello"), ("len", "len 3"), ("cat", "cat:cat"),
+                                   ("many", "amanybmanycmanyd"), ("sub", "ub"),
+                                   (b"\x00\xff", b"\x00\xff"), ("keep", "kept")):
+                    await ws.send(sent)
+                    self.assertEqual(await recv(ws), want, sent)
+                await ws.send("bc")
+                self.assertEqual(await recv(ws), "bc")
+                self.assertEqual(await recv(other), "bc")
+                # the kept view names a read buffer that holds other bytes by now
+                await ws.send("stale")
+                self.assertEqual(await closed_with(ws), 1011)
+                await other.send("still")
+                self.assertEqual(await recv(other), "still")
+        run_async(run())
+        gw.wait_for_line(r"event=lua_error .*message view used after its on_message returned")
 
     def test_now_ms_is_the_wall_clock_in_milliseconds(self):
         gw = self.gateway()
