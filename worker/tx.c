@@ -30,6 +30,8 @@ int tx_reserve(struct obuf *b, size_t extra)
 
 /* wslay's send callback for the worker's shared frame context: appends to the target buffer.
  * Room was reserved before framing started, so this cannot fail halfway through a frame. */
+#define TX_GATHER_MAX_BYTES 256u /* a message of parts up to this size is joined, then framed */
+
 static ssize_t frame_send(const uint8_t *data, size_t len, int flags, void *user)
 {
     struct worker *w = user;
@@ -216,6 +218,24 @@ static int frame_into(struct worker *w, struct obuf *out, uint8_t opcode, uint8_
     struct wslay_frame_iocb iocb = { .fin = 1, .rsv = rsv, .opcode = opcode,
                                      .payload_length = total };
     w->tx_out = out;
+    if (n > 1 && total <= TX_GATHER_MAX_BYTES) {
+        /* A short message of several parts (the seed's reply has four) is joined first: one
+         * wslay_frame_send instead of one per part, each a pass through its state machine and
+         * a callback (about 4% of the worker's CPU per message at echo p=16, issue 18). */
+        uint8_t joined[TX_GATHER_MAX_BYTES];
+        size_t at = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (iov[i].len > 0) {
+                memcpy(joined + at, iov[i].base, iov[i].len);
+                at += iov[i].len;
+            }
+        }
+        iocb.data = joined;
+        iocb.data_length = total;
+        (void)wslay_frame_send(w->tx, &iocb); /* cannot fail: room was reserved */
+        w->tx_out = NULL;
+        return 0;
+    }
     size_t parts = 0;
     for (size_t i = 0; i < n; i++) {
         if (iov[i].len == 0) {

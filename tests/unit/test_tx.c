@@ -103,6 +103,23 @@ static void frame_headers(void **state)
     assert_int_equal(out.len, 5);
     assert_memory_equal(out.p, "\x82\x03" "abc", 5);
 
+    /* a short message of parts is joined before framing, a longer one framed part by part:
+     * the same bytes either way, at the join's bound (256) and past it */
+    static uint8_t body[400];
+    for (size_t i = 0; i < sizeof body; i++) {
+        body[i] = (uint8_t)('a' + i % 26);
+    }
+    for (size_t total = 255; total <= 258; total++) {
+        struct duro_iov split[4] = { { body, 100 }, { NULL, 0 }, { body + 100, total - 150 },
+                                     { body + total - 50, 50 } };
+        out.len = 0;
+        assert_int_equal(tx_frame_into(&f->w, &out, WSLAY_TEXT_FRAME, split, 4), 0);
+        assert_int_equal(out.len, 4 + total);
+        uint8_t want[4] = { 0x81, 0x7e, (uint8_t)(total >> 8), (uint8_t)total };
+        assert_memory_equal(out.p, want, 4);
+        assert_memory_equal(out.p + 4, body, total);
+    }
+
     out.len = 0;
     assert_int_equal(tx_frame_into(&f->w, &out, WSLAY_TEXT_FRAME, NULL, 0), 0);
     assert_int_equal(out.len, 2);
