@@ -399,6 +399,11 @@ size_t duro_object_open_count(const struct duro_object *o)
     return cobj(o)->open_count;
 }
 
+const uint32_t *class_api_open_count_at(const struct duro_object *o)
+{
+    return &cobj(o)->open_count;
+}
+
 const char *duro_object_name(const struct duro_object *o, size_t *len)
 {
     if (len != NULL) {

@@ -9,6 +9,7 @@
 #include "common/utf8.h"
 #include "worker/lua_fast.h"
 #include "worker/lua_storage.h"
+#include "worker/session.h"
 
 #define MT_RESPONSE "duro.response"
 
@@ -97,6 +98,7 @@ void lua_api_push_object(lua_State *L, struct lua_rec *r)
     struct lua_obj_ud *u = lua_newuserdata(L, sizeof *u);
     u->obj = r->obj;
     u->r = r;
+    u->open_count = class_api_open_count_at(r->obj);
     set_mt(L, MT_OBJECT);
 }
 

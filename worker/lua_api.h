@@ -47,6 +47,7 @@ struct lua_sock_ud {
 struct lua_obj_ud {
     struct duro_object *obj; /* NULL once cleared */
     struct lua_rec *r;
+    const uint32_t *open_count; /* class_api_open_count_at(obj), read by lua_fast.c */
 };
 
 struct lua_res_ud {

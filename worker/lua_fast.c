@@ -64,11 +64,6 @@ static int fast_sendv(struct duro_socket *ws, int binary, const struct lua_part 
     return class_api_sendv_quiet(ws, binary ? DURO_BINARY : DURO_TEXT, iov, (size_t)n);
 }
 
-static double fast_open_count(const struct duro_object *o)
-{
-    return (double)duro_object_open_count(o);
-}
-
 /* new_socket(record, light userdata): the cached handle of a socket new to the record. */
 static int l_new_socket(lua_State *L)
 {
@@ -87,20 +82,19 @@ static int l_dropped(lua_State *L)
 }
 
 static const char fast_lua[] =
-    "local ffi, ev, p_sendv, p_count, S, O, stok, otok, new_sock, names, traceinfo,\n"
+    "local ffi, ev, p_sendv, S, O, stok, otok, new_sock, names, traceinfo,\n"
     "      funcinfo, attach, jit_off, jit_flush, dropped = ...\n"
     "ffi.cdef[[\n"
     "struct duro_lua_part { const char *p; size_t len; double num; };\n"
     "struct duro_lua_ev { const char *data; size_t len; double gen; };\n"
     "struct duro_lua_view { const char *p; size_t len; double gen; };\n"
     "struct duro_lua_sock { void *ws; };\n"
-    "struct duro_lua_obj { void *obj; void *r; };\n"
+    "struct duro_lua_obj { void *obj; void *r; const uint32_t *open_count; };\n"
     "]]\n"
     "local cast, fstring, type, select, getmetatable = ffi.cast, ffi.string, type, select,\n"
     "      getmetatable\n"
     "local c_sendv = cast('int (*)(void *, int, struct duro_lua_part *, int)', p_sendv)\n"
-    "local c_count = cast('double (*)(void *)', p_count)\n"
-    "ev = cast('struct duro_lua_ev *', ev)\n"
+        "ev = cast('struct duro_lua_ev *', ev)\n"
     "local parts = ffi.new('struct duro_lua_part[6]')\n"
     "local sockp = ffi.typeof('struct duro_lua_sock *')\n"
     "local objp = ffi.typeof('struct duro_lua_obj *')\n"
@@ -172,9 +166,9 @@ static const char fast_lua[] =
     "function O.broadcast(o, data, ...) return slow_broadcast(o, plain(data), ...) end\n"
     "function O.open_count(o)\n"
     "  if type(o) ~= 'userdata' or getmetatable(o) ~= otok then return slow_count(o) end\n"
-    "  local u = cast(objp, o).obj\n"
-    "  if u == nil then return slow_count(o) end\n"
-    "  return c_count(u)\n"
+    "  local h = cast(objp, o)\n"
+    "  if h.obj == nil then return slow_count(o) end\n"
+    "  return h.open_count[0]\n"
     "end\n"
     /* A trace that does not end by leaving to the interpreter (a loop, a recursion, a link
      * to another trace) could run in machine code for ever, where no hook is ever called: the
@@ -244,7 +238,6 @@ int lua_fast_open(lua_State *L, struct lua_api_ev *ev)
     lua_call(L, 0, 1);
     lua_pushlightuserdata(L, ev);
     push_fn(L, (void (*)(void))fast_sendv);
-    push_fn(L, (void (*)(void))fast_open_count);
     luaL_getmetatable(L, MT_SOCKET);
     int smt = lua_gettop(L);
     luaL_getmetatable(L, MT_OBJECT);
@@ -267,7 +260,7 @@ int lua_fast_open(lua_State *L, struct lua_api_ev *ev)
     push_field(L, jit, "off");
     push_field(L, jit, "flush");
     lua_pushcfunction(L, l_dropped);
-    lua_call(L, 16, 1);
+    lua_call(L, 15, 1);
     int ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_settop(L, base);
     return ref;

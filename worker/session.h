@@ -158,6 +158,11 @@ void session_feed(struct session *s, const uint8_t *p, size_t len);
 int class_api_sendv_quiet(struct duro_socket *ws, int binary, const struct duro_iov *iov,
                           size_t n);
 
+/* Where duro_object_open_count reads, for a Lua class's compiled code to read it without a
+ * call (a C call between a message view's making and its last use keeps LuaJIT from sinking
+ * the view's allocation, lua_fast.c). Valid while the object lives. */
+const uint32_t *class_api_open_count_at(const struct duro_object *o);
+
 /* ---- for tx, class_api and object ---- */
 
 /* The session's act, taken from the pool when it has none. NULL when memory ran out. */
