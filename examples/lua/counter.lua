@@ -42,22 +42,20 @@ local function storage_failed(ws)
     ws:close(duro.CLOSE_INTERNAL, "storage failed")
 end
 
+-- The value, or the close that says storage failed.
+local function reply(ws, v)
+    if v == nil then
+        return storage_failed(ws)
+    end
+    ws:send(string.format("%d", v))
+end
+
 function counter.on_message(obj, state, ws, data, binary)
     if not binary and data == "incr" then
-        local v = bump(obj, "n")
-        if v == nil then
-            return storage_failed(ws)
-        end
-        ws:send(string.format("%d", v))
-        return
+        return reply(ws, bump(obj, "n"))
     end
     if not binary and (data == "get" or data == "fired") then
-        local v = read_count(obj, data == "get" and "n" or "fired")
-        if v == nil then
-            return storage_failed(ws)
-        end
-        ws:send(string.format("%d", v))
-        return
+        return reply(ws, read_count(obj, data == "get" and "n" or "fired"))
     end
     local ms = not binary and data:match("^alarm (%d+)$")
     if ms and #ms <= 18 then
