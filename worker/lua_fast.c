@@ -94,13 +94,13 @@ static const char fast_lua[] =
     "local cast, fstring, type, select, getmetatable = ffi.cast, ffi.string, type, select,\n"
     "      getmetatable\n"
     "local c_sendv = cast('int (*)(void *, int, struct duro_lua_part *, int)', p_sendv)\n"
-        "ev = cast('struct duro_lua_ev *', ev)\n"
+    "ev = cast('struct duro_lua_ev *', ev)\n"
     "local parts = ffi.new('struct duro_lua_part[6]')\n"
     "local sockp = ffi.typeof('struct duro_lua_sock *')\n"
     "local objp = ffi.typeof('struct duro_lua_obj *')\n"
     "local slow_sendv, slow_send, slow_count = S.sendv, S.send, O.open_count\n"
     "local slow_broadcast = O.broadcast\n"
-    "local istype, tostr = ffi.istype, tostring\n"
+    "local istype = ffi.istype\n"
     /* A message view (a class with message_view = true): the message's bytes in the worker's
      * read buffer, valid during its on_message only. No string is made unless asked for: the
      * message string's hashing, interning and sweeping was most of what a Lua message cost
