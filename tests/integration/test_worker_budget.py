@@ -200,8 +200,8 @@ class BudgetTest(unittest.TestCase):
     def test_a_flooding_socket_cannot_delay_another_by_more_than_its_read_share(self):
         # C reads, in the one order the worker handled them, the broadcasts of A (a flood of
         # 16 KiB messages) and of B (one marker). A first streams 32 MiB that the worker reads
-        # at once, so that the kernel grows A's receive window to several MiB; then, with the
-        # worker idle and stopped, A's flood fills that window and B's marker arrives behind it.
+        # at once, so that the kernel may grow A's receive window; then, with the worker idle
+        # and stopped, A's flood fills that window and B's marker arrives behind it.
         # Once resumed, the worker reads at most 256 KiB (plus the read that crosses it) of A
         # before it turns to B; without the read budget libuv reads 32 x 64 KiB of A first.
         gw = Gateway(self, config=config(server="heartbeat_timeout_ms = 30000\n"))
@@ -222,11 +222,18 @@ class BudgetTest(unittest.TestCase):
                 wait_until(lambda: metric(gw, "duro_messages_in_total") >= 2048, 30,
                            "the worker to handle A's warm-up")
                 os.kill(pid, signal.SIGSTOP)
+                sent = [0]
+
+                def send_flood():  # sendall, counting what the kernel took
+                    view = memoryview(flood)
+                    while sent[0] < len(view):
+                        sent[0] += a.sock.send(view[sent[0]:sent[0] + 65536])
                 try:
-                    sender = threading.Thread(target=a.sock.sendall, args=(flood,), daemon=True)
+                    sender = threading.Thread(target=send_flood, daemon=True)
                     sender.start()
                     # bytes A could not send: the worker's receive window for A is full
                     wait_until(lambda: outq(a.sock) >= 1 << 20, 10, "A's window to fill")
+                    queued = sent[0] - outq(a.sock)  # in the stopped worker's receive queue
                     b.send(frame(OP_TEXT, b"bcast:c:MARK", key=ZERO_KEY))
                 finally:
                     os.kill(pid, signal.SIGCONT)
@@ -237,14 +244,23 @@ class BudgetTest(unittest.TestCase):
                         break
                     before += 1
                 await asyncio.to_thread(sender.join, 60)
-                return before
-        before = run_async(body(), timeout=120)
+                return before, queued
+        before, queued = run_async(body(), timeout=120)
         # A's share of one iteration (256 KiB), plus the read that crossed it; twice, should the
         # stop have caught the worker inside an iteration (its poll then predates B's marker).
         # Without the budget: 2 MiB per iteration, 128 messages.
         self.assertLessEqual(before, 2 * (256 * 1024 + 64 * 1024) // size + 1,
                              f"{before} of A's messages went before B's")
-        self.assertGreater(metric(gw, "duro_read_budget_pauses_total"), 0)
+        # The budget shows when one iteration reads more of a socket than it lets through: in
+        # the warm-up, when the kernel keeps refilling A's queue while the worker reads, or in
+        # the flood when A's window grew past 256 KiB. The kernel decides both: on this kind of
+        # machine the window often stays at 64 KiB, and on a loaded one the warm-up's reads come
+        # up short. Without a pause and without the queue to cause one, this run cannot tell.
+        pauses = metric(gw, "duro_read_budget_pauses_total")
+        if pauses == 0 and queued < 384 * 1024:
+            self.skipTest(f"no read budget pause, and A had {queued} bytes queued at the resume: "
+                          "under the 384 KiB that the 256 KiB budget needs to be reached")
+        self.assertGreater(pauses, 0, f"no read budget pause with {queued} bytes of A queued")
 
     def test_streaming_load_and_a_connect_burst_at_the_default_heartbeat(self):
         # The numbers: 20 clients echoing 1 MiB messages and 150 simultaneous connects,
