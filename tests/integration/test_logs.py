@@ -21,7 +21,7 @@ import unittest
 
 import websockets
 
-from harness import GATEWAY, HOST, WORKER, Gateway, pid_alive, _is_worker
+from harness import GATEWAY, HOST, WORKER, Gateway, pid_alive, with_storage, _is_worker
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
@@ -61,7 +61,7 @@ class Run:
         test.addCleanup(tmp.cleanup)
         path = os.path.join(tmp.name, "duro.ini")
         with open(path, "w", encoding="utf-8") as f:
-            f.write(config)
+            f.write(with_storage(config, os.path.join(tmp.name, "storage")))
         self.lines = queue.Queue()
         self.all = []
         self.worker_pids = set()

@@ -380,9 +380,8 @@ class SignalsTest(unittest.TestCase):
     def test_reload_checks_the_new_configs_classes(self):
         base = "[route echo]\nmatch = exact /echo\nclass = echo\nobject = e\n"
         gw = Gateway(self, workers=1, config=base)
-        with open(gw.config_path, "w") as f:
-            f.write("[class broken]\npath = /nonexistent/broken.so\n"
-                    "[route b]\nmatch = exact /b\nclass = broken\nobject = b\n" + base)
+        gw.write_config("[class broken]\npath = /nonexistent/broken.so\n"
+                        "[route b]\nmatch = exact /b\nclass = broken\nobject = b\n" + base)
         mark = gw.mark()
         gw.proc.send_signal(signal.SIGHUP)
         gw.wait_for_line(r"event=reload_failed .*class", 10, mark)
@@ -392,8 +391,7 @@ class SignalsTest(unittest.TestCase):
         self.assertEqual(c.read_response().code, 400)  # /b is not routed: the old config runs
         gw.ws_open("/echo").close()
         # a good file applies, and --listen (given by the harness) is no reason for a warning
-        with open(gw.config_path, "w") as f:
-            f.write("[server]\nlisten = 127.0.0.1:1\n" + base)
+        gw.write_config("[server]\nlisten = 127.0.0.1:1\n" + base)
         mark = gw.mark()
         gw.proc.send_signal(signal.SIGHUP)
         gw.wait_for_line(r"event=reloaded ", 10, mark)

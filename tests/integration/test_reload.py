@@ -86,8 +86,7 @@ class ReloadTest(unittest.TestCase):
         # The gateway still reads: once it has read the upgrade, it has parsed it (in the same
         # callback), and the upgrade waits for the answers before it.
         self.read_by_gateway(gw, c.sock.getsockname()[1], time.monotonic() + 10)
-        with open(gw.config_path, "w") as f:
-            f.write(routes("seed"))    # the same route, same index, another class
+        gw.write_config(routes("seed"))    # the same route, same index, another class
         gw.proc.send_signal(signal.SIGHUP)
         gw.wait_for_line(r"event=reloaded ", 10, mark)
         handed = [l for l in gw.lines[mark:] if "event=handoff " in l]
@@ -121,9 +120,8 @@ class ReloadTest(unittest.TestCase):
                      env=dict(os.environ, DURO_SLOW_LOAD_GATE=gate))
         # Runs before the gateway's own cleanup: a failing test does not leave the check waiting.
         self.addCleanup(lambda: os.path.exists(gate) and os.remove(gate))
-        with open(gw.config_path, "w") as f:
-            f.write(f"[class slow]\npath = {SLOW_SO}\n"
-                    "[route slow]\nmatch = exact /slow\nclass = slow\nobject = s\n" + base)
+        gw.write_config(f"[class slow]\npath = {SLOW_SO}\n"
+                        "[route slow]\nmatch = exact /slow\nclass = slow\nobject = s\n" + base)
         mark = gw.mark()
         gw.proc.send_signal(signal.SIGHUP)
         gw.wait_for_line(r"slow_load event=check_waiting ", 10, mark)

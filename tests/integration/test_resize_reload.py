@@ -166,10 +166,7 @@ class HandoverTest(unittest.TestCase):
         return gw
 
     def write_config(self, gw, text):
-        tmp = gw.config_path + ".new"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, gw.config_path)
+        gw.write_config(text)
 
     async def open_all(self, gw):
         clients = []

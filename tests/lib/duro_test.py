@@ -267,6 +267,14 @@ class LeakCheck:
         assert_pids_gone(list(self.pids_fn()))
         assert_no_fd_leak(self.before, self.what)
 
+def with_storage(config, dir):
+    """`config` with a [storage] section naming `dir` (created) unless it has its own."""
+    if re.search(r"^\s*\[storage\]", config, re.M):
+        return config
+    os.makedirs(dir, exist_ok=True)
+    return f"[storage]\ndir = {dir}\n\n" + config
+
+
 class Gateway:
     """One duro-gateway process for one test. Always stopped by the test's cleanups."""
 
@@ -293,6 +301,16 @@ class Gateway:
         if workers_flag:
             argv += ["--workers", str(workers)]
         self.config_path = None
+        if config is None and config_path is None:
+            # The embedded config is config/duro.ini: the same text, with this gateway's own
+            # storage dir (own_storage) in place of the machine's.
+            with open(os.path.join(REPO, "config", "duro.ini"), encoding="utf-8") as f:
+                config = f.read()
+            storage = os.path.join(self.tmpdir, "storage")
+            os.makedirs(storage, exist_ok=True)
+            config, n = re.subn(r"(?m)^dir = /var/lib/duro$", f"dir = {storage}", config)
+            if n != 1:
+                raise AssertionError("config/duro.ini: no 'dir = /var/lib/duro' line to replace")
         for script_var, cls in (("DURO_SEED_CLASS_SCRIPT", "seed"),
                                 ("DURO_CHAT_CLASS_SCRIPT", "chat"),
                                 ("DURO_COUNTER_CLASS_SCRIPT", "counter")):
@@ -303,7 +321,7 @@ class Gateway:
         if config is not None:
             self.config_path = os.path.join(self.tmpdir, "duro.ini")
             with open(self.config_path, "w", encoding="utf-8") as f:
-                f.write(config)
+                f.write(self.own_storage(config))
             argv += ["-c", self.config_path]
         elif config_path is not None:  # an existing file (an installed config)
             self.config_path = config_path
@@ -338,6 +356,20 @@ class Gateway:
             self.admin = (ahost.strip("[]"), int(aport))
         if wait_workers:
             self.wait_for_lines(r"event=worker_spawned\b", workers, START_TIMEOUT_S)
+
+    def own_storage(self, config):
+        """`config` with this gateway's own [storage] dir unless it names one: every worker opens
+        the alarms index of its storage dir as it starts, and gateways of tests running at the
+        same time must not share the machine's default one (a worker stopped by one test while
+        it held the index's lock held up the start of another's)."""
+        return with_storage(config, os.path.join(self.tmpdir, "storage"))
+
+    def write_config(self, config):
+        """Replaces the config file (for a SIGHUP), with own_storage() applied."""
+        tmp = self.config_path + ".new"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(self.own_storage(config))
+        os.replace(tmp, self.config_path)
 
     # ---- logs ----
 
